@@ -1,0 +1,62 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "MemoryBackend", targets: ["MemoryBackend"]),
+        .library(name: "BrokerTesting", targets: ["BrokerTesting"]),
+        .executable(name: "switchboard", targets: ["Demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .target(
+            name: "Broker",
+            dependencies: [
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MemoryBackend",
+            dependencies: [
+                "Broker",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The conformance suite every backend runs: one set of broker semantics.
+        .target(name: "BrokerTesting", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Demo",
+            dependencies: [
+                "Broker", "MemoryBackend",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MemoryBackendTests",
+            dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,161 @@
+import DequeModule
+import Synchronization
+
+/// The messages of one subscription, as an `AsyncSequence`; handed to the body of
+/// ``Broker/subscribe(to:patterns:buffering:_:)`` and valid only inside it.
+///
+/// One consumer iterates it at a time. Iteration ends (returns `nil`) when the subscription is
+/// closed or the consuming task is cancelled, and throws when the backend ends it with an
+/// error (an overflow under the `.disconnect` policy, a broker shut down). A backend that
+/// reconnects keeps the subscription alive across the outage.
+public final class Subscription: AsyncSequence, Sendable {
+    public typealias Element = ChannelMessage
+    public typealias Failure = any Error
+
+    private struct State: ~Copyable {
+        var buffer = Deque<ChannelMessage>()
+        var waiter: CheckedContinuation<ChannelMessage?, any Error>?
+        var finished = false
+        var failure: BrokerError?
+        var dropped = 0
+        var delivered = 0
+    }
+
+    /// The channels and patterns this subscription listens to.
+    public let channels: [String]
+    public let patterns: [String]
+    public let buffering: SubscriptionBuffering
+    private let state = Mutex(State())
+
+    /// Made by backends, which feed it with ``deliver(_:)``.
+    package init(channels: [String], patterns: [String], buffering: SubscriptionBuffering) {
+        self.channels = channels
+        self.patterns = patterns
+        self.buffering = buffering
+    }
+
+    /// How many messages the buffer policy has dropped so far.
+    public var droppedCount: Int { state.withLock { $0.dropped } }
+
+    /// How many messages wait in the buffer.
+    public var bufferedCount: Int { state.withLock { $0.buffer.count } }
+
+    /// Hands a message to the consumer (called by backends). Never blocks.
+    /// - Returns: `false` if the message was dropped (full buffer, or subscription closed).
+    @discardableResult
+    package func deliver(_ message: ChannelMessage) -> Bool {
+        let capacity = buffering.capacity
+        enum Action { case resume(CheckedContinuation<ChannelMessage?, any Error>), none, dropped }
+        let action: Action = state.withLock { state in
+            if state.finished { return .dropped }
+            state.delivered += 1
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return .resume(waiter)
+            }
+            if state.buffer.count < capacity {
+                state.buffer.append(message)
+                return .none
+            }
+            state.dropped += 1
+            switch buffering {
+            case .dropOldest:
+                state.buffer.removeFirst()
+                state.buffer.append(message)
+                return .none
+            case .dropNewest:
+                return .dropped
+            case .disconnect:
+                state.finished = true
+                state.failure = BrokerError(
+                    .subscriberOverflow, "subscriber fell more than \(capacity) messages behind")
+                return .dropped
+            }
+        }
+        switch action {
+        case .resume(let waiter):
+            waiter.resume(returning: message)
+            return true
+        case .none: return true
+        case .dropped: return false
+        }
+    }
+
+    /// Ends the subscription (called by backends): the consumer gets what is buffered, then
+    /// `nil`, or `error` if given.
+    package func finish(throwing error: BrokerError? = nil) {
+        let waiter = state.withLock { state -> CheckedContinuation<ChannelMessage?, any Error>? in
+            guard !state.finished else { return nil }
+            state.finished = true
+            state.failure = error
+            guard state.buffer.isEmpty else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        if let waiter {
+            if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
+        }
+    }
+
+    fileprivate func next() async throws -> ChannelMessage? {
+        enum Immediate { case message(ChannelMessage), end, fail(BrokerError), wait }
+        let immediate: Immediate = state.withLock { state in
+            if let message = state.buffer.popFirst() { return .message(message) }
+            if state.finished {
+                if let failure = state.failure {
+                    state.failure = nil
+                    return .fail(failure)
+                }
+                return .end
+            }
+            return .wait
+        }
+        switch immediate {
+        case .message(let message): return message
+        case .end: return nil
+        case .fail(let error): throw error
+        case .wait: break
+        }
+        if Task.isCancelled { return nil }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let resumeNow: Immediate? = state.withLock { state in
+                    if let message = state.buffer.popFirst() { return .message(message) }
+                    if state.finished {
+                        if let failure = state.failure { state.failure = nil; return .fail(failure) }
+                        return .end
+                    }
+                    if Task.isCancelled { return .end }
+                    precondition(state.waiter == nil, "a Subscription supports one consumer at a time")
+                    state.waiter = continuation
+                    return nil
+                }
+                switch resumeNow {
+                case .message(let message): continuation.resume(returning: message)
+                case .end: continuation.resume(returning: nil)
+                case .fail(let error): continuation.resume(throwing: error)
+                case .wait, nil: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Element = ChannelMessage
+        fileprivate let subscription: Subscription
+
+        public mutating func next() async throws -> ChannelMessage? {
+            try await subscription.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(subscription: self)
+    }
+}
