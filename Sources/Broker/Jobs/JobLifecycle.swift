@@ -1,0 +1,75 @@
+/// The job state machine: what a status update does to a job record. Pure, no I/O; the
+/// ``JobStore`` runs it inside an optimistic transaction, so every node that hears an update
+/// decides on the same current record and only one decision to apply it commits.
+public enum JobLifecycle {
+    /// What to do with one update.
+    public enum Decision: Sendable, Hashable {
+        /// Store this record (the update appended to `history`) and route the event.
+        case apply(JobRecord)
+        /// No record exists (never created here, or expired after 24 h): there is nothing to
+        /// update, but the named user still gets the event, once (see ``JobStore``).
+        case routeWithoutRecord
+        /// Leave everything as it is.
+        case drop(StatusDropReason)
+    }
+
+    /// Decides what `update` does to `record`.
+    ///
+    /// - A status naming another user than the record's owner is dropped (`wrongOwner`).
+    /// - Nothing is applied after a final status (`afterFinal`; the same final status again
+    ///   is a `duplicate`).
+    /// - Each status enters `history` once (`duplicate` otherwise) — except `retrying`, which
+    ///   may repeat, once per attempt: it applies when its `attempts` exceeds the record's
+    ///   (without `attempts`, when the job is not already retrying).
+    /// - Parameter alreadyRoutedWithoutRecord: whether some node already routed this update
+    ///   for a missing record.
+    public static func decide(
+        _ update: StatusUpdate, on record: JobRecord?, alreadyRoutedWithoutRecord: Bool = false, now: Timestamp
+    ) -> Decision {
+        guard var record else {
+            return alreadyRoutedWithoutRecord ? .drop(.duplicate) : .routeWithoutRecord
+        }
+        guard update.userId == record.user.publicKey else { return .drop(.wrongOwner) }
+        if record.status.isFinal {
+            return .drop(update.status == record.status ? .duplicate : .afterFinal)
+        }
+        if update.status == .retrying {
+            if let attempts = update.attempts {
+                guard attempts > record.attempts else { return .drop(.duplicate) }
+            } else if record.status == .retrying {
+                return .drop(.duplicate)
+            }
+        } else if record.history.contains(where: { $0.status == update.status }) || update.status == .created {
+            return .drop(.duplicate)
+        }
+        let stamp = now.iso8601
+        record.status = update.status
+        record.updatedAt = stamp
+        record.history.append(.init(status: update.status, timestamp: stamp))
+        if let result = update.result { record.result = result }
+        if let error = update.error { record.error = error }
+        if let attempts = update.attempts { record.attempts = attempts }
+        return .apply(record)
+    }
+}
+
+/// Why a status update changed nothing.
+public enum StatusDropReason: Sendable, Hashable, CustomStringConvertible {
+    /// Refused before reaching a job: not JSON, a required field missing, an unknown status.
+    case invalid(StatusMessageError)
+    /// The update names another user than the job's owner.
+    case wrongOwner
+    /// The job already reached `done` or `error`.
+    case afterFinal
+    /// Already applied (by this node or another): the normal case with several nodes.
+    case duplicate
+
+    public var description: String {
+        switch self {
+        case .invalid(let error): return error.description
+        case .wrongOwner: return "status names another user than the job's owner"
+        case .afterFinal: return "job already finished"
+        case .duplicate: return "already applied"
+        }
+    }
+}
