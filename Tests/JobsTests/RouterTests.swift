@@ -309,3 +309,49 @@ struct RouterTests {
         #expect(await iterator.next() == nil)
     }
 }
+
+@Suite("Router sessions on each backend")
+struct RouterSessionTests {
+    @Test("1,000 connect/disconnect cycles through the router leave no session, room or handler", arguments: TestBackend.all)
+    func connectCycles(backend: TestBackend) async throws {
+        let broker = try await backend.make()
+        let user = unique("user")
+        try await withRouters(on: broker, configuration: RouterConfiguration(jobTypes: [JobNames(prefix: unique("t"))])) {
+            routers in
+            let router = routers[0]
+            _ = try await router.jobs().create(payload: [:], for: user)
+            for index in 0..<1_000 {
+                let session = try await router.connect(
+                    userId: index % 3 == 0 ? user : "\(user)-\(index % 10)", lastEventId: index % 2 == 0 ? nil : "1",
+                    transport: "test")
+                try session.join("room:\(index % 17)")
+                session.close()
+            }
+            let stats = router.stats
+            #expect(stats.counts == SessionCounts(sessions: 0, rooms: 0, users: 0))
+            #expect(stats.sessions.opened == 1_000 && stats.sessions.closed == 1_000)
+            #expect(stats.subscriptions == 2, "the router's own subscriptions stay as they were")
+        }
+    }
+
+    @Test("a session that does not read is closed as slow; others of the user go on", arguments: TestBackend.all)
+    func slowSession(backend: TestBackend) async throws {
+        let broker = try await backend.make()
+        let user = unique("user")
+        try await withRouters(on: broker, configuration: RouterConfiguration(jobTypes: [JobNames(prefix: unique("t"))])) {
+            routers in
+            let router = routers[0]
+            let slow = try await router.connect(userId: user, transport: "test", capacity: 3)
+            let reader = try await router.connect(userId: user, transport: "test")
+            defer { reader.close() }
+            for index in 0..<10 {
+                try await router.emit("tick", data: ["n": .integer(Int64(index))], toUser: user)
+            }
+            let events = try await reader.nextEvents(10)
+            #expect(events.map { $0.data["n"] } == (0..<10).map { JSONValue.integer(Int64($0)) })
+            #expect(slow.closeReason == .slowConsumer(capacity: 3))
+            #expect(router.stats.sessions.slowClosed == 1)
+            #expect(router.stats.counts.sessions == 1)
+        }
+    }
+}
