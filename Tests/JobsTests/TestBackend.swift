@@ -9,11 +9,17 @@ import Testing
 /// no flushing between tests.
 struct TestBackend: Sendable, CustomTestStringConvertible {
     let name: String
-    let make: @Sendable () async throws -> any Broker
+    /// Runs the body with a fresh broker whose background work (if any) is running.
+    let run: @Sendable (_ body: @Sendable (any Broker) async throws -> Void) async throws -> Void
 
     var testDescription: String { name }
 
-    static let memory = TestBackend(name: "memory") { MemoryBroker() }
+    /// Runs `body` with a broker of this backend.
+    func withBroker(_ body: @escaping @Sendable (any Broker) async throws -> Void) async throws {
+        try await run(body)
+    }
+
+    static let memory = TestBackend(name: "memory") { body in try await body(MemoryBroker()) }
 
     /// Every backend available in this environment.
     static var all: [TestBackend] {
