@@ -41,11 +41,11 @@ struct RouterTests {
                 }
                 // Both nodes heard every status; exactly one applied each.
                 try await eventually("both routers to handle every status") {
-                    routers.allSatisfy { $0.stats.jobs["rebalance"]!.statusReceived == jobCount * 2 }
+                    routers.allSatisfy { $0.stats.jobs["rebalance"]!.handled == jobCount * 2 }
                 }
                 let counters = routers.map { $0.stats.jobs["rebalance"]! }
                 #expect(counters.map(\.applied).reduce(0, +) == jobCount * 2)
-                #expect(counters.map(\.duplicates).reduce(0, +) == jobCount * 2)
+                #expect(counters.map(\.duplicates).reduce(0, +) == jobCount * 2, "\(counters)")
                 for job in jobs {
                     let record = try #require(try await routers[0].jobs().record(job))
                     #expect(record.history.map(\.status) == [.created, .processing, .done])
@@ -89,7 +89,7 @@ struct RouterTests {
                 #expect(processing.data["progress"] == 50, "unknown fields pass through")
                 #expect(try await ownerSession.nextEvent().name == "rebalance:done")
                 try await eventually("the router to count every message") {
-                    router.stats.jobs["rebalance"]!.statusReceived == 8
+                    router.stats.jobs["rebalance"]!.handled == 8
                 }
                 let counters = router.stats.jobs["rebalance"]!
                 #expect(counters.malformed == 2)
@@ -119,7 +119,7 @@ struct RouterTests {
                 let event = try await session.nextEvent()
                 #expect(event.name == "rebalance:done")
                 try await eventually("both routers to handle it") {
-                    routers.allSatisfy { $0.stats.jobs["rebalance"]!.statusReceived == 1 }
+                    routers.allSatisfy { $0.stats.jobs["rebalance"]!.handled == 1 }
                 }
                 #expect(routers.map { $0.stats.jobs["rebalance"]!.routedWithoutRecord }.reduce(0, +) == 1)
                 #expect(try await routers[0].events(of: user, after: nil).count == 1)

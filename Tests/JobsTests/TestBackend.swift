@@ -1,6 +1,8 @@
 import Broker
 import Foundation
+import Logging
 import MemoryBackend
+import RedisBackend
 import Testing
 
 /// A backend the job tests run on. Add a case here to run every parameterised test on it.
@@ -21,9 +23,42 @@ struct TestBackend: Sendable, CustomTestStringConvertible {
 
     static let memory = TestBackend(name: "memory") { body in try await body(MemoryBroker()) }
 
-    /// Every backend available in this environment.
+    /// A ``RedisBroker`` on `SWITCHBOARD_TEST_REDIS_URL` (set by `make test`), running for the
+    /// duration of the body.
+    static func redis(url: String) -> TestBackend {
+        TestBackend(name: "redis") { body in
+            var configuration = try RedisConfiguration(url: url)
+            configuration.initialBackoff = .milliseconds(20)
+            configuration.maximumBackoff = .milliseconds(300)
+            var logger = Logger(label: "test.redis")
+            logger.logLevel = .warning
+            let broker = RedisBroker(configuration: configuration, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await broker.run() }
+                defer { group.cancelAll() }
+                try await body(broker)
+            }
+        }
+    }
+
+    static let redisURL = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_URL"]
+
+    /// Every backend available in this environment: memory always, Redis when
+    /// `SWITCHBOARD_TEST_REDIS_URL` is set (``JobsOnRedisAvailability`` reports the skip).
     static var all: [TestBackend] {
-        [memory]
+        [memory] + (redisURL.map { [redis(url: $0)] } ?? [])
+    }
+}
+
+@Suite("Job tests on Redis")
+struct JobsOnRedisAvailability {
+    /// Shows as skipped, with the reason, when Redis is not configured; under `make test`
+    /// (`SWITCHBOARD_REQUIRE_REDIS=1`) a missing Redis fails instead.
+    @Test(.enabled(if: TestBackend.redisURL != nil || ProcessInfo.processInfo.environment["SWITCHBOARD_REQUIRE_REDIS"] == "1",
+        "SWITCHBOARD_TEST_REDIS_URL is not set: the job tests ran on memory only"))
+    func redisIsConfigured() async throws {
+        let url = try #require(TestBackend.redisURL, "SWITCHBOARD_REQUIRE_REDIS=1 but SWITCHBOARD_TEST_REDIS_URL is unset")
+        try await TestBackend.redis(url: url).withBroker { broker in try await broker.ping() }
     }
 }
 
