@@ -95,6 +95,13 @@ public final class JobStore: Sendable {
         return false
     }
 
+    /// How many job ids wait in the queue and how many are taken but not acknowledged (for
+    /// `/api/v1/stats` and `/metrics`); one pipelined round trip.
+    public func queueDepth() async throws -> (waiting: Int, processing: Int) {
+        let replies = try await broker.execute([.length(queue: names.queue), .length(queue: names.processing)], atomically: false)
+        return (Int(try replies[0].integer()), Int(try replies[1].integer()))
+    }
+
     // MARK: Status updates
 
     /// Handles one message from the status channel: parses, validates and applies it. Never
