@@ -1,6 +1,6 @@
 public import Broker
 public import ServiceLifecycle
-import Synchronization
+public import Synchronization
 
 /// The in-process backend: queues, pub/sub and key-value with TTL in this process's memory,
 /// with Redis's semantics byte for byte, so everything above the ``Broker`` protocol behaves
@@ -20,7 +20,7 @@ import Synchronization
 public final class MemoryBroker: Broker, Service {
     public var backendName: String { "memory" }
 
-    let state: Mutex<MemoryStore>
+    @usableFromInline let state: Mutex<MemoryStore>
     let clock: BrokerClock
     let sweepInterval: Duration
 

@@ -1,10 +1,29 @@
-import Broker
+public import Broker
 import DequeModule
 
 extension Entry {
     var listCount: Int {
         if case .list(let items) = value { return items.count }
         return 0
+    }
+
+    /// The result of ``withLiveList(now:includingEmpty:_:)``.
+    enum ListAccess<Result> {
+        case expired, absent, wrongType
+        case done(Result)
+    }
+
+    /// The hot path of list commands in one in-place access to the table: checks the deadline
+    /// and the type, then runs `body` on the elements (uniquely referenced: no copy on write).
+    mutating func withLiveList<Result>(
+        now: () -> Duration, includingEmpty: Bool, _ body: (inout Deque<[UInt8]>) -> Result
+    ) -> ListAccess<Result> {
+        if let deadline, deadline <= now() { return .expired }
+        guard case .list(var items) = value else { return .wrongType }
+        if items.isEmpty && !includingEmpty { return .absent }
+        value = .string([])
+        defer { value = .list(items) }
+        return .done(body(&items))
     }
 }
 
@@ -18,6 +37,7 @@ extension MemoryStore {
     }
 
     /// Wakes waiters on `key` after this command, if there are any.
+    @inline(__always)
     mutating func markReady(_ key: String) {
         if !queueWaiters.isEmpty, queueWaiters[key] != nil { readyQueues.append(key) }
     }
@@ -53,26 +73,36 @@ extension MemoryStore {
     }
 
     /// `push(_:end:queue:)` for one value, without the array around it.
+    @usableFromInline
     mutating func push(one value: [UInt8], end: QueueEnd, queue key: String) throws(BrokerError) -> Int {
-        let count: Int
         willModify(key)
-        if let index = try pushIndex(key) {
-            count = entries.values[index].withList { items in
+        if let index = physicalIndex(key) {
+            let access = entries.values[index].withLiveList(now: now, includingEmpty: true) { items in
                 switch end {
                 case .head: items.prepend(value)
                 case .tail: items.append(value)
                 }
                 return items.count
             }
-        } else {
-            var items = newList()
-            items.append(value)
-            count = 1
-            insert(Entry(value: .list(items), deadline: nil), at: key)
+            switch access {
+            case .done(let count):
+                touch(key)
+                markReady(key)
+                return count
+            case .wrongType:
+                throw .wrongType
+            case .expired:
+                removeEntry(at: index, key: key)
+            case .absent:
+                preconditionFailure("an emptied list takes pushes")
+            }
         }
+        var items = newList()
+        items.append(value)
+        insert(Entry(value: .list(items), deadline: nil), at: key)
         touch(key)
         markReady(key)
-        return count
+        return 1
     }
 
     private static func add(_ values: [[UInt8]], to items: inout Deque<[UInt8]>, at end: QueueEnd) -> Int {
@@ -83,14 +113,25 @@ extension MemoryStore {
         return items.count
     }
 
+    @usableFromInline
     mutating func pop(end: QueueEnd, queue key: String) throws(BrokerError) -> [UInt8]? {
-        guard let index = try listIndex(key) else { return nil }
+        guard let index = physicalIndex(key) else { return nil }
         willModify(key)
-        let (value, isEmpty) = entries.values[index].withList { items in
+        let access = entries.values[index].withLiveList(now: now, includingEmpty: false) { items in
             (end == .head ? items.removeFirst() : items.removeLast(), items.isEmpty)
         }
-        settleList(at: index, key: key, isEmpty: isEmpty)
-        return value
+        switch access {
+        case .done(let (value, isEmpty)):
+            settleList(at: index, key: key, isEmpty: isEmpty)
+            return value
+        case .absent:
+            return nil
+        case .expired:
+            removeEntry(at: index, key: key)
+            return nil
+        case .wrongType:
+            throw .wrongType
+        }
     }
 
     /// `LMOVE`: checks both types before changing anything; `nil` when `source` is empty.

@@ -44,6 +44,7 @@ struct Entry {
 /// Commands mutate it synchronously; whatever must happen outside the lock (resuming a
 /// waiter's continuation, delivering a published message) is queued in ``effects`` and run by
 /// the broker after the lock is released.
+@usableFromInline
 struct MemoryStore: ~Copyable {
     let now: @Sendable () -> Duration
 
@@ -95,6 +96,7 @@ struct MemoryStore: ~Copyable {
 
     /// Where `key`'s entry physically is (an emptied list included). The last lookup is
     /// remembered: a worker hammering one queue does not hash its name on every command.
+    @inline(__always)
     mutating func physicalIndex(_ key: String) -> Index? {
         if let cachedIndex, cachedKey == key { return cachedIndex }
         guard let index = entries.index(forKey: key) else { return nil }
@@ -129,11 +131,13 @@ struct MemoryStore: ~Copyable {
     // MARK: Mutation (every write goes through these, for watches, journal and the sweep)
 
     /// Called before any change to `key`: records undo information inside an atomic batch.
+    @inline(__always)
     mutating func willModify(_ key: String) {
         if journal != nil { journalSnapshot(key) }
     }
 
     /// Marks watches on `key` dirty (Redis `signalModifiedKey`).
+    @inline(__always)
     mutating func touch(_ key: String) {
         guard !watchedKeys.isEmpty, let ids = watchedKeys[key] else { return }
         if journal != nil {
