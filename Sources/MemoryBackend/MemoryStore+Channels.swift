@@ -1,4 +1,4 @@
-public import Broker
+import Broker
 
 /// The subscriptions listening through one glob pattern.
 struct PatternSubscribers {
