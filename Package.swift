@@ -52,7 +52,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
