@@ -16,6 +16,8 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
     case ackIDOverflow
     /// An ACK without an ack id.
     case missingAckID
+    /// An ack id on a packet type that takes none (CONNECT, DISCONNECT, CONNECT_ERROR).
+    case unexpectedAckID(SocketIOPacketType)
     /// The data is not JSON.
     case invalidJSON(JSONSyntaxError)
     /// The data is JSON but not what the packet type requires (an object or nothing for CONNECT,
@@ -44,6 +46,7 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidNamespace: "invalid namespace"
         case .ackIDOverflow: "ack id too large"
         case .missingAckID: "ACK without an ack id"
+        case .unexpectedAckID(let type): "ack id on a \(type) packet"
         case .invalidJSON(let error): "\(error)"
         case .invalidPayload(let type): "invalid payload for a \(type) packet"
         case .reservedEventName(let name): "reserved event name \"\(name)\""

@@ -65,6 +65,12 @@ extension SocketIOPacket {
     /// Checks the data against what the packet type requires, as the reference parser does.
     func validate() throws(SocketIOError) {
         switch type {
+        case .connect, .disconnect, .connectError:
+            guard ackID == nil else { throw .unexpectedAckID(type) }
+        default:
+            break
+        }
+        switch type {
         case .connect:
             guard data == nil || data!.isObject else { throw .invalidPayload(type) }
         case .disconnect:
