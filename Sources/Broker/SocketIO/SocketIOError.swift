@@ -1,5 +1,5 @@
 /// Why an Engine.IO message is not a valid Socket.IO v5 packet, or not valid at this point of
-/// the session. Each closes the connection, as the reference server does ("parse error",
+/// the session, or why the connection is dropped. Each closes the connection, as the reference server does ("parse error",
 /// "invalid state"); other sessions are untouched.
 public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
     /// An empty text message.
@@ -36,6 +36,8 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A packet other than CONNECT before the namespace is connected, a CONNECT while connected
     /// or being authenticated, or a packet the server alone sends (CONNECT_ERROR).
     case invalidState(SocketIOPacketType)
+    /// No namespace was connected before the connect deadline.
+    case connectTimeout
 
     public var description: String {
         switch self {
@@ -54,6 +56,7 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unexpectedTextMessage: "text message while waiting for attachments"
         case .unexpectedBinaryMessage: "binary message without a binary packet"
         case .invalidState(let type): "\(type) packet not valid in this state"
+        case .connectTimeout: "no CONNECT before the deadline"
         }
     }
 }

@@ -67,8 +67,25 @@ public struct SocketIOSession: Sendable {
     public private(set) var state: State = .awaitingConnect
     /// A binary packet whose attachments are still arriving.
     var pending: SocketIOPacket?
+    /// When a client that never connects a namespace is dropped (the reference server's `connectTimeout`).
+    public private(set) var connectDeadline: ContinuousClock.Instant?
 
-    public init() {}
+    /// A connection waiting for CONNECT. With a `connectDeadline` (the reference server uses
+    /// 45 s after the Engine.IO handshake), call `timerFired(now:)` at that time.
+    public init(connectDeadline: ContinuousClock.Instant? = nil) {
+        self.connectDeadline = connectDeadline
+    }
+
+    /// Call at or after `connectDeadline`: `.close(.connectTimeout)` if no namespace was ever
+    /// connected, else `.none`.
+    public mutating func timerFired(now: ContinuousClock.Instant) -> Action {
+        guard let connectDeadline, now >= connectDeadline else { return .none }
+        self.connectDeadline = nil
+        switch state {
+        case .awaitingConnect, .authenticating: return fail(.connectTimeout)
+        case .connected, .closed: return .none
+        }
+    }
 
     /// Whether events may be sent to this client.
     public var isConnected: Bool {
@@ -110,6 +127,7 @@ public struct SocketIOSession: Sendable {
     public mutating func connectAccepted(sid: String) -> EngineIOFrame? {
         guard case .authenticating = state else { return nil }
         state = .connected(sid: sid)
+        connectDeadline = nil
         let packet = SocketIOPacket(type: .connect, data: ["sid": .string(sid)])
         return packet.frames[0]
     }

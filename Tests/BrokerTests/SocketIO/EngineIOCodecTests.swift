@@ -89,6 +89,13 @@ struct EngineIOPayloadTests {
             ])
     }
 
+    /// The engine.io-protocol document's payload examples.
+    @Test func protocolDocumentExamples() throws {
+        #expect(EngineIOPayload.encode([EngineIOFrame.text(bytes("4hello")), .text(bytes("4€"))]) == bytes("4hello\u{1e}4€"))
+        #expect(EngineIOPayload.encode([EngineIOFrame.text(bytes("4€")), .binary([1, 2, 3, 4])]) == bytes("4€\u{1e}bAQIDBA=="))
+        #expect(try EngineIOPayload.decode(bytes("4€\u{1e}bAQIDBA=="), maxPayload: 100) == [.message(bytes("€")), .binaryMessage([1, 2, 3, 4])])
+    }
+
     @Test func encodesSeveralPacketsAndBinary() {
         let frames: [EngineIOFrame] = [.text(bytes("4hello")), .binary([1, 2, 3, 4]), .text(bytes("2")), .binary([])]
         #expect(text(EngineIOPayload.encode(frames)) == "4hello\u{1e}bAQIDBA==\u{1e}2\u{1e}b")

@@ -198,3 +198,28 @@ extension SocketIOSession.Action {
         return false
     }
 }
+
+@Suite("Socket.IO connect timeout")
+struct SocketIOConnectTimeoutTests {
+    @Test func clientThatNeverConnectsIsDropped() {
+        var session = SocketIOSession(connectDeadline: at(45))
+        #expect(session.timerFired(now: at(44)) == SocketIOSession.Action.none)
+        #expect(session.timerFired(now: at(45)) == .close(.connectTimeout))
+        #expect(session.state == .closed)
+    }
+
+    @Test func connectedClientIsKept() {
+        var session = SocketIOSession(connectDeadline: at(45))
+        _ = session.receive("0")
+        _ = session.connectAccepted(sid: "s")
+        #expect(session.connectDeadline == nil)
+        #expect(session.timerFired(now: at(50)) == SocketIOSession.Action.none)
+        #expect(session.isConnected)
+    }
+
+    @Test func clientStillAuthenticatingAtTheDeadlineIsDropped() {
+        var session = SocketIOSession(connectDeadline: at(45))
+        _ = session.receive("0")
+        #expect(session.timerFired(now: at(45)) == .close(.connectTimeout))
+    }
+}
