@@ -68,5 +68,7 @@ struct JSONUTF8Tests {
             "jobId": "j-1", "amount": 12.75, "count": 3, "nested": ["list": [[], [:], "😀", -1e-7]], "flag": false,
         ]
         #expect(try JSONValue.parse(utf8: value.utf8JSON) == value)
+        let controls = String(decoding: (0..<0x20).map { UInt8($0) } + bytes("a\"b\\c/"), as: UTF8.self)
+        #expect(try JSONValue.parse(utf8: JSONValue.string(controls).utf8JSON) == .string(controls))
     }
 }
