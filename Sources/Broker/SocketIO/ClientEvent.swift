@@ -17,10 +17,15 @@ public enum ClientEvent: Sendable, Hashable {
 
     /// The event names with a meaning of their own.
     public enum Name {
+        /// `join-room`
         public static let joinRoom = "join-room"
+        /// `leave-room`
         public static let leaveRoom = "leave-room"
+        /// `chat-message`, both from the client and as broadcast to the room.
         public static let chatMessage = "chat-message"
+        /// `ping` from the client.
         public static let ping = "ping"
+        /// `pong`, the server's answer to `ping`.
         public static let pong = "pong"
     }
 

@@ -14,6 +14,7 @@ public struct EngineIOConfiguration: Sendable, Hashable {
     /// Most bytes held for a polling client between its GETs; more closes the session.
     public var maxBufferedBytes: Int
 
+    /// Settings with the reference server's defaults, SPEC §3.1 for the heartbeat.
     public init(
         pingInterval: Duration = .seconds(25),
         pingTimeout: Duration = .seconds(20),
@@ -33,6 +34,7 @@ public struct EngineIOConfiguration: Sendable, Hashable {
 
 /// The Engine.IO v4 open packet's content.
 public struct EngineIOHandshake: Sendable, Hashable {
+    /// The session id, echoed by the client as `?sid=`.
     public var sid: String
     /// `["websocket"]` for a polling session, `[]` for a session opened on a WebSocket.
     public var upgrades: [String]
@@ -40,8 +42,10 @@ public struct EngineIOHandshake: Sendable, Hashable {
     public var pingInterval: Int64
     /// Milliseconds.
     public var pingTimeout: Int64
+    /// Bytes.
     public var maxPayload: Int
 
+    /// The handshake for `sid` with the timings and limit of `configuration`.
     public init(sid: String, upgrades: [String], configuration: EngineIOConfiguration) {
         self.sid = sid
         self.upgrades = upgrades

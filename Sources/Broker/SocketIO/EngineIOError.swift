@@ -37,6 +37,7 @@ public enum EngineIOHTTPError: Int, Error, Hashable, Sendable, CaseIterable {
     /// The numeric code in the JSON body.
     public var code: Int { rawValue }
 
+    /// The message in the JSON body, as the reference server words it.
     public var message: String {
         switch self {
         case .transportUnknown: "Transport unknown"

@@ -31,6 +31,7 @@ public enum EngineIOPacket: Sendable, Hashable {
     case upgrade
     case noop
 
+    /// The packet's type (`message` for binary messages too).
     public var type: EngineIOPacketType {
         switch self {
         case .open: .open
@@ -106,8 +107,11 @@ public enum EngineIOFrame: Sendable, Hashable {
 
     /// Frames the server sends without any state: noop, close, the probe answer.
     public static let noop = EngineIOFrame.text([EngineIOPacketType.noop.digit])
+    /// `1`
     public static let close = EngineIOFrame.text([EngineIOPacketType.close.digit])
+    /// `2`, the server's heartbeat.
     public static let ping = EngineIOFrame.text([EngineIOPacketType.ping.digit])
+    /// `3probe`, the answer to the client's upgrade probe.
     public static let probeAnswer = EngineIOFrame.text(Array("3probe".utf8))
 }
 

@@ -16,6 +16,7 @@ import DequeModule
 /// Polling keeps at most one GET held and buffers outbound frames, bounded by
 /// `maxBufferedFrames`/`maxBufferedBytes`; overflow closes the session (`outboundBufferFull`).
 public struct EngineIOSession: Sendable {
+    /// Time values given to the session; it never reads a clock itself.
     public typealias Instant = ContinuousClock.Instant
 
     /// The transport a session runs on.
@@ -52,6 +53,7 @@ public struct EngineIOSession: Sendable {
 
     /// The session id, as sent in the handshake.
     public let sid: String
+    /// The timings and bounds this session runs with.
     public let configuration: EngineIOConfiguration
     /// The open packet's content.
     public let handshake: EngineIOHandshake

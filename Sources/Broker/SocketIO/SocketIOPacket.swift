@@ -30,6 +30,7 @@ public struct SocketIOPacket: Sendable, Hashable {
         "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
     ]
 
+    /// The packet type.
     public var type: SocketIOPacketType
     /// The namespace; `/` is the default and is not written on the wire.
     public var namespace: String
@@ -42,6 +43,7 @@ public struct SocketIOPacket: Sendable, Hashable {
     /// The attachments, in placeholder order, once reassembled (see `SocketIOSession`).
     public var attachments: [[UInt8]]
 
+    /// A packet; `attachmentCount` is taken from `attachments`.
     public init(
         type: SocketIOPacketType, namespace: String = "/", ackID: Int? = nil, data: JSONValue? = nil,
         attachments: [[UInt8]] = []

@@ -5,6 +5,7 @@ public struct SocketIOConnectRequest: Sendable, Hashable {
     /// The auth payload object, `nil` if the client sent none.
     public var auth: JSONValue?
 
+    /// A request for `namespace` with the CONNECT data `auth`.
     public init(namespace: String = "/", auth: JSONValue?) {
         self.namespace = namespace
         self.auth = auth
@@ -64,6 +65,7 @@ public struct SocketIOSession: Sendable {
         case close(SocketIOError)
     }
 
+    /// Where the connection stands now.
     public private(set) var state: State = .awaitingConnect
     /// A binary packet whose attachments are still arriving.
     var pending: SocketIOPacket?
