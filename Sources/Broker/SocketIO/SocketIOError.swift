@@ -26,8 +26,8 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidPayload(SocketIOPacketType)
     /// An EVENT named as one of Socket.IO's own events (`connect`, `disconnect`, ...).
     case reservedEventName(String)
-    /// A placeholder refers to an attachment that does not exist, or the attachments received
-    /// do not match the count announced.
+    /// The placeholders of a binary packet are not exactly `0..<count` once each (a placeholder
+    /// refers to an attachment that does not exist, is repeated, or an announced one is never used).
     case attachmentMismatch
     /// A text packet arrived while attachments of a binary packet were expected.
     case unexpectedTextMessage

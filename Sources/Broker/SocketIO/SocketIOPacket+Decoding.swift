@@ -86,22 +86,29 @@ extension SocketIOPacket {
             guard case .array = data else { throw .invalidPayload(type) }
             guard ackID != nil else { throw .missingAckID }
         }
-        if type.isBinary, let data {
-            guard Self.placeholdersAreValid(in: data, count: attachmentCount) else { throw .attachmentMismatch }
+        if type.isBinary {
+            // The reference encoder numbers placeholders 0..<count, each once: anything else is a mismatch.
+            var seen = [Bool](repeating: false, count: attachmentCount)
+            guard let data, Self.collectPlaceholders(in: data, into: &seen), !seen.contains(false) else {
+                throw .attachmentMismatch
+            }
         }
     }
 
-    /// Whether every placeholder in `value` refers to an attachment below `count`.
-    static func placeholdersAreValid(in value: JSONValue, count: Int) -> Bool {
+    /// Marks each placeholder's index in `seen`; `false` for an invalid, out-of-range or repeated one.
+    static func collectPlaceholders(in value: JSONValue, into seen: inout [Bool]) -> Bool {
         switch value {
         case .array(let elements):
-            return elements.allSatisfy { placeholdersAreValid(in: $0, count: count) }
+            for element in elements where !collectPlaceholders(in: element, into: &seen) { return false }
+            return true
         case .object(let members):
             if members["_placeholder"] == .bool(true) {
-                guard let index = placeholderIndex(value) else { return false }
-                return index < count
+                guard let index = placeholderIndex(value), index < seen.count, !seen[index] else { return false }
+                seen[index] = true
+                return true
             }
-            return members.values.allSatisfy { placeholdersAreValid(in: $0, count: count) }
+            for member in members.values where !collectPlaceholders(in: member, into: &seen) { return false }
+            return true
         default:
             return true
         }
