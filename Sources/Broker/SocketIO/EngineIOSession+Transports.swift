@@ -108,7 +108,9 @@ extension EngineIOSession {
         case .webSocket:
             var actions: [Action] = []
             if tooLarge {
-                fail(.parseError(.payloadTooLarge(size: frame.bytes.count, limit: configuration.maxPayload)), into: &actions)
+                fail(
+                    .parseError(.payloadTooLarge(size: frame.bytes.count, limit: configuration.maxPayload)),
+                    into: &actions)
                 return actions
             }
             do {

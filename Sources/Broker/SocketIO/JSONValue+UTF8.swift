@@ -35,7 +35,10 @@ extension JSONValue {
     }
 
     /// This value as compact JSON UTF-8 (object keys sorted, so equal values give equal bytes).
-    public var utf8JSON: [UInt8] {
+    ///
+    /// Internal: `JSONValue+Serialization.swift` (jobs branch) has the public `jsonBytes`, same bytes; this copy
+    /// keeps the Socket.IO codec self-contained until the two are folded together.
+    var utf8JSON: [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(64)
         appendJSON(to: &output)
@@ -43,14 +46,17 @@ extension JSONValue {
     }
 
     /// Appends this value as compact JSON to `output`. Non-finite numbers become `null`, as in JavaScript.
-    public func appendJSON(to output: inout [UInt8]) {
+    func appendJSON(to output: inout [UInt8]) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
         case .integer(let value): output.append(contentsOf: String(value).utf8)
         case .number(let value):
-            if value.isFinite { output.append(contentsOf: value.description.utf8) }
-            else { output.append(contentsOf: "null".utf8) }
+            if value.isFinite {
+                output.append(contentsOf: value.description.utf8)
+            } else {
+                output.append(contentsOf: "null".utf8)
+            }
         case .string(let value): Self.appendJSONString(value, to: &output)
         case .array(let elements):
             output.append(UInt8(ascii: "["))
@@ -72,7 +78,7 @@ extension JSONValue {
     }
 
     /// Appends `string` as a JSON string literal: quotes, backslashes and control characters escaped.
-    public static func appendJSONString(_ string: String, to output: inout [UInt8]) {
+    static func appendJSONString(_ string: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in
