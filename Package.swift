@@ -56,7 +56,7 @@ let package = Package(
             name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
