@@ -81,6 +81,17 @@ import Testing
         #expect(broker.tableSize == 1)
         broker.sweepExpired()
         #expect(broker.tableSize == 0)
+        // A push onto an expired list starts a new one; a pop from one finds nothing.
+        try await broker.push("old", to: .tail, of: "ttl")
+        try await broker.expire("ttl", after: .seconds(1))
+        try await broker.push("older", to: .tail, of: "ttl2")
+        try await broker.expire("ttl2", after: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await broker.push("new", to: .tail, of: "ttl") == 1)
+        #expect(try await broker.range(of: "ttl") == [bytes("new")])
+        #expect(try await broker.execute(.timeToLive(key: "ttl")) == .integer(-1))
+        #expect(try await broker.pop(from: .head, of: "ttl2") == nil)
+        #expect(broker.tableSize == 1)
     }
 
     @Test func nonPositiveExpireDeletes() async throws {
