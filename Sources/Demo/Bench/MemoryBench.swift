@@ -31,22 +31,25 @@ struct MemoryBench: AsyncParsableCommand {
     @Option(help: "Payload size in bytes.")
     var payloadSize = 64
 
-    @Flag(help: "Only the queue measurement on the MemoryBroker itself (for profiling).")
-    var brokerQueueOnly = false
-
-    @Flag(help: "Only the fan-out measurement (for profiling).")
-    var fanoutOnly = false
+    @Option(help: "Run one measurement alone, for profiling: queue, any-broker-queue or fanout.")
+    var only: String?
 
     func run() async throws {
         let payload = [UInt8](repeating: 0x61, count: payloadSize)
-        if brokerQueueOnly {
+        switch only {
+        case nil: break
+        case "queue":
             print("push+pop pairs, 1 task: \(try await Self.brokerPairs(pairs, tasks: 1, payload: payload))")
             return
-        }
-        if fanoutOnly {
+        case "any-broker-queue":
+            print("push+pop pairs through any Broker: \(try await Self.existentialPairs(pairs, tasks: 1, payload: payload))")
+            return
+        case "fanout":
             let result = try await Self.fanOut(to: subscribers, messages: fanoutMessages, payload: payload)
             print("publish deliveries to \(subscribers) subscribers: \(result)")
             return
+        case let other?:
+            throw ValidationError("--only takes queue, any-broker-queue or fanout, not \(other)")
         }
         var table = BenchTable(
             title: "memory backend: \(pairs) pairs, \(payloadSize)-byte values, best of \(rounds) rounds "
