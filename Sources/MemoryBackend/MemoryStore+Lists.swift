@@ -10,20 +10,36 @@ extension Entry {
     /// The result of ``withLiveList(now:includingEmpty:_:)``.
     enum ListAccess<Result> {
         case expired, absent, wrongType
+        /// The entry has a deadline: call again with the current time.
+        case needsTime
         case done(Result)
     }
 
     /// The hot path of list commands in one in-place access to the table: checks the deadline
-    /// and the type, then runs `body` on the elements (uniquely referenced: no copy on write).
+    /// (asking for the time only if there is one) and the type, then runs `body` on the
+    /// elements (uniquely referenced: no copy on write).
     mutating func withLiveList<Result>(
-        now: () -> Duration, includingEmpty: Bool, _ body: (inout Deque<[UInt8]>) -> Result
+        now: Duration?, includingEmpty: Bool, _ body: (inout Deque<[UInt8]>) -> Result
     ) -> ListAccess<Result> {
-        if let deadline, deadline <= now() { return .expired }
+        if let deadline {
+            guard let now else { return .needsTime }
+            if deadline <= now { return .expired }
+        }
         guard case .list(var items) = value else { return .wrongType }
         if items.isEmpty && !includingEmpty { return .absent }
         value = .string([])
         defer { value = .list(items) }
         return .done(body(&items))
+    }
+
+    /// Marks an emptied list as no longer existing: it loses its deadline and is queued for
+    /// removal once. Returns whether it had a deadline and whether it was newly queued.
+    mutating func markEmptied() -> (hadDeadline: Bool, newlyQueued: Bool) {
+        let hadDeadline = deadline != nil
+        deadline = nil
+        let newlyQueued = !awaitingRemoval
+        awaitingRemoval = true
+        return (hadDeadline, newlyQueued)
     }
 }
 
@@ -77,12 +93,16 @@ extension MemoryStore {
     mutating func push(one value: [UInt8], end: QueueEnd, queue key: String) throws(BrokerError) -> Int {
         willModify(key)
         if let index = physicalIndex(key) {
-            let access = entries.values[index].withLiveList(now: now, includingEmpty: true) { items in
+            func add(_ items: inout Deque<[UInt8]>) -> Int {
                 switch end {
                 case .head: items.prepend(value)
                 case .tail: items.append(value)
                 }
                 return items.count
+            }
+            var access = entries.values[index].withLiveList(now: nil, includingEmpty: true, add)
+            if case .needsTime = access {
+                access = entries.values[index].withLiveList(now: now(), includingEmpty: true, add)
             }
             switch access {
             case .done(let count):
@@ -93,8 +113,8 @@ extension MemoryStore {
                 throw .wrongType
             case .expired:
                 removeEntry(at: index, key: key)
-            case .absent:
-                preconditionFailure("an emptied list takes pushes")
+            case .absent, .needsTime:
+                preconditionFailure("an emptied list takes pushes; the time was given")
             }
         }
         var items = newList()
@@ -117,14 +137,18 @@ extension MemoryStore {
     mutating func pop(end: QueueEnd, queue key: String) throws(BrokerError) -> [UInt8]? {
         guard let index = physicalIndex(key) else { return nil }
         willModify(key)
-        let access = entries.values[index].withLiveList(now: now, includingEmpty: false) { items in
+        func take(_ items: inout Deque<[UInt8]>) -> ([UInt8], Bool) {
             (end == .head ? items.removeFirst() : items.removeLast(), items.isEmpty)
+        }
+        var access = entries.values[index].withLiveList(now: nil, includingEmpty: false, take)
+        if case .needsTime = access {
+            access = entries.values[index].withLiveList(now: now(), includingEmpty: false, take)
         }
         switch access {
         case .done(let (value, isEmpty)):
             settleList(at: index, key: key, isEmpty: isEmpty)
             return value
-        case .absent:
+        case .absent, .needsTime:
             return nil
         case .expired:
             removeEntry(at: index, key: key)

@@ -182,12 +182,9 @@ struct MemoryStore: ~Copyable {
     /// the table, logically absent, until the next sweep, so that a queue going empty and full
     /// again (the usual job queue) costs no removal and re-insertion each time.
     mutating func listBecameEmpty(at index: Index, key: String) {
-        if entries.values[index].deadline != nil {
-            entries.values[index].deadline = nil
-            expiring.remove(key)
-        }
-        if !entries.values[index].awaitingRemoval {
-            entries.values[index].awaitingRemoval = true
+        let (hadDeadline, newlyQueued) = entries.values[index].markEmptied()
+        if hadDeadline { expiring.remove(key) }
+        if newlyQueued {
             emptiedLists.append(key)
             // Without a running sweep, still keep the leftovers bounded.
             if emptiedLists.count > 1024 { removeEmptiedLists() }

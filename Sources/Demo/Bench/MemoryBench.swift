@@ -31,131 +31,138 @@ struct MemoryBench: AsyncParsableCommand {
     @Option(help: "Payload size in bytes.")
     var payloadSize = 64
 
-    @Flag(help: "Only the queue measurement on the MemoryBroker itself (for profiling).")
-    var brokerQueueOnly = false
-
-    @Flag(help: "Only the fan-out measurement (for profiling).")
-    var fanoutOnly = false
+    @Option(help: "Run one measurement alone, for profiling: queue, any-broker-queue or fanout.")
+    var only: String?
 
     func run() async throws {
         let payload = [UInt8](repeating: 0x61, count: payloadSize)
+        switch only {
+        case nil: break
+        case "queue":
+            print("push+pop pairs, 1 task: \(try await Self.brokerPairs(pairs, tasks: 1, payload: payload))")
+            return
+        case "any-broker-queue":
+            print("push+pop pairs through any Broker: \(try await Self.existentialPairs(pairs, tasks: 1, payload: payload))")
+            return
+        case "fanout":
+            let result = try await Self.fanOut(to: subscribers, messages: fanoutMessages, payload: payload)
+            print("publish deliveries to \(subscribers) subscribers: \(result)")
+            return
+        case let other?:
+            throw ValidationError("--only takes queue, any-broker-queue or fanout, not \(other)")
+        }
         var table = BenchTable(
-            title: "memory backend: \(pairs) pairs, \(payloadSize)-byte values, best of \(rounds) rounds",
-            headers: ["measure", "MemoryBroker", "Mutex<Deque>", "ratio"])
-        if brokerQueueOnly {
-            let rate = try await Self.brokerPairs(pairs, tasks: 1, payload: payload)
-            print("push+pop pairs, 1 task: \(formatRate(rate))")
-            return
-        }
-        if fanoutOnly {
-            let rate = try await Self.fanOut(to: subscribers, messages: fanoutMessages, payload: payload)
-            print("publish deliveries to \(subscribers) subscribers: \(formatRate(rate))")
-            return
-        }
+            title: "memory backend: \(pairs) pairs, \(payloadSize)-byte values, best of \(rounds) rounds "
+                + "(CPU = process CPU time per operation, unaffected by other load on the machine)",
+            headers: ["measure", "rate", "CPU/op", "Mutex<Deque> rate", "CPU/op", "ratio (rate)", "ratio (CPU)"])
         for tasks in [1, 2] {
             // Warm both up once so the first measurement does not pay for page faults.
             _ = try await Self.brokerPairs(pairs / 10, tasks: tasks, payload: payload)
             _ = await Self.baselinePairs(pairs / 10, tasks: tasks, payload: payload)
-            var broker = 0.0, baseline = 0.0, existential = 0.0
+            var broker = Measurement.worst, baseline = Measurement.worst, existential = Measurement.worst
             // Interleaved rounds, so that a burst of other load hits all three alike.
             for _ in 0..<max(1, rounds) {
-                broker = max(broker, try await Self.brokerPairs(pairs, tasks: tasks, payload: payload))
-                baseline = max(baseline, await Self.baselinePairs(pairs, tasks: tasks, payload: payload))
-                existential = max(existential, try await Self.existentialPairs(pairs, tasks: tasks, payload: payload))
+                broker = broker.best(try await Self.brokerPairs(pairs, tasks: tasks, payload: payload))
+                baseline = baseline.best(await Self.baselinePairs(pairs, tasks: tasks, payload: payload))
+                existential = existential.best(try await Self.existentialPairs(pairs, tasks: tasks, payload: payload))
             }
             let label = "push+pop pairs, \(tasks) task\(tasks == 1 ? "" : "s")"
-            table.rows.append([
-                label, formatRate(broker), formatRate(baseline), String(format: "%.2fx slower", baseline / broker),
-            ])
-            table.rows.append([
-                label + " (through any Broker)", formatRate(existential), formatRate(baseline),
-                String(format: "%.2fx slower", baseline / existential),
-            ])
+            table.rows.append(Self.row(label + ", MemoryBroker", broker, against: baseline))
+            table.rows.append(Self.row(label + ", through any Broker", existential, against: baseline))
         }
         for (count, messages) in [(1, messages), (subscribers, fanoutMessages)] {
-            var rate = 0.0
+            var result = Measurement.worst
             for _ in 0..<max(1, rounds) {
-                rate = max(rate, try await Self.fanOut(to: count, messages: messages, payload: payload))
+                result = result.best(try await Self.fanOut(to: count, messages: messages, payload: payload))
             }
             table.rows.append([
-                "publish deliveries to \(count) subscriber\(count == 1 ? "" : "s")", formatRate(rate), "", "",
+                "publish deliveries to \(count) subscriber\(count == 1 ? "" : "s")",
+                formatRate(result.rate), result.cpuText, "", "", "", "",
             ])
         }
         print(table.render())
     }
 
-    /// Push+pop pairs per second on a `MemoryBroker`, `tasks` tasks each on its own share.
-    static func brokerPairs(_ pairs: Int, tasks: Int, payload: [UInt8]) async throws -> Double {
+    private static func row(_ label: String, _ measured: Measurement, against baseline: Measurement) -> [String] {
+        [
+            label, formatRate(measured.rate), measured.cpuText, formatRate(baseline.rate), baseline.cpuText,
+            String(format: "%.2fx slower", baseline.rate / measured.rate),
+            String(format: "%.2fx", measured.cpuPerOperation / baseline.cpuPerOperation),
+        ]
+    }
+
+    /// Push+pop pairs on a `MemoryBroker`, `tasks` tasks each on its own share.
+    static func brokerPairs(_ pairs: Int, tasks: Int, payload: [UInt8]) async throws -> Measurement {
         let broker = MemoryBroker()
         let share = pairs / tasks
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<tasks {
-                group.addTask {
-                    for _ in 0..<share {
-                        try await broker.push(payload, to: .tail, of: "bench")
-                        guard try await broker.pop(from: .head, of: "bench") != nil else {
-                            throw BrokerError(.unexpectedReply, "a pushed value was not there to pop")
+        return try await Measurement.of(operations: share * tasks) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<share {
+                            try await broker.push(payload, to: .tail, of: "bench")
+                            guard try await broker.pop(from: .head, of: "bench") != nil else {
+                                throw BrokerError(.unexpectedReply, "a pushed value was not there to pop")
+                            }
                         }
                     }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
-        return Double(share * tasks) / (ContinuousClock.now - start).seconds
     }
 
     /// The same through `any Broker`: the protocol's generic conveniences over `execute(_:)`,
     /// as code written against the abstraction (jobs, gateway) calls it.
-    static func existentialPairs(_ pairs: Int, tasks: Int, payload: [UInt8]) async throws -> Double {
+    static func existentialPairs(_ pairs: Int, tasks: Int, payload: [UInt8]) async throws -> Measurement {
         let broker: any Broker = MemoryBroker()
         let share = pairs / tasks
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<tasks {
-                group.addTask {
-                    for _ in 0..<share {
-                        try await broker.push(payload, to: .tail, of: "bench")
-                        guard try await broker.pop(from: .head, of: "bench") != nil else {
-                            throw BrokerError(.unexpectedReply, "a pushed value was not there to pop")
+        return try await Measurement.of(operations: share * tasks) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        for _ in 0..<share {
+                            try await broker.push(payload, to: .tail, of: "bench")
+                            guard try await broker.pop(from: .head, of: "bench") != nil else {
+                                throw BrokerError(.unexpectedReply, "a pushed value was not there to pop")
+                            }
                         }
                     }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
-        return Double(share * tasks) / (ContinuousClock.now - start).seconds
     }
 
     /// The same pairs on a bare `Mutex<Deque<[UInt8]>>`.
-    static func baselinePairs(_ pairs: Int, tasks: Int, payload: [UInt8]) async -> Double {
+    static func baselinePairs(_ pairs: Int, tasks: Int, payload: [UInt8]) async -> Measurement {
         let queue = BaselineQueue()
         let share = pairs / tasks
-        let start = ContinuousClock.now
-        await withTaskGroup(of: Int.self) { group in
-            for _ in 0..<tasks {
-                group.addTask {
-                    var popped = 0
-                    for _ in 0..<share {
-                        queue.values.withLock { $0.append(payload) }
-                        if queue.values.withLock({ $0.popFirst() }) != nil { popped += 1 }
+        return await Measurement.of(operations: share * tasks) {
+            await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        var popped = 0
+                        for _ in 0..<share {
+                            queue.values.withLock { $0.append(payload) }
+                            if queue.values.withLock({ $0.popFirst() }) != nil { popped += 1 }
+                        }
+                        return popped
                     }
-                    return popped
                 }
+                let popped = await group.reduce(0, +)
+                precondition(popped == share * tasks, "the baseline lost values")
             }
-            let popped = await group.reduce(0, +)
-            precondition(popped == share * tasks, "the baseline lost values")
         }
-        return Double(share * tasks) / (ContinuousClock.now - start).seconds
     }
 
-    /// Deliveries per second: `messages` published while `subscribers` subscriptions each
-    /// consume them all; timed until the last subscriber has read the last message.
-    static func fanOut(to subscribers: Int, messages: Int, payload: [UInt8]) async throws -> Double {
+    /// Deliveries: `messages` published while `subscribers` subscriptions each consume them
+    /// all; timed from the first publish until the last subscriber has read the last message.
+    static func fanOut(to subscribers: Int, messages: Int, payload: [UInt8]) async throws -> Measurement {
         let broker = MemoryBroker()
         // Large enough that nothing is dropped: every delivery is consumed and counted.
         let buffering = SubscriptionBuffering.dropNewest(capacity: messages)
-        let start = try await withThrowingTaskGroup(of: Int.self) { group in
+        return try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<subscribers {
                 group.addTask {
                     try await broker.subscribe(to: ["bench"], patterns: [], buffering: buffering) { subscription in
@@ -169,21 +176,51 @@ struct MemoryBench: AsyncParsableCommand {
                 }
             }
             while broker.subscriberCount < subscribers { try await Task.sleep(for: .milliseconds(1)) }
-            let start = ContinuousClock.now
-            for _ in 0..<messages {
-                try await broker.publish(payload, to: "bench")
+            return try await Measurement.of(operations: messages * subscribers) {
+                for _ in 0..<messages {
+                    try await broker.publish(payload, to: "bench")
+                }
+                let received = try await group.reduce(0, +)
+                guard received == messages * subscribers else {
+                    throw BrokerError(.unexpectedReply, "\(received) of \(messages * subscribers) deliveries arrived")
+                }
             }
-            let received = try await group.reduce(0, +)
-            guard received == messages * subscribers else {
-                throw BrokerError(.unexpectedReply, "\(received) of \(messages * subscribers) deliveries arrived")
-            }
-            return start
         }
-        return Double(messages * subscribers) / (ContinuousClock.now - start).seconds
     }
 }
 
 /// The baseline: a bare deque behind a mutex, shared by reference as the broker is.
 final class BaselineQueue: Sendable {
     let values = Mutex(Deque<[UInt8]>())
+}
+
+/// One timed run: operations per second of wall time, and process CPU time per operation.
+struct Measurement: CustomStringConvertible {
+    var rate: Double
+    var cpuPerOperation: Double  // nanoseconds
+
+    static let worst = Measurement(rate: 0, cpuPerOperation: .infinity)
+
+    /// The better of two runs, field by field (interference only ever makes a run worse).
+    func best(_ other: Measurement) -> Measurement {
+        Measurement(rate: max(rate, other.rate), cpuPerOperation: min(cpuPerOperation, other.cpuPerOperation))
+    }
+
+    var cpuText: String { String(format: "%.0f ns", cpuPerOperation) }
+    var description: String { "\(formatRate(rate)), \(cpuText) CPU per operation" }
+
+    static func of(operations: Int, _ body: () async throws -> Void) async rethrows -> Measurement {
+        let cpuStart = processCPUNanoseconds()
+        let start = ContinuousClock.now
+        try await body()
+        let wall = (ContinuousClock.now - start).seconds
+        let cpu = Double(processCPUNanoseconds() - cpuStart)
+        return Measurement(rate: Double(operations) / wall, cpuPerOperation: cpu / Double(operations))
+    }
+
+    private static func processCPUNanoseconds() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return time.tv_sec * 1_000_000_000 + time.tv_nsec
+    }
 }
