@@ -1,0 +1,35 @@
+/// The broker's view of time: a monotonic offset from the broker's creation, and a way to
+/// sleep on the same clock.
+///
+/// Wrapping the injected `Clock` in two closures keeps `MemoryBroker` non-generic (callers
+/// write `MemoryBroker()`) while tests still drive time by hand with a manual clock.
+struct BrokerClock: Sendable {
+    /// Time elapsed since the broker was made, on the injected clock.
+    let now: @Sendable () -> Duration
+    /// Sleeps for a duration on the injected clock; throws when the task is cancelled.
+    let sleep: @Sendable (Duration) async throws -> Void
+
+    init<C: Clock>(_ clock: C) where C.Duration == Duration {
+        let start = clock.now
+        now = { start.duration(to: clock.now) }
+        sleep = { duration in try await clock.sleep(for: duration) }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded toward zero (Redis takes TTLs as integer milliseconds).
+    var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflow2) = product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        if overflow2 { return seconds < 0 ? .min : .max }
+        return sum
+    }
+
+    /// Milliseconds rounded up, so that a key reported with a PTTL of 1 or more still exists.
+    var millisecondsRoundedUp: Int64 {
+        let whole = wholeMilliseconds
+        return self > .milliseconds(whole) ? whole + 1 : whole
+    }
+}

@@ -1,0 +1,262 @@
+import Broker
+import MemoryBackend
+import Testing
+
+/// White-box checks of the memory backend: memory is returned, waiters leave no ghosts,
+/// failures change nothing. The shared semantics are in the conformance suite.
+@Suite struct MemoryBrokerInternalsTests {
+    let clock = ManualClock()
+    let broker: MemoryBroker
+
+    init() {
+        broker = MemoryBroker(clock: clock, sweepInterval: .seconds(1))
+    }
+
+    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    // MARK: TTL
+
+    @Test func sweepRemovesExpiredKeysWithoutThemBeingRead() async throws {
+        try await broker.set("a", to: "1", expiry: .after(.seconds(10)))
+        try await broker.set("b", to: "2", expiry: .after(.seconds(20)))
+        try await broker.set("keep", to: "3")
+        try await broker.push("x", to: .head, of: "list")
+        try await broker.expire("list", after: .seconds(5))
+        clock.advance(by: .seconds(10))
+        #expect(broker.storedKeyCount == 4)  // lazy expiry has not run: nobody looked
+        #expect(broker.sweepExpired() == 2)  // "a" and "list"
+        #expect(broker.storedKeyCount == 2)
+        clock.advance(by: .seconds(10))
+        #expect(broker.sweepExpired() == 1)
+        #expect(try await broker.string("keep") == "3")
+        #expect(broker.storedKeyCount == 1)
+    }
+
+    @Test func runSweepsOnItsOwnAndEndsOnCancellation() async throws {
+        try await broker.set("a", to: "1", expiry: .after(.milliseconds(1500)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await broker.run() }
+            #expect(try await eventually { clock.sleeperCount == 1 })
+            clock.advance(by: .seconds(1))  // first sweep: not yet expired
+            #expect(try await eventually { clock.sleeperCount == 1 })
+            #expect(broker.storedKeyCount == 1)
+            clock.advance(by: .seconds(1))
+            #expect(try await eventually { broker.storedKeyCount == 0 })
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test func timeToLiveIsExactOnTheInjectedClock() async throws {
+        try await broker.set("k", to: "v", expiry: .after(.seconds(10)))
+        clock.advance(by: .milliseconds(2500))
+        #expect(try await broker.execute(.timeToLive(key: "k")) == .integer(7500))
+        try await broker.set("k", to: "w", expiry: .keepExisting)
+        #expect(try await broker.execute(.timeToLive(key: "k")) == .integer(7500))
+        try await broker.set("k", to: "x")
+        #expect(try await broker.execute(.timeToLive(key: "k")) == .integer(-1))
+        try await broker.expire("k", after: .milliseconds(1))
+        clock.advance(by: .milliseconds(1))
+        #expect(try await broker.get("k") == nil)
+        #expect(try await broker.execute(.timeToLive(key: "k")) == .integer(-2))
+        #expect(broker.storedKeyCount == 0)
+    }
+
+    @Test func nonPositiveExpireDeletes() async throws {
+        try await broker.set("k", to: "v")
+        #expect(try await broker.expire("k", after: .zero))
+        #expect(try await broker.get("k") == nil)
+        #expect(try await broker.expire("k", after: .seconds(1)) == false)
+    }
+
+    // MARK: Waiters
+
+    @Test func cancelledWaiterLeavesNoGhost() async throws {
+        let waiting = Task { try await broker.blockingPop(from: .tail, of: "q", timeout: nil) }
+        #expect(try await eventually { broker.waiterCount == 1 })
+        waiting.cancel()
+        #expect(try await waiting.value == nil)
+        #expect(broker.waiterCount == 0)
+        try await broker.push("job", to: .head, of: "q")
+        #expect(try await broker.length(of: "q") == 1)  // not swallowed by the cancelled waiter
+    }
+
+    @Test func timedOutWaiterLeavesNoGhost() async throws {
+        let waiting = Task { try await broker.blockingPop(from: .tail, of: "q", timeout: .seconds(5)) }
+        #expect(try await eventually { broker.waiterCount == 1 && clock.sleeperCount == 1 })
+        clock.advance(by: .seconds(4))
+        #expect(broker.waiterCount == 1)
+        clock.advance(by: .seconds(1))
+        #expect(try await waiting.value == nil)
+        #expect(broker.waiterCount == 0)
+        #expect(clock.sleeperCount == 0)
+        try await broker.push("job", to: .head, of: "q")
+        #expect(try await broker.pop(from: .tail, of: "q") == bytes("job"))
+    }
+
+    @Test func servedWaiterCancelsItsTimer() async throws {
+        let waiting = Task { try await broker.blockingPop(from: .tail, of: "q", timeout: .seconds(5)) }
+        #expect(try await eventually { broker.waiterCount == 1 && clock.sleeperCount == 1 })
+        try await broker.push("job", to: .head, of: "q")
+        #expect(try await waiting.value == bytes("job"))
+        #expect(clock.sleeperCount == 0)
+        #expect(try await broker.length(of: "q") == 0)
+    }
+
+    @Test func waitersAreServedInArrivalOrderFromTheirEnd() async throws {
+        let first = Task { try await broker.blockingPop(from: .tail, of: ["other", "q"], timeout: nil) }
+        #expect(try await eventually { broker.waiterCount == 1 })
+        let second = Task { try await broker.blockingPop(from: .head, of: "q", timeout: nil) }
+        #expect(try await eventually { broker.waiterCount == 2 })
+        // The whole push lands first, then waiters are served: Redis's order.
+        #expect(try await broker.push([bytes("a"), bytes("b"), bytes("c")], to: .head, of: "q") == 3)
+        #expect(try await first.value == PoppedValue(queue: "q", value: bytes("a")))
+        #expect(try await second.value == bytes("c"))
+        #expect(try await broker.range(of: "q") == [bytes("b")])
+        #expect(broker.waiterCount == 0)
+    }
+
+    @Test func blockingMoveChainsIntoAWaiterOnItsDestination() async throws {
+        let mover = Task { try await broker.blockingMove(from: "jobs", .tail, to: "processing", .head, timeout: nil) }
+        #expect(try await eventually { broker.waiterCount == 1 })
+        let popper = Task { try await broker.blockingPop(from: .tail, of: "processing", timeout: nil) }
+        #expect(try await eventually { broker.waiterCount == 2 })
+        try await broker.push("job-1", to: .head, of: "jobs")
+        #expect(try await mover.value == bytes("job-1"))
+        #expect(try await popper.value == bytes("job-1"))
+        #expect(broker.storedKeyCount == 0)
+    }
+
+    @Test func blockingMoveOntoAStringFailsAndKeepsTheValue() async throws {
+        try await broker.set("processing", to: "not a list")
+        let mover = Task { try await broker.blockingMove(from: "jobs", .tail, to: "processing", .head, timeout: nil) }
+        #expect(try await eventually { broker.waiterCount == 1 })
+        try await broker.push("job-1", to: .head, of: "jobs")
+        await #expect(throws: BrokerError.self) { try await mover.value }
+        #expect(try await broker.range(of: "jobs") == [bytes("job-1")])
+        #expect(try await broker.string("processing") == "not a list")
+    }
+
+    // MARK: Failures change nothing
+
+    @Test func wrongTypeChangesNothing() async throws {
+        try await broker.set("s", to: "text", expiry: .after(.seconds(30)))
+        try await broker.push("x", to: .tail, of: "l")
+        for command: BrokerCommand in [
+            .push([bytes("y")], end: .head, queue: "s"), .pop(end: .head, queue: "s"), .length(queue: "s"),
+            .move(source: "s", sourceEnd: .head, destination: "l", destinationEnd: .head),
+            .move(source: "l", sourceEnd: .head, destination: "s", destinationEnd: .head),
+            .get(key: "l"), .increment(key: "l", by: 1), .trim(queue: "s", start: 0, stop: 0),
+        ] {
+            let error = await #expect(throws: BrokerError.self) { try await broker.execute(command) }
+            #expect(error?.code == .wrongType, "\(command)")
+        }
+        #expect(try await broker.string("s") == "text")
+        #expect(try await broker.execute(.timeToLive(key: "s")) == .integer(30_000))
+        #expect(try await broker.range(of: "l") == [bytes("x")])
+    }
+
+    @Test func failedAtomicBatchIsRolledBack() async throws {
+        try await broker.push("old", to: .tail, of: "q")
+        try await broker.set("n", to: "5", expiry: .after(.seconds(9)))
+        let batch: [BrokerCommand] = [
+            .push([bytes("new")], end: .tail, queue: "q"),
+            .pop(end: .head, queue: "q"),
+            .increment(key: "n", by: 2),
+            .expire(key: "n", after: .seconds(100)),
+            .set(key: "fresh", value: bytes("1"), expiry: .never, condition: .always),
+            .delete(keys: ["q"]),
+            .publish(payload: bytes("hi"), channel: "c"),
+            .increment(key: "fresh", by: .max),  // fails: overflow
+        ]
+        try await broker.subscribe(to: "c") { subscription in
+            await #expect(throws: BrokerError.self) { try await broker.execute(batch, atomically: true) }
+            #expect(subscription.bufferedCount == 0)
+        }
+        #expect(try await broker.range(of: "q") == [bytes("old")])
+        #expect(try await broker.string("n") == "5")
+        #expect(try await broker.execute(.timeToLive(key: "n")) == .integer(9000))
+        #expect(try await broker.get("fresh") == nil)
+        // The same batch as a pipeline applies all but the failing command.
+        let replies = try await broker.execute(batch, atomically: false)
+        #expect(replies.last.map { if case .error = $0 { true } else { false } } == true)
+        #expect(try await broker.string("fresh") == "1")
+    }
+
+    @Test func integersParseAsRedisDoes() async throws {
+        for bad in ["", "+1", "01", " 1", "1 ", "-0", "1.0", "9223372036854775808", "abc", "-"] {
+            try await broker.set("k", to: bad)
+            let error = await #expect(throws: BrokerError.self) { try await broker.increment("k") }
+            #expect(error?.code == .notAnInteger, "\(bad)")
+            #expect(try await broker.string("k") == bad)
+        }
+        try await broker.set("k", to: "-9223372036854775807")
+        #expect(try await broker.increment("k", by: -1) == .min)
+        await #expect(throws: BrokerError.self) { try await broker.increment("k", by: -1) }
+        #expect(try await broker.increment("missing", by: 0) == 0)
+    }
+
+    @Test func rangesNormaliseAsRedisDoes() async throws {
+        try await broker.push((0..<5).map { bytes("\($0)") }, to: .tail, of: "l")
+        let cases: [(Int, Int, String)] = [
+            (0, -1, "01234"), (-100, 100, "01234"), (1, 2, "12"), (-2, -1, "34"), (3, 1, ""),
+            (5, 10, ""), (-1, -2, ""), (0, 0, "0"), (-6, 0, "0"), (4, 4, "4"),
+        ]
+        for (start, stop, expected) in cases {
+            let values = try await broker.range(of: "l", from: start, through: stop)
+            #expect(values.map { String(decoding: $0, as: UTF8.self) }.joined() == expected, "\(start) \(stop)")
+        }
+        try await broker.trim("l", from: 1, through: -2)
+        #expect(try await broker.range(of: "l").count == 3)
+        try await broker.trim("l", from: 2, through: 1)
+        #expect(broker.storedKeyCount == 0)  // an emptied list disappears
+    }
+
+    // MARK: Transactions and subscriptions
+
+    @Test func watchSeesTheCallersOwnWritesAndExpiry() async throws {
+        try await broker.set("k", to: "1", expiry: .after(.seconds(5)))
+        let written = try await broker.attemptTransaction(watching: ["k"]) {
+            try await broker.set("k", to: "2", expiry: .keepExisting)
+            return Transaction(commands: [.set(key: "k", value: bytes("3"), expiry: .never, condition: .always)])
+        }
+        #expect(isConflicted(written))
+        #expect(try await broker.string("k") == "2")
+        let expired = try await broker.attemptTransaction(watching: ["k"]) {
+            clock.advance(by: .seconds(5))
+            return Transaction(commands: [.set(key: "other", value: bytes("x"), expiry: .never, condition: .always)])
+        }
+        #expect(isConflicted(expired))
+        #expect(try await broker.get("other") == nil)
+        let clean = try await broker.attemptTransaction(watching: ["k"]) {
+            Transaction(commands: [.set(key: "k", value: bytes("4"), expiry: .never, condition: .always)])
+        }
+        #expect(!isConflicted(clean))
+        #expect(try await broker.string("k") == "4")
+        struct Failure: Error {}
+        await #expect(throws: Failure.self) {
+            _ = try await broker.attemptTransaction(watching: ["k"]) { () async throws -> Transaction<Void> in
+                throw Failure()
+            }
+        }
+        #expect(broker.watchCount == 0)
+    }
+
+    private func isConflicted<Value>(_ attempt: TransactionAttempt<Value>) -> Bool {
+        if case .conflicted = attempt { return true }
+        return false
+    }
+
+    @Test func subscriptionIsRemovedWhenBodyThrows() async throws {
+        struct Failure: Error {}
+        await #expect(throws: Failure.self) {
+            try await broker.subscribe(to: ["a", "a"], patterns: ["a*"], buffering: .default) { _ in
+                #expect(broker.subscriberCount == 2)
+                #expect(try await broker.publish("m", to: "a") == 2)  // channel and pattern
+                throw Failure()
+            }
+        }
+        #expect(broker.subscriberCount == 0)
+        #expect(try await broker.publish("m", to: "a") == 0)
+    }
+}
