@@ -50,7 +50,7 @@ extension Subscription {
 enum Fixture {
     static let logger: Logger = {
         var logger = Logger(label: "agent-tests")
-        logger.logLevel = .warning
+        logger.logLevel = .error
         return logger
     }()
 
@@ -89,9 +89,12 @@ enum Fixture {
                 }
                 let result = try await body(subscription, group)
                 await group.triggerGracefulShutdown()
-                try await within(.seconds(10), "the agent to stop") {
-                    while let next = try await tasks.next() { _ = next }
+                tasks.addTask {
+                    try await Task.sleep(for: .seconds(10))
+                    throw DeadlineExceeded(what: "the agent to stop")
                 }
+                _ = try await tasks.next()  // the group's end, or the deadline's error
+                tasks.cancelAll()
                 return result
             }
         }

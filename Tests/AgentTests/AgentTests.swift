@@ -2,6 +2,7 @@ import Broker
 import Foundation
 import MemoryBackend
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @Suite("Agent runtime on the memory backend")
