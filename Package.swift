@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "MemoryBackend", targets: ["MemoryBackend"]),
         .library(name: "BrokerTesting", targets: ["BrokerTesting"]),
+        .library(name: "RedisBackend", targets: ["RedisBackend"]),
         .executable(name: "switchboard", targets: ["Demo"]),
     ],
     dependencies: [
@@ -41,6 +42,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // hiredis 0.14 (Debian libhiredis-dev), wrapped by RedisBackend only.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "RedisBackend",
+            dependencies: [
+                "Broker", "CHiredis",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The conformance suite every backend runs: one set of broker semantics.
         .target(name: "BrokerTesting", dependencies: ["Broker"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -56,6 +69,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        // Jobs, router and sessions against every backend (memory; Redis when present).
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["Broker", "MemoryBackend", "RedisBackend"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AgentTests",
             dependencies: [
@@ -68,6 +87,11 @@ let package = Package(
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisBackendTests",
+            dependencies: ["Broker", "RedisBackend", "BrokerTesting", "MemoryBackend"],
             swiftSettings: swiftSettings
         ),
     ]
