@@ -1,4 +1,3 @@
-import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -139,7 +138,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
         let record: JobRecord
         do {
-            record = try JSONDecoder().decode(JobRecord.self, from: Data(recordBytes))
+            record = try JobRecord.decodeForAgent(recordBytes)
         } catch {
             logger.error("job record is not a valid job; dropping the id", metadata: ["error": "\(error)"])
             counters.withLock { $0.skipped += 1 }
@@ -150,7 +149,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
         do {
             try await broker.publish(
-                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: AgentTimestamp.now())),
+                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: Timestamp.now().iso8601)),
                 to: names.statusChannel)
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
@@ -161,11 +160,11 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         switch await runHandler(record, logger: logger) {
         case .done(let result, let attempts):
             update = StatusUpdate(
-                jobId: jobId, status: .done, userId: userId, timestamp: AgentTimestamp.now(), result: result,
+                jobId: jobId, status: .done, userId: userId, timestamp: Timestamp.now().iso8601, result: result,
                 attempts: attempts > 1 ? attempts : nil)
         case .failed(let failure, let attempts):
             update = StatusUpdate(
-                jobId: jobId, status: .error, userId: userId, timestamp: AgentTimestamp.now(), error: failure.message,
+                jobId: jobId, status: .error, userId: userId, timestamp: Timestamp.now().iso8601, error: failure.message,
                 details: failure.details, attempts: attempts)
             logger.notice("job failed", metadata: ["error": "\(failure.message)", "attempts": "\(attempts)"])
         case .abandoned:
@@ -212,11 +211,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: Logger) async -> Bool {
         var commands: [BrokerCommand] = []
         if let update {
-            do {
-                commands.append(.publish(payload: try encode(update), channel: names.statusChannel))
-            } catch {
-                logger.error("could not encode the status update", metadata: ["error": "\(error)"])
-            }
+            commands.append(.publish(payload: encode(update), channel: names.statusChannel))
         }
         let id = Array(jobId.utf8)
         commands.append(.remove(value: id, count: 1, queue: names.processing))
@@ -252,7 +247,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
     }
 
-    private func encode(_ update: StatusUpdate) throws -> [UInt8] {
-        Array(try JSONEncoder().encode(update))
+    private func encode(_ update: StatusUpdate) -> [UInt8] {
+        update.jsonBytesForAgent
     }
 }
