@@ -39,7 +39,7 @@ public final class MemoryBroker: Broker, Service {
         self.init(clock: ContinuousClock(), sweepInterval: sweepInterval)
     }
 
-    public func execute(_ command: BrokerCommand) async throws -> Reply {
+    nonisolated(nonsending) public func execute(_ command: BrokerCommand) async throws -> Reply {
         // Publishing is the hot path of fan-out: skip the effects machinery.
         if case .publish(let payload, let channel) = command {
             let publication = state.withLock { $0.publication(of: payload, on: channel) }
@@ -54,7 +54,7 @@ public final class MemoryBroker: Broker, Service {
         return reply
     }
 
-    public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
+    nonisolated(nonsending) public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
         let (replies, effects) = try state.withLock { store throws(BrokerError) in
             if atomically {
                 let replies = try store.applyAtomically(commands)
@@ -102,7 +102,10 @@ public final class MemoryBroker: Broker, Service {
     }
 
     /// How many keys are stored, expired ones not yet removed included (for tests and stats).
-    package var storedKeyCount: Int { state.withLock { $0.entries.count } }
+    package var storedKeyCount: Int { state.withLock { $0.keyCount } }
+
+    /// How many entries the key table holds, emptied lists awaiting the sweep included.
+    package var tableSize: Int { state.withLock { $0.entries.count } }
 
     /// How many blocked pops and moves are registered (for tests and stats).
     package var waiterCount: Int { state.withLock { $0.waiters.count } }

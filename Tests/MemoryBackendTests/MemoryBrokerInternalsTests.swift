@@ -62,6 +62,27 @@ import Testing
         #expect(broker.storedKeyCount == 0)
     }
 
+    @Test func emptiedListIsGoneAtOnceAndItsMemoryAtTheSweep() async throws {
+        try await broker.push("a", to: .tail, of: "q")
+        try await broker.expire("q", after: .seconds(5))
+        #expect(try await broker.pop(from: .head, of: "q") == bytes("a"))
+        #expect(try await broker.execute(.timeToLive(key: "q")) == .integer(-2))
+        #expect(try await broker.length(of: "q") == 0)
+        #expect(broker.storedKeyCount == 0)
+        // A new list under the same name is a new key: no TTL, and a string may take the name.
+        try await broker.push("b", to: .tail, of: "q")
+        #expect(try await broker.execute(.timeToLive(key: "q")) == .integer(-1))
+        _ = try await broker.pop(from: .head, of: "q")
+        try await broker.set("q", to: "now a string")
+        #expect(try await broker.string("q") == "now a string")
+        try await broker.delete("q")
+        try await broker.push("c", to: .tail, of: "other")
+        _ = try await broker.pop(from: .head, of: "other")
+        #expect(broker.tableSize == 1)
+        broker.sweepExpired()
+        #expect(broker.tableSize == 0)
+    }
+
     @Test func nonPositiveExpireDeletes() async throws {
         try await broker.set("k", to: "v")
         #expect(try await broker.expire("k", after: .zero))
