@@ -93,7 +93,7 @@ struct ReaperTests {
             async let first = reaper.putBack(id)
             async let ack = broker.execute(
                 [.remove(value: value, count: 1, queue: names.processing), .delete(keys: [names.lease(id)])],
-                atomically: true)
+                atomically: false)  // as the agent acknowledges: a pipeline
             async let second = reaper.putBack(id)
             let putBack = [try await first, try await second].filter { $0 }.count
             let acknowledged = try await ack[0].integer() == 1

@@ -12,7 +12,9 @@ import Synchronization
 /// Cancellation abandons the jobs in flight: they are put back on the queue.
 ///
 /// Per job, on a queue with work waiting: `LMOVE`; `SET` lease + `GET` record (one pipeline);
-/// `PUBLISH processing`; `MULTI PUBLISH done, LREM, DEL lease EXEC` — four round trips.
+/// `PUBLISH processing`; `PUBLISH done` + `LREM` + `DEL` lease (one pipeline): seven commands in
+/// four round trips. An empty queue adds a `BLMOVE`; leases of long jobs are renewed together,
+/// one pipelined `SET … XX` per job every ``AgentConfiguration/leaseRenewalInterval``.
 public final class Agent<Handler: JobHandler>: Service, Sendable {
     public let configuration: AgentConfiguration
     let broker: any Broker
@@ -114,8 +116,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     }
 
     private func process(_ jobId: String) async {
-        var logger = self.logger
-        logger[metadataKey: "jobId"] = "\(jobId)"
+        let logger = JobLogger(base: self.logger, jobId: jobId)
         leases.hold(jobId)
         defer { leases.release(jobId) }
 
@@ -178,7 +179,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     }
 
     /// Runs the handler, retrying transient failures per the retry policy.
-    private func runHandler(_ record: JobRecord, logger: Logger) async -> Outcome {
+    private func runHandler(_ record: JobRecord, logger: JobLogger) async -> Outcome {
         let policy = configuration.retry
         var attempt = 0
         while true {
@@ -203,12 +204,18 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     // MARK: Finishing
 
-    /// Publishes `update` (if any), removes the id from the processing list and deletes its
-    /// lease, all in one atomic step: a job is never reported finished yet still taken, nor
-    /// released without its report. Retried a few times; if the broker stays unreachable the
-    /// lease lapses and the job runs again (at least once).
+    /// Publishes `update` (if any), then removes the id from the processing list and deletes
+    /// its lease: one pipelined round trip, in that order.
+    ///
+    /// No `MULTI` is needed: the only other writer of these keys is the reaper, whose
+    /// transaction watches both the processing list and the lease, so it sees either the job
+    /// still leased (before the `LREM`) or no longer taken (after). If the pipeline is cut
+    /// short, the order decides what is left: the report without the removal (the job runs
+    /// again: at least once), or the removal without the lease deletion (the lease expires).
+    /// Never a job released without its report. Retried a few times; if the broker stays
+    /// unreachable, the lease lapses and the job runs again.
     @discardableResult
-    private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: Logger) async -> Bool {
+    private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: JobLogger) async -> Bool {
         var commands: [BrokerCommand] = []
         if let update {
             commands.append(.publish(payload: encode(update), channel: names.statusChannel))
@@ -216,9 +223,14 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         let id = Array(jobId.utf8)
         commands.append(.remove(value: id, count: 1, queue: names.processing))
         commands.append(.delete(keys: [names.lease(jobId)]))
+        var completed = 0  // commands of the pipeline that have succeeded, never re-sent
         for attempt in 1...5 {
             do {
-                _ = try await broker.execute(commands, atomically: true)
+                let replies = try await broker.execute(Array(commands[completed...]), atomically: false)
+                for reply in replies {
+                    if case .error(let error) = reply { throw error }
+                    completed += 1
+                }
                 return true
             } catch {
                 logger.warning("could not acknowledge the job", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
@@ -232,7 +244,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     /// Puts an abandoned job straight back on the queue (best effort: if this fails, its lease
     /// lapses and the reaper does it).
-    private func putBack(_ jobId: String, logger: Logger) async {
+    private func putBack(_ jobId: String, logger: JobLogger) async {
         let id = Array(jobId.utf8)
         do {
             _ = try await broker.execute(
@@ -249,5 +261,31 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     private func encode(_ update: StatusUpdate) -> [UInt8] {
         update.jsonBytesForAgent
+    }
+}
+
+/// The agent's logger with the job id attached at log time only: setting metadata on a
+/// `Logger` per job costs more than a memory-backed job's broker work, and most jobs log nothing.
+struct JobLogger {
+    let base: Logger
+    let jobId: String
+
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata) {
+        guard base.logLevel <= level else { return }
+        var metadata = metadata
+        metadata["jobId"] = "\(jobId)"
+        base.log(level: level, message(), metadata: metadata)
+    }
+
+    func notice(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.notice, message(), metadata: metadata)
+    }
+
+    func warning(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.warning, message(), metadata: metadata)
+    }
+
+    func error(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.error, message(), metadata: metadata)
     }
 }
