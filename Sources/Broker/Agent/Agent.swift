@@ -70,10 +70,13 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// One worker: takes and runs jobs one at a time until shutdown.
     private func work() async {
         var failures = 0
+        var blockingTakes = 0  // takes left that wait with BLMOVE at once (see `take`)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let taken: [UInt8]?
             do {
-                taken = try await take()
+                let (id, foundEmpty) = try await take(tryingWithoutWaiting: blockingTakes == 0)
+                taken = id
+                blockingTakes = foundEmpty ? 64 : max(0, blockingTakes - 1)
                 failures = 0
             } catch is CancellationError {
                 continue  // the loop condition tells shutdown from a spurious wake-up
@@ -95,16 +98,23 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     }
 
     /// Moves the oldest waiting id (the queue's tail: jobs are LPUSH'd) to the head of the
-    /// processing list. Tries without blocking first so a busy queue costs one command and no
-    /// extra task; only an empty queue waits, and that wait ends on graceful shutdown.
-    private func take() async throws -> [UInt8]? {
+    /// processing list. While jobs keep coming it tries `LMOVE` first: a busy queue costs one
+    /// command and no extra task. Once a take finds the queue empty, the worker's next 64 takes
+    /// wait with `BLMOVE` at once (one round trip instead of two while the agent outpaces the
+    /// producers); then it tries `LMOVE` again. A wait ends on graceful shutdown.
+    /// - Returns: the id (or `nil` if the wait ended without one), and whether `LMOVE` was
+    ///   tried and found the queue empty.
+    private func take(tryingWithoutWaiting: Bool) async throws -> (id: [UInt8]?, foundEmpty: Bool) {
         let names = self.names
-        if let id = try await broker.move(from: names.queue, .tail, to: names.processing, .head) {
-            return id
+        if tryingWithoutWaiting {
+            if let id = try await broker.move(from: names.queue, .tail, to: names.processing, .head) {
+                return (id, false)
+            }
         }
-        return try await cancelWhenGracefulShutdown { [broker] in
+        let id = try await cancelWhenGracefulShutdown { [broker] in
             try await broker.blockingMove(from: names.queue, .tail, to: names.processing, .head, timeout: nil)
         }
+        return (id, tryingWithoutWaiting)
     }
 
     // MARK: Running one job

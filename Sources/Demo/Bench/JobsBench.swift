@@ -29,10 +29,10 @@ struct JobsBench: AsyncParsableCommand {
     var concurrency = "1,32"
 
     @Option(help: "Tasks creating jobs in parallel.")
-    var creators = 4
+    var creators = 16
 
     @Option(help: "Most jobs created but not yet done at any moment (the queue's backlog).")
-    var backlog = 512
+    var backlog = 256
 
     func run() async throws {
         let concurrencies = concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
