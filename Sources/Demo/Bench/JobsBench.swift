@@ -1,6 +1,9 @@
 import ArgumentParser
 import Broker
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import MemoryBackend
 import RedisBackend
@@ -13,7 +16,14 @@ import Synchronization
 struct JobsBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "Jobs/s from create to done through the reliable agent; Redis commands per job."
+        abstract: "Jobs/s from create to done through the reliable agent; Redis commands per job.",
+        discussion: """
+            Creators add jobs as the gateway does (record with a 24 h TTL and LPUSH, atomically) while \
+            at most --backlog jobs wait; an agent with the demo handler processes them; the run ends \
+            when every job's done status has been heard on the status channel. jobs/CPU-s divides by \
+            the CPU time used (this process, plus redis-server's for Redis), which stays meaningful \
+            when other processes share the cores.
+            """
     )
 
     @Option(help: "Jobs per memory-backend measurement.")
@@ -41,14 +51,16 @@ struct JobsBench: AsyncParsableCommand {
         }
         var table = BenchTable(
             title: "jobs: create → agent (demo handler) → done received on the status channel",
-            headers: ["backend", "agent concurrency", "jobs", "seconds", "jobs/s", "commands/job"])
+            headers: ["backend", "agent concurrency", "jobs", "seconds", "jobs/s", "jobs/CPU-s", "commands/job"])
         for agents in concurrencies {
             let broker = MemoryBroker()
             _ = try await Self.measure(broker: broker, jobs: max(1, jobs / 10), concurrency: agents, creators: creators, backlog: backlog)  // warm-up
             let run = try await Self.measure(
                 broker: broker, jobs: jobs, concurrency: agents, creators: creators, backlog: backlog)
-            table.rows.append(["memory", "\(agents)", "\(jobs)", String(format: "%.2f", run.seconds),
-                               formatRate(run.rate), "-"])
+            table.rows.append([
+                "memory", "\(agents)", "\(jobs)", String(format: "%.2f", run.seconds), formatRate(run.rate),
+                formatRate(Double(jobs) / run.cpuSeconds), "-",
+            ])
         }
         if let url = redis {
             let logger = Logger(label: "switchboard.bench")
@@ -62,8 +74,10 @@ struct JobsBench: AsyncParsableCommand {
                         broker: broker, jobs: max(1, redisJobs / 10), concurrency: agents, creators: creators,
                         backlog: backlog)  // warm-up: connections open, pools filled
                     let before = try await Self.commandCounts(broker)
+                    let serverCPUBefore = try await Self.serverCPUSeconds(broker)
                     let run = try await Self.measure(
                         broker: broker, jobs: redisJobs, concurrency: agents, creators: creators, backlog: backlog)
+                    let serverCPU = try await Self.serverCPUSeconds(broker) - serverCPUBefore
                     let after = try await Self.commandCounts(broker)
                     var total = 0
                     for (command, calls) in after {
@@ -73,6 +87,7 @@ struct JobsBench: AsyncParsableCommand {
                     }
                     table.rows.append([
                         "redis", "\(agents)", "\(redisJobs)", String(format: "%.2f", run.seconds), formatRate(run.rate),
+                        formatRate(Double(redisJobs) / (run.cpuSeconds + serverCPU)),
                         String(format: "%.2f", Double(total) / Double(redisJobs)),
                     ])
                 }
@@ -92,6 +107,22 @@ struct JobsBench: AsyncParsableCommand {
     struct Run {
         var seconds: Double
         var rate: Double
+        /// CPU time this process used meanwhile (all threads): a figure that holds when other
+        /// processes compete for the cores, as they do on a shared machine.
+        var cpuSeconds: Double
+    }
+
+    /// CPU time used by this process so far.
+    static func processCPUSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    /// CPU time the Redis server has used (`INFO cpu`: user + system, main thread and all).
+    static func serverCPUSeconds(_ broker: RedisBroker) async throws -> Double {
+        let info = try await broker.serverInfo("cpu")
+        return (Double(info["used_cpu_user"] ?? "") ?? 0) + (Double(info["used_cpu_sys"] ?? "") ?? 0)
     }
 
     /// Creates `jobs` jobs while an agent of `concurrency` workers processes them; times from
@@ -115,6 +146,7 @@ struct JobsBench: AsyncParsableCommand {
                 let window = BacklogWindow(size: max(backlog, 2 * concurrency))
                 let next = JobCounter()
                 let start = ContinuousClock.now
+                let startCPU = processCPUSeconds()
                 for _ in 0..<creators {
                     tasks.addTask {
                         while true {
@@ -137,12 +169,13 @@ struct JobsBench: AsyncParsableCommand {
                     if done + failed == jobs { break }
                 }
                 let elapsed = ContinuousClock.now - start
+                let cpu = processCPUSeconds() - startCPU
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
                 guard failed == 0, done == jobs else {
                     throw BrokerError(.unexpectedReply, "\(failed) of \(jobs) jobs failed; \(subscription.droppedCount) dropped")
                 }
-                return Run(seconds: elapsed.seconds, rate: Double(jobs) / elapsed.seconds)
+                return Run(seconds: elapsed.seconds, rate: Double(jobs) / elapsed.seconds, cpuSeconds: cpu)
             }
         }
     }
