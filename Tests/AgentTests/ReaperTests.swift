@@ -117,10 +117,10 @@ struct ReaperTests {
         try await backend.withBroker { broker, names in
             let agent = Agent(
                 broker: broker, handler: DemoRebalanceHandler(),
-                configuration: fastConfiguration(names, concurrency: 2, visibilityTimeout: .milliseconds(300)),
+                configuration: fastConfiguration(names, concurrency: 2, visibilityTimeout: .seconds(1)),
                 logger: Fixture.logger)
             let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-                try await Fixture.enqueue(broker, names: names, id: "long", payload: ["amount": 1, "delayMs": 1200])
+                try await Fixture.enqueue(broker, names: names, id: "long", payload: ["amount": 1, "delayMs": 2500])
                 return try await subscription.statuses("the long job done") { $0.contains { $0.status == .done } }
             }
             #expect(statuses.map(\.status) == [.processing, .done])
