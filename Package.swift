@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "MemoryBackend", targets: ["MemoryBackend"]),
         .library(name: "BrokerTesting", targets: ["BrokerTesting"]),
+        .library(name: "RedisBackend", targets: ["RedisBackend"]),
         .executable(name: "switchboard", targets: ["Demo"]),
     ],
     dependencies: [
@@ -41,14 +42,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // hiredis 0.14 (Debian libhiredis-dev), wrapped by RedisBackend only.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "RedisBackend",
+            dependencies: [
+                "Broker", "CHiredis",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The conformance suite every backend runs: one set of broker semantics.
         .target(name: "BrokerTesting", dependencies: ["Broker"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "Demo",
             dependencies: [
-                "Broker", "MemoryBackend",
+                "Broker", "MemoryBackend", "RedisBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -57,9 +73,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
+        // Jobs, router and sessions against every backend (memory; Redis when present).
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["Broker", "MemoryBackend", "RedisBackend"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "Broker", "MemoryBackend", "RedisBackend",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisBackendTests",
+            dependencies: ["Broker", "RedisBackend", "BrokerTesting", "MemoryBackend"],
             swiftSettings: swiftSettings
         ),
     ]

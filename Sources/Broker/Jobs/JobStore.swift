@@ -1,0 +1,290 @@
+import Foundation
+public import Logging
+import Synchronization
+
+/// One job type's lifecycle on a broker (SPEC §1): creates jobs, reads them, and applies the
+/// status updates agents publish, routing each applied one to the owner's event sequence.
+///
+/// Every write is one atomic batch: a new job's record (TTL 24 h), its id (LPUSH onto the
+/// queue) and its `created` event go together or not at all; an applied status changes the
+/// record and appends its event together. Updates go through an optimistic transaction that
+/// watches the record and the user's event counter, so when N gateway nodes hear the same
+/// update, exactly one applies it, appends it to `history` and emits its event; the others
+/// find it applied (``StatusDropReason/duplicate``).
+///
+/// ## A status for a job without a record
+/// When the record does not exist (never created by a gateway, or expired after 24 h), there
+/// is nothing to update and no owner to check against. The update is still routed to the
+/// user it names, once across all nodes (a marker key `<prefix>:<type>:routed:<jobId>:<status>`
+/// with a 24 h TTL records that it was), and counted as ``JobCounters/routedWithoutRecord``:
+/// an agent that finishes a job whose record lapsed still reaches its user, and anyone who
+/// can publish on the status channel could equally publish on `ws:emit`, so refusing would
+/// protect nothing.
+///
+/// The store holds `any Broker` because the backend is chosen at run time (memory or Redis);
+/// the existential costs nothing next to a round trip.
+public final class JobStore: Sendable {
+    /// The broker everything is stored on.
+    public let broker: any Broker
+    /// The names of this job type (`agent:rebalance:…`).
+    public let names: JobNames
+    /// Where the events of job lifecycles go.
+    public let eventLog: EventLog
+    private let logger: Logger
+    private let stats = Mutex(JobCounters())
+    private let now: @Sendable () -> Timestamp
+
+    /// - Parameters:
+    ///   - clock: the wall clock for ids and timestamps (injectable for tests).
+    public init(
+        broker: any Broker, names: JobNames = JobNames(), eventLog: EventLog = EventLog(),
+        logger: Logger = Logger(label: "switchboard.jobs"), clock: @escaping @Sendable () -> Timestamp = { .now() }
+    ) {
+        self.broker = broker
+        self.names = names
+        self.eventLog = eventLog
+        self.logger = logger
+        self.now = clock
+    }
+
+    /// Counts of what this store did (this node only).
+    public var counters: JobCounters { stats.withLock { $0 } }
+
+    // MARK: Creating and reading
+
+    /// Creates a job for `userId`: stores its record (TTL 24 h), queues its id (LPUSH, so a
+    /// `BRPOP` agent takes the oldest first) and emits `<type>:created` to the user — all in
+    /// one atomic transaction.
+    ///
+    /// - Parameter payload: a JSON object, stored as the record's `payload`.
+    /// - Throws: ``JobError`` for a non-object payload or an unusable user id; a
+    ///   ``BrokerError`` if the broker fails (then nothing was stored).
+    @discardableResult
+    public func create(payload: JSONValue, for userId: String) async throws -> JobRecord {
+        guard payload.isObject else { throw JobError.invalidPayload }
+        guard JobID.isAcceptable(userId) else { throw JobError.invalidUser }
+        let time = now()
+        let jobId = JobID.make(at: time)
+        let stamp = time.iso8601
+        let record = JobRecord(
+            jobId: jobId, type: names.type, status: .created, user: .init(publicKey: userId), payload: payload,
+            createdAt: stamp, updatedAt: stamp, history: [.init(status: .created, timestamp: stamp)])
+        let recordBytes = try Self.encode(record)
+        let update = StatusUpdate(jobId: jobId, status: .created, userId: userId, timestamp: stamp)
+        let sequenceKey = eventLog.sequenceKey(userId)
+        let broker = self.broker
+        _ = try await broker.transaction(watching: [sequenceKey]) {
+            let eventId = EventID.next(after: EventLog.eventId(stored: try await broker.get(sequenceKey)), now: time)
+            let event = RoutedEvent(
+                name: names.event(.created), room: JobNames.userRoom(userId),
+                data: update.eventData(eventId: eventId, routedAt: time), eventId: eventId, timestamp: time)
+            let commands: [BrokerCommand] = [
+                .set(key: names.record(jobId), value: recordBytes, expiry: .after(JobNames.recordLifetime), condition: .always),
+                .push([Array(jobId.utf8)], end: .head, queue: names.queue),
+            ]
+            return Transaction(commands: commands + eventLog.appendCommands(event))
+        }
+        stats.withLock { $0.created += 1 }
+        return record
+    }
+
+    /// The record of `jobId`, or `nil` if it does not exist (or expired).
+    /// - Throws: ``JobError/corruptRecord(_:)`` if the stored value is not a job record.
+    public func record(_ jobId: String) async throws -> JobRecord? {
+        guard JobID.isAcceptable(jobId) else { return nil }
+        return try await broker.get(names.record(jobId)).map { try Self.decode($0, jobId: jobId) }
+    }
+
+    /// The record of `jobId` as `userId` may see it: never another user's content.
+    public func lookup(_ jobId: String, for userId: String) async throws -> JobLookup {
+        guard let record = try await record(jobId) else { return .notFound }
+        return record.user.publicKey == userId ? .found(record) : .notOwner
+    }
+
+    /// Whether `userId` may follow `jobId` (`{"type":"subscribe","jobId"}` on `/ws`): the job
+    /// exists and is theirs.
+    public func canFollow(jobId: String, userId: String) async throws -> Bool {
+        if case .found = try await lookup(jobId, for: userId) { return true }
+        return false
+    }
+
+    // MARK: Status updates
+
+    /// Handles one message from the status channel: parses, validates and applies it. Never
+    /// throws: whatever goes wrong is counted, logged and reported in the outcome.
+    @discardableResult
+    public func handle(statusMessage bytes: [UInt8]) async -> StatusOutcome {
+        switch receive(statusMessage: bytes) {
+        case .success(let parsed): return await applyReporting(parsed.update, fields: parsed.fields)
+        case .failure(let error): return .dropped(.invalid(error))
+        }
+    }
+
+    /// Counts and parses a status message; an invalid one is counted and logged.
+    func receive(statusMessage bytes: [UInt8]) -> Result<(update: StatusUpdate, fields: [String: JSONValue]), StatusMessageError> {
+        stats.withLock { $0.statusReceived += 1 }
+        do {
+            return .success(try StatusUpdate.parse(bytes))
+        } catch {
+            stats.withLock { $0.count(.invalid(error)) }
+            logger.warning(
+                "dropped status message",
+                metadata: ["reason": "\(error)", "channel": "\(names.statusChannel)", "message": "\(Self.preview(bytes))"])
+            return .failure(error)
+        }
+    }
+
+    /// ``apply(_:fields:)`` with broker failures counted and logged instead of thrown.
+    func applyReporting(_ update: StatusUpdate, fields: [String: JSONValue]) async -> StatusOutcome {
+        do {
+            return try await apply(update, fields: fields)
+        } catch {
+            stats.withLock { $0.failed += 1 }
+            logger.error(
+                "could not apply status update",
+                metadata: ["jobId": "\(update.jobId)", "status": "\(update.status.rawValue)", "error": "\(error)"])
+            return .failed("\(error)")
+        }
+    }
+
+    /// Applies a validated update (see ``JobLifecycle/decide(_:on:alreadyRoutedWithoutRecord:now:)``)
+    /// and, when it applies, emits its event `<type>:<status>` to `user:<userId>`, in one
+    /// atomic transaction. Safe to call on every node for the same update.
+    ///
+    /// - Parameter fields: the message's members, passed through into the event data.
+    /// - Throws: a ``BrokerError`` if the broker fails, ``JobError/corruptRecord(_:)``.
+    @discardableResult
+    public func apply(_ update: StatusUpdate, fields: [String: JSONValue] = [:]) async throws -> StatusOutcome {
+        guard JobID.isAcceptable(update.jobId), JobID.isAcceptable(update.userId) else {
+            let reason = StatusDropReason.invalid(.malformed("jobId or userId is not a usable id"))
+            stats.withLock { $0.count(reason) }
+            return .dropped(reason)
+        }
+        let recordKey = names.record(update.jobId)
+        let sequenceKey = eventLog.sequenceKey(update.userId)
+        let markerKey = routedMarkerKey(update)
+        let broker = self.broker
+        let time = now()
+        let outcome = try await broker.transaction(watching: [recordKey, sequenceKey, markerKey]) {
+            let replies = try await broker.execute([.get(key: recordKey), .get(key: sequenceKey), .get(key: markerKey)], atomically: false)
+            let record = try replies[0].value().map { try Self.decode($0, jobId: update.jobId) }
+            let decision = JobLifecycle.decide(
+                update, on: record, alreadyRoutedWithoutRecord: try replies[2].value() != nil, now: time)
+            let event: () throws -> RoutedEvent = {
+                let eventId = EventID.next(after: EventLog.eventId(stored: try replies[1].value()), now: time)
+                return RoutedEvent(
+                    name: self.names.event(update.status), room: JobNames.userRoom(update.userId),
+                    data: update.eventData(fields: fields, eventId: eventId, routedAt: time), eventId: eventId,
+                    timestamp: time)
+            }
+            switch decision {
+            case .drop(let reason):
+                return Transaction(commands: [], value: StatusOutcome.dropped(reason))
+            case .apply(let updated):
+                let routed = try event()
+                let store = BrokerCommand.set(key: recordKey, value: try Self.encode(updated), expiry: .keepExisting, condition: .always)
+                return Transaction(commands: [store] + eventLog.appendCommands(routed), value: .applied(routed))
+            case .routeWithoutRecord:
+                let routed = try event()
+                let mark = BrokerCommand.set(
+                    key: markerKey, value: Array("1".utf8), expiry: .after(JobNames.recordLifetime), condition: .always)
+                return Transaction(commands: [mark] + eventLog.appendCommands(routed), value: .routedWithoutRecord(routed))
+            }
+        }.value
+        stats.withLock { counters in
+            switch outcome {
+            case .applied: counters.applied += 1
+            case .routedWithoutRecord: counters.routedWithoutRecord += 1
+            case .dropped(let reason): counters.count(reason)
+            case .failed: counters.failed += 1
+            }
+        }
+        switch outcome {
+        case .dropped(.wrongOwner):
+            logger.warning("dropped status update for another user's job", metadata: ["jobId": "\(update.jobId)", "userId": "\(update.userId)"])
+        case .dropped(.afterFinal):
+            logger.info("dropped status update after the job finished", metadata: ["jobId": "\(update.jobId)", "status": "\(update.status.rawValue)"])
+        case .routedWithoutRecord:
+            logger.info("routed status update for a job without a record", metadata: ["jobId": "\(update.jobId)"])
+        default: break
+        }
+        return outcome
+    }
+
+    /// Marks that an update for a missing record was routed (once across nodes).
+    func routedMarkerKey(_ update: StatusUpdate) -> String {
+        let attempt = update.status == .retrying ? ":\(update.attempts ?? 0)" : ""
+        return "\(names.prefix):\(names.type):routed:\(update.jobId):\(update.status.rawValue)\(attempt)"
+    }
+
+    // MARK: Encoding
+
+    private static func encode(_ record: JobRecord) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return Array(try encoder.encode(record))
+    }
+
+    private static func decode(_ bytes: [UInt8], jobId: String) throws -> JobRecord {
+        do {
+            return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
+        } catch {
+            throw JobError.corruptRecord(jobId)
+        }
+    }
+
+    private static func preview(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes.prefix(200), as: UTF8.self)
+        return bytes.count > 200 ? text + "…" : text
+    }
+}
+
+/// The result of ``JobStore/lookup(_:for:)``.
+public enum JobLookup: Sendable, Hashable {
+    case found(JobRecord)
+    /// No such job, or it expired.
+    case notFound
+    /// The job exists but belongs to another user (its content is not returned).
+    case notOwner
+}
+
+/// What became of one status message.
+public enum StatusOutcome: Sendable, Hashable {
+    /// Applied to the record by this node; the event was routed.
+    case applied(RoutedEvent)
+    /// No record: routed to the named user without updating anything.
+    case routedWithoutRecord(RoutedEvent)
+    /// Changed nothing.
+    case dropped(StatusDropReason)
+    /// The broker failed; the message is lost for this node (another node may apply it).
+    case failed(String)
+
+    /// The routed event, if any.
+    public var event: RoutedEvent? {
+        switch self {
+        case .applied(let event), .routedWithoutRecord(let event): return event
+        default: return nil
+        }
+    }
+}
+
+/// Errors of job operations (other than the broker's own).
+public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A job payload must be a JSON object.
+    case invalidPayload
+    /// A user id must be non-empty, at most 128 bytes, without spaces or control characters.
+    case invalidUser
+    /// The value stored for this job is not a job record.
+    case corruptRecord(String)
+    /// No job type of this name is configured.
+    case unknownJobType(String)
+
+    public var description: String {
+        switch self {
+        case .invalidPayload: return "job payload must be a JSON object"
+        case .invalidUser: return "user id must be 1-128 bytes without spaces or control characters"
+        case .corruptRecord(let jobId): return "stored record of job \(jobId) is not a job record"
+        case .unknownJobType(let type): return "no job type \"\(type)\" is configured"
+        }
+    }
+}

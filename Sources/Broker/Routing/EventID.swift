@@ -1,0 +1,35 @@
+/// The position of an event in one user's event sequence, sent to clients as a decimal
+/// string (`eventId`, SSE `id:`) and handed back by them on reconnect (`lastEventId`,
+/// `Last-Event-ID`).
+///
+/// Ids come from a per-user counter on the broker (`ws:seq:user:<userId>`), incremented in
+/// the same atomic transaction that appends the event to the user's log, so they increase
+/// in log order whichever node routed the event. When the counter is missing (a new user, or
+/// 24 h without events) it restarts at `now in ms × 1000`, so a restarted sequence still
+/// continues above any id handed out before: clients never see ids go backwards.
+public struct EventID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var value: Int64
+
+    public init(_ value: Int64) {
+        self.value = value
+    }
+
+    /// Parses a decimal id as clients send it back; `nil` for anything else.
+    public init?(_ text: some StringProtocol) {
+        guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            let value = Int64(text)
+        else { return nil }
+        self.value = value
+    }
+
+    /// The id that follows `current` (the counter's stored value), or the seed of a new
+    /// sequence when there is none.
+    public static func next(after current: EventID?, now: Timestamp) -> EventID {
+        if let current { return EventID(current.value &+ 1) }
+        return EventID(now.milliseconds * 1000)
+    }
+
+    public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.value < rhs.value }
+
+    public var description: String { String(value) }
+}

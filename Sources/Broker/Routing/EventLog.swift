@@ -1,0 +1,87 @@
+/// Each user's durable event sequence on the broker: the log `ws:pending:user:<userId>`
+/// (the newest `capacity` events, oldest first, TTL 24 h), the id counter
+/// `ws:seq:user:<userId>`, and the delivered watermark `ws:delivered:user:<userId>`.
+///
+/// Appending is done inside the caller's optimistic transaction (``appendCommands(_:)``),
+/// which also watches the counter: so the event is logged, numbered and published on
+/// `ws:emit` exactly once, by exactly one node, atomically with whatever state change caused
+/// it (a job record update, a job creation).
+///
+/// ## Offline delivery: the delivered watermark
+/// A client that connects without a `lastEventId` gets the events "routed while the user had
+/// no connection anywhere". Every node that hands an event to at least one of its sessions
+/// records the event's id as the user's delivered watermark (coalesced, see
+/// ``Router``); events above the watermark are exactly those no connection on any node has
+/// received. A watermark may briefly lag by the events of the last few milliseconds, or step
+/// back when two nodes write at once; the cost is a possible repeat on a *new* connection,
+/// never a loss, and never a repeat on the same connection.
+public struct EventLog: Sendable {
+    /// Events kept per user (default 100, as in the original system).
+    public var capacity: Int
+    /// How long a user's log, counter and watermark live after their last write.
+    public var lifetime: Duration
+
+    public init(capacity: Int = 100, lifetime: Duration = JobNames.recordLifetime) {
+        self.capacity = max(1, capacity)
+        self.lifetime = lifetime
+    }
+
+    /// `ws:pending:user:<userId>`.
+    public func logKey(_ userId: String) -> String { JobNames.eventLog(userId: userId) }
+    /// `ws:seq:user:<userId>`: the last event id handed out.
+    public func sequenceKey(_ userId: String) -> String { "ws:seq:user:\(userId)" }
+    /// `ws:delivered:user:<userId>`: the highest event id some connection received.
+    public func watermarkKey(_ userId: String) -> String { "ws:delivered:user:\(userId)" }
+
+    /// The commands that number, log and publish `event` (which must carry its ``EventID``
+    /// and target a user room). Run them atomically, in a transaction watching
+    /// ``sequenceKey(_:)`` whose current value gave the id (``EventID/next(after:now:)``).
+    public func appendCommands(_ event: RoutedEvent) -> [BrokerCommand] {
+        precondition(event.eventId != nil && event.userId != nil, "only numbered user events are logged")
+        let userId = event.userId!
+        let message = event.emitMessage
+        let log = logKey(userId)
+        return [
+            .set(
+                key: sequenceKey(userId), value: Array(event.eventId!.description.utf8),
+                expiry: .after(lifetime), condition: .always),
+            .push([message], end: .tail, queue: log),
+            .trim(queue: log, start: -capacity, stop: -1),
+            .expire(key: log, after: lifetime),
+            .publish(payload: message, channel: JobNames.emitChannel),
+        ]
+    }
+
+    /// Parses the counter's stored value.
+    public static func eventId(stored bytes: [UInt8]?) -> EventID? {
+        bytes.flatMap { EventID(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    /// The logged events of `userId` with ids above `after` (all of them when `nil`), oldest
+    /// first. Entries that do not parse are skipped.
+    public func events(of userId: String, after: EventID?, on broker: any Broker) async throws -> [RoutedEvent] {
+        let entries = try await broker.range(of: logKey(userId))
+        var events: [RoutedEvent] = []
+        events.reserveCapacity(entries.count)
+        for entry in entries {
+            guard let event = try? RoutedEvent(emitMessage: entry), let id = event.eventId else { continue }
+            if let after, id <= after { continue }
+            events.append(event)
+        }
+        // Log order is id order (appends are serialized by the counter), but sort anyway:
+        // a log written by other software must not make replay go backwards.
+        events.sort { $0.eventId! < $1.eventId! }
+        return events
+    }
+
+    /// The events no connection of `userId` has received yet (above the delivered watermark).
+    public func undeliveredEvents(of userId: String, on broker: any Broker) async throws -> [RoutedEvent] {
+        let watermark = Self.eventId(stored: try await broker.get(watermarkKey(userId)))
+        return try await events(of: userId, after: watermark, on: broker)
+    }
+
+    /// The commands that record `eventId` as delivered to `userId`.
+    public func watermarkCommand(userId: String, eventId: EventID) -> BrokerCommand {
+        .set(key: watermarkKey(userId), value: Array(eventId.description.utf8), expiry: .after(lifetime), condition: .always)
+    }
+}

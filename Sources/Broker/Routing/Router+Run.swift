@@ -1,0 +1,160 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+extension Router {
+    /// Subscribes and routes until graceful shutdown or cancellation, then writes the last
+    /// delivered watermarks and closes this node's sessions (``SessionCloseReason/shutdown``).
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.runStatusLanes() }
+                group.addTask { await self.runEmitDelivery() }
+                group.addTask { await self.runWatermarkWriter() }
+            }
+        }
+        try? await writeWatermarks(only: nil)
+        registry.closeAll(reason: .shutdown)
+    }
+
+    /// Status channels → lanes (by user, so each user's updates stay in order) → job stores.
+    private func runStatusLanes() async {
+        let storesByChannel = Dictionary(stores.values.map { ($0.names.statusChannel, $0) }, uniquingKeysWith: { a, _ in a })
+        let lanes = (0..<configuration.statusLanes).map { _ in LaneQueue<StatusWork>(capacity: 256) }
+        await withDiscardingTaskGroup { group in
+            for lane in lanes {
+                group.addTask {
+                    while let work = await lane.next() {
+                        _ = await work.store.applyReporting(work.update, fields: work.fields)
+                    }
+                }
+            }
+            group.addTask {
+                defer { for lane in lanes { lane.finish() } }
+                await self.subscribeRepeatedly(
+                    to: Array(storesByChannel.keys), buffering: self.configuration.statusBuffering,
+                    onSubscribed: { self.markSubscribed(status: $0) }
+                ) { message in
+                    guard let store = storesByChannel[message.channel],
+                        case .success(let parsed) = store.receive(statusMessage: message.payload)
+                    else { return }
+                    let lane = Int(UInt(bitPattern: parsed.update.userId.hashValue) % UInt(lanes.count))
+                    await lanes[lane].push(StatusWork(store: store, update: parsed.update, fields: parsed.fields))
+                }
+            }
+        }
+    }
+
+    /// `ws:emit` → this node's sessions.
+    private func runEmitDelivery() async {
+        await subscribeRepeatedly(
+            to: [JobNames.emitChannel], buffering: configuration.emitBuffering,
+            onSubscribed: { self.markSubscribed(emit: $0) }
+        ) { message in
+            deliver(emitMessage: message.payload)
+        }
+    }
+
+    /// Hands one `ws:emit` message to the local sessions of its room.
+    func deliver(emitMessage bytes: [UInt8]) {
+        let event: RoutedEvent
+        do {
+            event = try RoutedEvent(emitMessage: bytes)
+        } catch {
+            countEmit(malformed: true)
+            logger.warning(
+                "dropped ws:emit message",
+                metadata: ["reason": "\(error)", "message": "\(String(decoding: bytes.prefix(200), as: UTF8.self))"])
+            return
+        }
+        countEmit(malformed: false)
+        let result = registry.broadcast(event)
+        if result.delivered > 0, let eventId = event.eventId, let userId = event.userId {
+            noteDelivered(userId: userId, eventId: eventId)
+        }
+    }
+
+    /// Subscribes to `channels` and handles their messages; subscribes again after a failure,
+    /// until the task is cancelled or the broker is shut down.
+    private func subscribeRepeatedly(
+        to channels: [String], buffering: SubscriptionBuffering, onSubscribed: (Bool) -> Void,
+        handle: (ChannelMessage) async -> Void
+    ) async {
+        while !Task.isCancelled {
+            do {
+                try await broker.subscribe(to: channels, patterns: [], buffering: buffering) { subscription in
+                    onSubscribed(true)
+                    for try await message in subscription {
+                        await handle(message)
+                    }
+                }
+            } catch let error as BrokerError where error.code == .shutDown {
+                onSubscribed(false)
+                logger.info("broker shut down; router stops listening", metadata: ["channels": "\(channels)"])
+                return
+            } catch {
+                if Task.isCancelled { break }
+                logger.error("subscription failed; subscribing again", metadata: ["channels": "\(channels)", "error": "\(error)"])
+            }
+            onSubscribed(false)
+            if Task.isCancelled { break }
+            try? await Task.sleep(for: configuration.resubscribeDelay)
+        }
+    }
+
+    // MARK: Delivered watermarks
+
+    /// Records that `eventId` reached a session of `userId` (written by the watermark writer).
+    func noteDelivered(userId: String, eventId: EventID) {
+        withState { state in
+            if let current = state.pendingWatermarks[userId], current >= eventId { return }
+            state.pendingWatermarks[userId] = eventId
+        }
+        watermarkSignalYield()
+    }
+
+    /// Writes pending watermarks whenever there are some: one pipelined round trip for
+    /// everything noted meanwhile, so busy users cost one write per flush, not per event.
+    private func runWatermarkWriter() async {
+        for await _ in watermarkStream {
+            do {
+                try await writeWatermarks(only: nil)
+            } catch {
+                logger.warning("could not write delivered watermarks; will retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes the pending watermarks (of one user, or all). On failure they stay pending.
+    func writeWatermarks(only userId: String?) async throws {
+        let pending: [String: EventID] = withState { state in
+            if let userId {
+                guard let id = state.pendingWatermarks.removeValue(forKey: userId) else { return [:] }
+                return [userId: id]
+            }
+            defer { state.pendingWatermarks = [:] }
+            return state.pendingWatermarks
+        }
+        guard !pending.isEmpty else { return }
+        let commands = pending.map { eventLog.watermarkCommand(userId: $0.key, eventId: $0.value) }
+        do {
+            let replies = try await broker.execute(commands, atomically: false)
+            for reply in replies { if case .error(let error) = reply { throw error } }
+            withState { $0.watermarksWritten += commands.count }
+        } catch {
+            withState { state in
+                for (user, id) in pending where state.pendingWatermarks[user].map({ $0 < id }) ?? true {
+                    state.pendingWatermarks[user] = id
+                }
+            }
+            throw error
+        }
+    }
+}
+
+/// One status update waiting in a lane.
+struct StatusWork: Sendable {
+    let store: JobStore
+    let update: StatusUpdate
+    let fields: [String: JSONValue]
+}

@@ -1,0 +1,64 @@
+/// How a ``Router`` is set up.
+public struct RouterConfiguration: Sendable {
+    /// The job types whose status channels the router listens to (several per process).
+    public var jobTypes: [JobNames]
+    /// Users' event logs: capacity (default 100) and lifetime (24 h).
+    public var eventLog: EventLog
+    /// Buffer of the status-channel subscription. Generous: a dropped status is a lost event.
+    public var statusBuffering: SubscriptionBuffering
+    /// Buffer of the `ws:emit` subscription.
+    public var emitBuffering: SubscriptionBuffering
+    /// How many status updates are applied at once. Updates of one user always go through
+    /// the same lane, in arrival order, so a job's events keep their lifecycle order.
+    public var statusLanes: Int
+    /// Wait before subscribing again after a subscription failed.
+    public var resubscribeDelay: Duration
+
+    public init(
+        jobTypes: [JobNames] = [JobNames()], eventLog: EventLog = EventLog(),
+        statusBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000),
+        emitBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000), statusLanes: Int = 16,
+        resubscribeDelay: Duration = .seconds(1)
+    ) {
+        self.jobTypes = jobTypes
+        self.eventLog = eventLog
+        self.statusBuffering = statusBuffering
+        self.emitBuffering = emitBuffering
+        self.statusLanes = max(1, statusLanes)
+        self.resubscribeDelay = resubscribeDelay
+    }
+}
+
+/// A node's router figures, for `/health`, `/api/v1/stats` and `/metrics`.
+public struct RouterStats: Sendable, Hashable {
+    /// Sessions, rooms and users on this node.
+    public var counts: SessionCounts
+    /// Session totals on this node.
+    public var sessions: SessionCounters
+    /// Channels the router is subscribed to (status channels and `ws:emit`); 0 before
+    /// ``Router/run()`` has subscribed.
+    public var subscriptions: Int
+    /// Per job type: what its ``JobStore`` did on this node.
+    public var jobs: [String: JobCounters]
+    /// Messages heard on `ws:emit`.
+    public var emitReceived: Int
+    /// Messages on `ws:emit` that were refused (not a valid emit message).
+    public var emitMalformed: Int
+    /// Delivered watermarks written to the broker.
+    public var watermarksWritten: Int
+}
+
+/// Errors of ``Router`` operations.
+public enum RouterError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A client's `lastEventId` is not an event id this system hands out.
+    case invalidLastEventId(String)
+    /// An event name must be non-empty.
+    case invalidEventName
+
+    public var description: String {
+        switch self {
+        case .invalidLastEventId(let text): return "lastEventId \"\(text.prefix(40))\" is not a valid event id"
+        case .invalidEventName: return "event name must be a non-empty string"
+        }
+    }
+}

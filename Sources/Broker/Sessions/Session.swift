@@ -1,0 +1,275 @@
+import DequeModule
+import Synchronization
+
+/// The id of a ``Session``, unique within its ``SessionRegistry``.
+public struct SessionID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let value: UInt64
+    public init(_ value: UInt64) { self.value = value }
+    public static func < (lhs: SessionID, rhs: SessionID) -> Bool { lhs.value < rhs.value }
+    public var description: String { "s\(value)" }
+}
+
+/// Why a session ended.
+public enum SessionCloseReason: Sendable, Hashable, CustomStringConvertible {
+    /// The transport closed it (the client went away, or the server ended the connection).
+    case closed
+    /// The client did not take its events fast enough: more than `capacity` waited.
+    case slowConsumer(capacity: Int)
+    /// The router is shutting down.
+    case shutdown
+
+    public var description: String {
+        switch self {
+        case .closed: return "closed"
+        case .slowConsumer(let capacity): return "slow consumer: more than \(capacity) events waiting"
+        case .shutdown: return "server shutting down"
+        }
+    }
+}
+
+/// One client connection, whatever its transport (Socket.IO, plain WebSocket, SSE): a user,
+/// the rooms it is in, and the events on their way to it.
+///
+/// The transport iterates the session (`for await event in session`) and writes each event
+/// to its connection; iteration ends when the session closes. Events wait in a bounded
+/// buffer: if more than `capacity` wait, the session is closed as a
+/// ``SessionCloseReason/slowConsumer(capacity:)`` — the transport sees iteration end, reads
+/// ``closeReason`` and reports it (WebSocket close 1008/1013, Socket.IO disconnect, end of
+/// the SSE stream). Memory per session is bounded whatever the client does.
+///
+/// A session delivers each numbered event at most once and in increasing ``EventID`` order:
+/// an event whose id is not above the last one delivered is skipped. That is what makes
+/// replay on connect race-free: live events arriving while the log is read are held, then
+/// released after the replayed ones, and whatever the log already had is skipped.
+///
+/// The transport must call ``close()`` when its connection ends; that removes the session
+/// from every room.
+public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
+    public typealias Element = RoutedEvent
+    public typealias Failure = Never
+
+    /// Unique within the registry.
+    public let id: SessionID
+    /// The authenticated user; the session is in room `user:<userId>`.
+    public let userId: String
+    /// A label for operators: `"socket.io"`, `"websocket"`, `"sse"`.
+    public let transport: String
+    /// The most events that may wait for the transport.
+    public let capacity: Int
+    let registry: SessionRegistry
+    private let state: Mutex<State>
+
+    private struct State: ~Copyable {
+        var buffer = Deque<RoutedEvent>()
+        var waiter: CheckedContinuation<RoutedEvent?, Never>?
+        var closeReason: SessionCloseReason?
+        var replaying: Bool
+        var held: [RoutedEvent] = []
+        var lastEventId: EventID?
+        var delivered = 0
+    }
+
+    init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
+        self.id = id
+        self.userId = userId
+        self.transport = transport
+        self.capacity = Swift.max(1, capacity)
+        self.registry = registry
+        self.state = Mutex(State(replaying: replaying))
+    }
+
+    public var description: String { "Session(\(id), user: \(userId), \(transport))" }
+
+    /// Why the session closed, or `nil` while it is open.
+    public var closeReason: SessionCloseReason? { state.withLock { $0.closeReason } }
+
+    /// Whether the session is closed.
+    public var isClosed: Bool { closeReason != nil }
+
+    /// The id of the last numbered event handed to this session (replayed or live).
+    public var lastEventId: EventID? { state.withLock { $0.lastEventId } }
+
+    /// How many events this session has been handed.
+    public var deliveredCount: Int { state.withLock { $0.delivered } }
+
+    /// How many events wait for the transport.
+    public var bufferedCount: Int { state.withLock { $0.buffer.count } }
+
+    /// The rooms the session is in (its user room included).
+    public var rooms: Set<String> { registry.rooms(of: self) }
+
+    /// Joins `room` at the client's request, if the registry's ``RoomPolicy`` admits it.
+    public func join(_ room: String) throws(RoomError) {
+        try registry.join(self, room: room)
+    }
+
+    /// Leaves `room`. The user room cannot be left. Returns whether the session was in it.
+    @discardableResult
+    public func leave(_ room: String) -> Bool {
+        registry.leave(self, room: room)
+    }
+
+    /// Closes the session (the transport's connection ended): iteration ends, the session
+    /// leaves every room. Closing again does nothing.
+    public func close() {
+        close(reason: .closed)
+    }
+
+    // MARK: Delivery
+
+    /// What ``deliver(_:)`` did.
+    enum Delivery { case queued, held, duplicate, closed, overflowed }
+
+    /// Hands `event` to the session. Never blocks.
+    func deliver(_ event: RoutedEvent) -> Delivery {
+        var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
+        let outcome: Delivery = state.withLock { state in
+            if state.closeReason != nil { return .closed }
+            if state.replaying {
+                guard state.held.count < capacity else {
+                    overflow(&state)
+                    return .overflowed
+                }
+                state.held.append(event)
+                return .held
+            }
+            return enqueue(event, into: &state, resume: &resume)
+        }
+        if let (waiter, event) = resume { waiter.resume(returning: event) }
+        if outcome == .overflowed { endAfterOverflow() }
+        return outcome
+    }
+
+    /// Ends replay: hands over `replayed` (oldest first), then the live events that arrived
+    /// meanwhile, skipping any already delivered and any not above `floor` (the client's
+    /// `lastEventId`: it has those). Returns the last event id delivered.
+    @discardableResult
+    func finishReplay(with replayed: [RoutedEvent], after floor: EventID? = nil) -> EventID? {
+        var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
+        var overflowed = false
+        let last: EventID? = state.withLock { state in
+            guard state.closeReason == nil, state.replaying else { return state.lastEventId }
+            state.replaying = false
+            if let floor, state.lastEventId.map({ $0 < floor }) ?? true { state.lastEventId = floor }
+            let held = state.held
+            state.held = []
+            for event in replayed + held where enqueue(event, into: &state, resume: &resume) == .overflowed {
+                overflowed = true
+                break
+            }
+            return state.lastEventId
+        }
+        if let (waiter, event) = resume { waiter.resume(returning: event) }
+        if overflowed { endAfterOverflow() }
+        return last
+    }
+
+    private func enqueue(
+        _ event: RoutedEvent, into state: inout State, resume: inout (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
+    ) -> Delivery {
+        if state.closeReason != nil { return .closed }
+        if let id = event.eventId {
+            if let last = state.lastEventId, id <= last { return .duplicate }
+            state.lastEventId = id
+        }
+        state.delivered += 1
+        if let waiter = state.waiter {
+            state.waiter = nil
+            resume = (waiter, event)
+            return .queued
+        }
+        guard state.buffer.count < capacity else {
+            overflow(&state)
+            return .overflowed
+        }
+        state.buffer.append(event)
+        return .queued
+    }
+
+    /// Ends iteration and leaves the registry after an overflow (outside the lock).
+    private func endAfterOverflow() {
+        let waiter = state.withLock { state in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+        registry.remove(self, slow: true)
+    }
+
+    private func overflow(_ state: inout State) {
+        state.closeReason = .slowConsumer(capacity: capacity)
+        state.buffer.removeAll()
+        state.held.removeAll()
+    }
+
+    /// Closes with `reason`; returns `false` if it was already closed.
+    @discardableResult
+    func close(reason: SessionCloseReason) -> Bool {
+        let (changed, waiter) = state.withLock { state -> (Bool, CheckedContinuation<RoutedEvent?, Never>?) in
+            guard state.closeReason == nil else { return (false, nil) }
+            state.closeReason = reason
+            state.buffer.removeAll()
+            state.held.removeAll()
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume(returning: nil)
+        registry.remove(self)
+        return changed
+    }
+
+    // MARK: AsyncSequence
+
+    fileprivate func next() async -> RoutedEvent? {
+        enum Immediate { case event(RoutedEvent), end, wait }
+        let immediate: Immediate = state.withLock { state in
+            if state.closeReason != nil { return .end }
+            if let event = state.buffer.popFirst() { return .event(event) }
+            return .wait
+        }
+        switch immediate {
+        case .event(let event): return event
+        case .end: return nil
+        case .wait: break
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<RoutedEvent?, Never>) in
+                let now: Immediate = state.withLock { state in
+                    if state.closeReason != nil || Task.isCancelled { return .end }
+                    if let event = state.buffer.popFirst() { return .event(event) }
+                    precondition(state.waiter == nil, "a Session supports one consumer at a time")
+                    state.waiter = continuation
+                    return .wait
+                }
+                switch now {
+                case .event(let event): continuation.resume(returning: event)
+                case .end: continuation.resume(returning: nil)
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Element = RoutedEvent
+        fileprivate let session: Session
+
+        public mutating func next() async -> RoutedEvent? {
+            await session.next()
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> RoutedEvent? {
+            await session.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(session: self)
+    }
+}
