@@ -59,17 +59,33 @@ let package = Package(
         .executableTarget(
             name: "Demo",
             dependencies: [
-                "Broker", "MemoryBackend",
+                "Broker", "MemoryBackend", "RedisBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         // Jobs, router and sessions against every backend (memory; Redis when present).
         .testTarget(
             name: "JobsTests",
             dependencies: ["Broker", "MemoryBackend", "RedisBackend"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "Broker", "MemoryBackend", "RedisBackend",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
