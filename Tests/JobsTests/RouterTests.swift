@@ -19,9 +19,14 @@ struct RouterTests {
                 ]
                 defer { for session in sessions { session.close() } }
                 let agent = GuideAgent(broker: broker, names: names)
-                var jobs: [String] = []
-                for index in 0..<jobCount {
-                    jobs.append(try await routers[index % 2].jobs().create(payload: ["n": .integer(Int64(index))], for: user).jobId)
+                // Created concurrently on both nodes: creators contend for the user's event counter.
+                let jobs = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<jobCount {
+                        group.addTask {
+                            try await routers[index % 2].jobs().create(payload: ["n": .integer(Int64(index))], for: user).jobId
+                        }
+                    }
+                    return try await group.reduce(into: [String]()) { $0.append($1) }
                 }
                 for _ in 0..<jobCount {
                     let job = try await agent.take()
