@@ -17,10 +17,10 @@ extension JSONValue {
         return output
     }
 
-    /// Parses JSON text (any top-level value), strictly (RFC 8259).
-    /// - Throws: an error saying where and why when `bytes` are not JSON.
-    public init(parsing bytes: [UInt8]) throws {
-        self = try JSONParser.parse(bytes)
+    /// Parses JSON text (any top-level value), strictly (RFC 8259); see `parse(utf8:)`.
+    /// - Throws: ``JSONSyntaxError`` saying where and why when `bytes` are not JSON.
+    public init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
+        self = try JSONValue.parse(utf8: bytes)
     }
 
     /// Appends the value's compact JSON to `output`.
