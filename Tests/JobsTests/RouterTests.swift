@@ -1,5 +1,7 @@
 import Broker
 import Foundation
+import Logging
+import ServiceLifecycle
 import Testing
 
 @Suite("Router on each backend")
@@ -373,6 +375,33 @@ struct RouterSessionTests {
                 #expect(slow.closeReason == .slowConsumer(capacity: 3))
                 #expect(router.stats.sessions.slowClosed == 1)
                 #expect(router.stats.counts.sessions == 1)
+            }
+        }
+    }
+}
+
+@Suite("Router lifecycle")
+struct RouterLifecycleTests {
+    @Test("graceful shutdown: run() returns, sessions close as .shutdown, updates heard before are applied",
+        arguments: TestBackend.all)
+    func gracefulShutdown(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let router = Router(broker: broker, configuration: RouterConfiguration(jobTypes: [names]))
+            let group = ServiceGroup(configuration: .init(services: [router], logger: Logger(label: "test")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await withDeadline { await router.waitUntilSubscribed() }
+                let session = try await router.connect(userId: user, transport: "test")
+                let job = try await router.jobs().create(payload: [:], for: user)
+                try await GuideAgent(broker: broker, names: names).publish(.processing, for: job)
+                _ = try await session.nextEvents(2)  // created, processing: heard and applied
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                #expect(session.closeReason == .shutdown)
+                #expect(router.stats.counts.sessions == 0)
+                #expect(try await router.jobs().record(job.jobId)?.status == .processing)
             }
         }
     }
