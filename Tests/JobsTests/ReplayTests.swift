@@ -1,0 +1,113 @@
+import Broker
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@Suite("Replay on each backend")
+struct ReplayTests {
+    @Test("replay after an eventId: exactly the later events, then live ones", arguments: TestBackend.all)
+    func replayAfterId(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            try await withRouters(on: broker, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                var jobs: [JobRecord] = []
+                for _ in 0..<5 { jobs.append(try await router.jobs().create(payload: [:], for: user)) }
+                let logged = try await router.events(of: user, after: nil)
+                #expect(logged.count == 5)
+                let session = try await router.connect(userId: user, lastEventId: logged[1].eventId!.description, transport: "test")
+                defer { session.close() }
+                let replayed = try await session.nextEvents(3)
+                #expect(replayed.map(\.eventId) == logged[2...].map(\.eventId))
+                try await router.jobs().apply(StatusUpdate(jobId: jobs[0].jobId, status: .processing, userId: user))
+                let live = try await session.nextEvent()
+                #expect(live.name == "rebalance:processing")
+                #expect(live.eventId! > logged[4].eventId!)
+                #expect(session.bufferedCount == 0)
+                // A lastEventId at the end replays nothing; a malformed one is refused.
+                let caughtUp = try await router.connect(userId: user, lastEventId: live.eventId!.description, transport: "test")
+                #expect(caughtUp.bufferedCount == 0)
+                caughtUp.close()
+                await #expect(throws: RouterError.invalidLastEventId("abc")) {
+                    try await router.connect(userId: user, lastEventId: "abc", transport: "test")
+                }
+                #expect(router.stats.counts.sessions == 1)
+            }
+        }
+    }
+
+    @Test("a client without lastEventId gets the events routed while the user had no connection anywhere",
+        arguments: TestBackend.all)
+    func offlineReplay(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            try await withRouters(2, on: broker, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                // Online on node 0: receives the creation of job A.
+                let first = try await routers[0].connect(userId: user, transport: "test")
+                let jobA = try await routers[0].jobs().create(payload: [:], for: user)
+                let seen = try await first.nextEvent()
+                #expect(seen.data["jobId"] == .string(jobA.jobId))
+                first.close()
+                // Its watermark is written (coalesced, in the background).
+                try await eventually("the delivered watermark") {
+                    try await broker.string(routers[0].eventLog.watermarkKey(user)) == seen.eventId!.description
+                }
+                // Offline: two events.
+                try await routers[1].jobs().apply(StatusUpdate(jobId: jobA.jobId, status: .processing, userId: user))
+                let jobB = try await routers[1].jobs().create(payload: [:], for: user)
+                // Back, on the other node, with no lastEventId: exactly the two missed events.
+                let second = try await routers[1].connect(userId: user, transport: "test")
+                defer { second.close() }
+                let missed = try await second.nextEvents(2)
+                #expect(missed.map(\.name) == ["rebalance:processing", "rebalance:created"])
+                #expect(missed[1].data["jobId"] == .string(jobB.jobId))
+                #expect(second.bufferedCount == 0)
+                // A third connection while the second is open: nothing was missed.
+                try await eventually("the watermark after replay") {
+                    try await broker.string(routers[0].eventLog.watermarkKey(user)) == missed[1].eventId!.description
+                }
+                let third = try await routers[0].connect(userId: user, transport: "test")
+                defer { third.close() }
+                #expect(third.bufferedCount == 0)
+                // Live events reach both.
+                try await routers[0].jobs().apply(StatusUpdate(jobId: jobB.jobId, status: .done, userId: user))
+                #expect(try await second.nextEvent().name == "rebalance:done")
+                #expect(try await third.nextEvent().name == "rebalance:done")
+            }
+        }
+    }
+
+    @Test("replay races live events: every event once, in order, none lost", arguments: TestBackend.all)
+    func replayRace(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let total = 60
+            try await withRouters(on: broker, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                let first = try await router.jobs().create(payload: [:], for: user)
+                let firstId = try #require(try await router.events(of: user, after: nil).first?.eventId)
+                _ = first
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for index in 0..<total {
+                            try await router.emit("tick", data: ["n": .integer(Int64(index))], toUser: user, durable: true)
+                        }
+                    }
+                    // Connect while the producer runs.
+                    let session = try await router.connect(userId: user, lastEventId: firstId.description, transport: "test")
+                    defer { session.close() }
+                    let events = try await session.nextEvents(total)
+                    #expect(events.map { $0.data["n"] } == (0..<total).map { JSONValue.integer(Int64($0)) })
+                    let ids = events.map { $0.eventId! }
+                    #expect(ids == ids.sorted() && Set(ids).count == total)
+                    try await group.waitForAll()
+                    #expect(session.bufferedCount == 0)
+                }
+            }
+        }
+    }
+}
