@@ -79,7 +79,13 @@ final class ConnectionSlot: Sendable {
         switch next {
         case .use(let connection): return connection
         case .fail(let error): throw error
-        case .attempt: return try await attempt().get()
+        case .attempt:
+            let everConnected = state.withLock { $0.everConnected }
+            // After an outage every failure is `connectionLost`; before the first connection
+            // the cause (refused, bad credentials) tells the operator what to fix.
+            return try await attempt().mapError { error in
+                everConnected && error.code == .connectionFailed ? BrokerError(.connectionLost, error.message) : error
+            }.get()
         case .wait:
             let result = await withCheckedContinuation { continuation in
                 let immediate: Result<RedisConnection, BrokerError>? = state.withLock { state in
