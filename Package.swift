@@ -59,9 +59,10 @@ let package = Package(
         .executableTarget(
             name: "Demo",
             dependencies: [
-                "Broker", "MemoryBackend",
+                "Broker", "MemoryBackend", "RedisBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
