@@ -66,7 +66,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
