@@ -86,11 +86,28 @@ public final class RedisBroker: Broker, Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask { try? await self.warmUp() }
                 group.addTask { await self.commands.maintain() }
                 group.addTask { await self.subscriber.maintain() }
             }
         }
         shutdown()
+    }
+
+    /// Opens the command and subscriber connections and `dedicatedConnections` idle dedicated
+    /// ones now, instead of on first use, so that the first blocking pop or transaction does not
+    /// pay for a connection handshake. Optional: everything connects on demand anyway.
+    public func warmUp(dedicatedConnections: Int = 1) async throws {
+        _ = try await commands.connection()
+        _ = try await subscriber.connection()
+        try await withThrowingTaskGroup(of: RedisConnection.self) { group in
+            for _ in 0..<max(0, min(dedicatedConnections, configuration.dedicatedPoolSize)) {
+                group.addTask { try await self.dedicated.checkout() }
+            }
+            var opened: [RedisConnection] = []
+            for try await connection in group { opened.append(connection) }
+            for connection in opened { dedicated.checkin(connection) }
+        }
     }
 
     /// Closes everything now (``run()`` does this when it ends).
