@@ -31,6 +31,12 @@ struct RedisBench: AsyncParsableCommand {
     @Option(help: "The redis-benchmark executable.")
     var redisBenchmark = "redis-benchmark"
 
+    @Flag(help: "Measure switchboard only (no redis-benchmark), e.g. to profile it.")
+    var skipReference = false
+
+    @Option(help: "Only these shapes (a, b, c), comma-separated.")
+    var shapes = "a,b,c"
+
     @Option(help: "Rounds per shape, alternating switchboard and redis-benchmark; the best of each is shown.")
     var rounds = 3
 
@@ -55,12 +61,15 @@ struct RedisBench: AsyncParsableCommand {
         print("switchboard bench redis: \(configuration.address), \(requests) requests per test")
         print(pad("shape", 34) + pad("op", 5) + pad("switchboard ops/s", 19, right: true)
             + pad("redis-benchmark ops/s", 23, right: true) + pad("ratio", 8, right: true))
-        for shape in Self.shapes {
+        let selected = Set(shapes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        for shape in Self.shapes where selected.contains(String(shape.label.dropFirst().prefix(1))) {
             var ours: [String: Double] = [:]
             var theirs: [String: Double] = [:]
             for _ in 0..<max(1, rounds) {
                 ours.merge(try await measure(broker, shape), uniquingKeysWith: max)
-                theirs.merge(try await redisBenchmark(configuration, shape), uniquingKeysWith: max)
+                if !skipReference {
+                    theirs.merge(try await redisBenchmark(configuration, shape), uniquingKeysWith: max)
+                }
             }
             for op in ["SET", "GET"] {
                 let mine = ours[op] ?? 0
