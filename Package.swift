@@ -66,6 +66,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MemoryBackendTests",

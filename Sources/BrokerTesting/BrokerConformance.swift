@@ -17,6 +17,6 @@
 public enum BrokerConformance {
     /// Every case.
     public static let cases: [ConformanceCase] =
-        queueCases + blockingCases + cancellationCases + keyCases + expiryCases + valueCases
+        queueCases + blockingCases + wakeupCases + cancellationCases + keyCases + expiryCases + valueCases
         + channelCases + backpressureCases + batchCases + transactionCases + contentionCases
 }

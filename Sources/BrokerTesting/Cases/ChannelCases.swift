@@ -52,6 +52,15 @@ extension BrokerConformance {
             }
             #expect(try await t.peer.publish("gone", to: channel) == 0)
         },
+        ConformanceCase("channels: two patterns matching one channel each deliver it, counted twice") { t async throws in
+            let first = t.channel("a*"), second = t.channel("*b"), channel = t.channel("ab")
+            try await t.broker.subscribe(to: [], patterns: [first, second], buffering: .default) { subscription in
+                #expect(try await t.peer.publish("m", to: channel) == 2)
+                let messages = [try await nextMessage(subscription), try await nextMessage(subscription)]
+                #expect(Set(messages.compactMap(\.pattern)) == [first, second])
+                #expect(messages.allSatisfy { $0.channel == channel && $0.payload == "m".bytes })
+            }
+        },
         ConformanceCase("channels: leaving the body unsubscribes, also when it throws; its value is returned") { t async throws in
             let channel = t.channel("c"), pattern = t.channel("c*")
             let answer = try await t.broker.subscribe(to: [channel], patterns: [pattern], buffering: .default) { _ async throws in

@@ -22,6 +22,24 @@ extension BrokerConformance {
             #expect(seen == "1")
             #expect(replies == [.ok, .integer(3)])
             #expect(try await t.peer.string(key) == "1+")
+            // A read-only decision commits with no replies; so does watching nothing.
+            let readOnly = try await t.broker.attemptTransaction(watching: [key]) {
+                Transaction(commands: [], value: try await t.broker.string(key))
+            }
+            guard case .committed(let read, let none) = readOnly else {
+                Issue.record("expected a read-only commit, got \(readOnly)")
+                return
+            }
+            #expect(read == "1+")
+            #expect(none.isEmpty)
+            let unwatched = try await t.broker.attemptTransaction(watching: []) {
+                Transaction(commands: [.increment(key: other, by: 1)])
+            }
+            guard case .committed(_, let replies) = unwatched else {
+                Issue.record("expected a commit without watched keys, got \(unwatched)")
+                return
+            }
+            #expect(replies == [.integer(4)])
         },
         ConformanceCase("transaction: a watched key written between watch and commit conflicts; nothing applies") { t async throws in
             let key = t.key("k"), untouched = t.key("untouched")
