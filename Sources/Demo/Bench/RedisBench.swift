@@ -58,9 +58,10 @@ struct RedisBench: AsyncParsableCommand {
         logger.logLevel = .warning
         let broker = RedisBroker(configuration: configuration, logger: logger)
         try await broker.ping()
-        print("switchboard bench redis: \(configuration.address), \(requests) requests per test")
-        print(pad("shape", 34) + pad("op", 5) + pad("switchboard ops/s", 19, right: true)
-            + pad("redis-benchmark ops/s", 23, right: true) + pad("ratio", 8, right: true))
+        var table = BenchTable(
+            title: "switchboard bench redis: \(configuration.address), \(requests) requests per test, "
+                + "best of \(max(1, rounds)) rounds",
+            headers: ["shape", "op", "switchboard", "redis-benchmark", "ratio"])
         let selected = Set(shapes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         for shape in Self.shapes where selected.contains(String(shape.label.dropFirst().prefix(1))) {
             var ours: [String: Double] = [:]
@@ -74,12 +75,13 @@ struct RedisBench: AsyncParsableCommand {
             for op in ["SET", "GET"] {
                 let mine = ours[op] ?? 0
                 let reference = theirs[op]
-                let ratio = reference.map { String(format: "%.0f%%", 100 * mine / $0) } ?? "n/a"
-                print(pad(shape.label, 34) + pad(op, 5) + pad(String(format: "%.0f", mine), 19, right: true)
-                    + pad(reference.map { String(format: "%.0f", $0) } ?? "n/a", 23, right: true)
-                    + pad(ratio, 8, right: true))
+                table.rows.append([
+                    shape.label, op, formatRate(mine), reference.map(formatRate) ?? "n/a",
+                    reference.map { String(format: "%.0f%%", 100 * mine / $0) } ?? "n/a",
+                ])
             }
         }
+        print(table.render())
         broker.shutdown()
     }
 
@@ -109,8 +111,9 @@ struct RedisBench: AsyncParsableCommand {
                 try await group.waitForAll()
             }
             let elapsed = start.duration(to: .now)
-            let done = shape.pipeline == 1 ? perClient * shape.clients : (perClient / shape.pipeline) * shape.pipeline * shape.clients
-            results[op] = Double(done) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            let done = shape.pipeline == 1
+                ? perClient * shape.clients : (perClient / shape.pipeline) * shape.pipeline * shape.clients
+            results[op] = Double(done) / elapsed.seconds
         }
         return results
     }
@@ -149,10 +152,5 @@ struct RedisBench: AsyncParsableCommand {
         }
         if rates.isEmpty { print("note: redis-benchmark gave no figures for \(shape.label) (is it installed?)") }
         return rates
-    }
-
-    private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
-        let padding = String(repeating: " ", count: max(0, width - text.count))
-        return right ? padding + text : text + padding
     }
 }
