@@ -32,16 +32,20 @@ final class RedisServerProcess: @unchecked Sendable {
         }
     }
 
-    func start() throws {
+    func start(_ extraArguments: [String] = []) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
-        ]
+        ] + extraArguments
         try process.run()
         self.process = process
     }
+
+    /// SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing answers) and resumes.
+    func pause() { process.map { _ = Glibc.kill($0.processIdentifier, SIGSTOP) } }
+    func resume() { process.map { _ = Glibc.kill($0.processIdentifier, SIGCONT) } }
 
     /// SIGKILL: the server dies without closing anything politely, like a crash.
     func kill() async {
