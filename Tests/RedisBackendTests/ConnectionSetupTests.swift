@@ -56,6 +56,12 @@ struct ConnectionSetupTests {
             } catch let error as BrokerError {
                 #expect(error.code == .timedOut || error.code == .connectionLost)
             }
+            do {
+                try await broker.subscribe(to: "hung:channel") { _ in }
+                Issue.record("subscribing on a stopped server must fail")
+            } catch let error as BrokerError {
+                #expect(error.code == .timedOut || error.code == .connectionLost)
+            }
             server.resume()
             #expect(await eventually { (try? await broker.ping()) != nil }, "the broker recovers once the server does")
         }
