@@ -17,9 +17,4 @@ static inline int chiredis_set_nonblocking(redisContext *c) {
     return 0;
 }
 
-/// Whether hiredis still holds unwritten output for the context.
-static inline int chiredis_has_pending_output(const redisContext *c) {
-    return c->obuf != NULL && sdslen(c->obuf) > 0;
-}
-
 #endif
