@@ -53,6 +53,8 @@ final class RedisConnection: Sendable {
         var closed: BrokerError?
         var clientID: Int64 = 0
         var socket: Int32 = -1
+        /// The I/O thread is writing buffered output outside the lock: nobody else writes.
+        var writing = false
 
         var hasOutput: Bool { outputOffset < output.count }
     }
@@ -110,7 +112,9 @@ final class RedisConnection: Sendable {
 
     /// ``send(_:replies:timeout:)`` with the outcome as a value.
     func result(of bytes: [UInt8], replies: Int, timeout: Duration?) async -> Result<[RESPValue], BrokerError> {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Result<[RESPValue], BrokerError>, Never>) in
+        // Unsafe: the hot path; every request's completion runs exactly once (a reply, a
+        // failure of the connection, or at once when it is closed).
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[RESPValue], BrokerError>, Never>) in
             enqueue(Request(bytes: bytes, replies: replies, timeout: timeout) { continuation.resume(returning: $0) })
         }
     }
@@ -121,7 +125,7 @@ final class RedisConnection: Sendable {
         let deadline = request.timeout.map { clock.now + $0 }
         let action: Action = state.withLock { state in
             if let closed = state.closed { return .fail(closed) }
-            let idle = state.inFlight.isEmpty && !state.hasOutput
+            let idle = state.inFlight.isEmpty && !state.hasOutput && !state.writing
             if request.replies > 0 {
                 state.inFlight.append(InFlight(
                     remaining: request.replies, collected: [], deadline: deadline, completion: request.completion))
@@ -235,22 +239,49 @@ final class RedisConnection: Sendable {
         return (clientID, hashes)
     }
 
-    /// Writes what the output buffer holds, as far as the socket takes it (lock held).
-    private static func flush(_ state: inout State) -> BrokerError? {
-        while state.hasOutput {
-            let written = state.output.withUnsafeBytes { buffer in
-                Glibc.write(state.socket, buffer.baseAddress! + state.outputOffset, buffer.count - state.outputOffset)
+    /// Writes the buffered output, as far as the socket takes it, outside the lock (callers
+    /// keep appending meanwhile; `writing` keeps them from writing themselves).
+    private func writePending() -> BrokerError? {
+        while true {
+            let taken: (bytes: [UInt8], offset: Int, socket: Int32)? = state.withLock { state in
+                guard state.hasOutput, !state.writing else { return nil }
+                state.writing = true
+                var bytes: [UInt8] = []
+                swap(&bytes, &state.output)
+                defer { state.outputOffset = 0 }
+                return (bytes, state.outputOffset, state.socket)
             }
-            if written < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
-                return BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
+            guard let (bytes, start, socket) = taken else { return nil }
+            var offset = start
+            var failure: BrokerError?
+            var full = false
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { Glibc.write(socket, $0.baseAddress! + offset, $0.count - offset) }
+                if written >= 0 {
+                    offset += written
+                } else if errno == EINTR {
+                    continue
+                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                    full = true
+                    break
+                } else {
+                    failure = BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
+                    break
+                }
             }
-            state.outputOffset += written
+            state.withLock { state in
+                state.writing = false
+                if offset < bytes.count {
+                    // Unwritten bytes go back in front of what callers appended meanwhile.
+                    var rest = Array(bytes[offset...])
+                    rest.append(contentsOf: state.output[state.outputOffset...])
+                    state.output = rest
+                    state.outputOffset = 0
+                }
+            }
+            if let failure { return failure }
+            if full { return nil }  // POLLOUT tells when to go on
         }
-        state.output.removeAll(keepingCapacity: true)
-        state.outputOffset = 0
-        return nil
     }
 
     /// Runs until the connection fails or is closed; returns why.
@@ -311,18 +342,21 @@ final class RedisConnection: Sendable {
                                     completed.append((done.completion, done.collected))
                                 }
                             }
-                            return Self.flush(&state)
+                            return nil
                         }
+                        if let failure { return failure }
+                        // Send what queued up while these were in flight before waking the
+                        // callers, who will queue more.
+                        if let failure = writePending() { return failure }
                         for (completion, values) in completed { completion(.success(values)) }
                         completed.removeAll(keepingCapacity: true)
-                        if let failure { return failure }
                     }
                 } catch {
                     return error
                 }
             }
             if socketEvents & Int16(POLLOUT) != 0 || wantsWrite {
-                if let failure = state.withLock({ Self.flush(&$0) }) { return failure }
+                if let failure = writePending() { return failure }
             }
         }
     }
