@@ -136,7 +136,10 @@ final class RedisConnection: Sendable {
                 state.output.append(contentsOf: request.bytes)
                 return .none
             }
-            let written = request.bytes.withUnsafeBytes { Glibc.write(state.socket, $0.baseAddress, $0.count) }
+            // send(MSG_NOSIGNAL): a peer that went away gives EPIPE, not a process-killing SIGPIPE.
+            let written = request.bytes.withUnsafeBytes {
+                Glibc.send(state.socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if written == request.bytes.count { return .none }
             if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
                 if state.closeRequest == nil {
@@ -176,6 +179,12 @@ final class RedisConnection: Sendable {
         _ configuration: RedisConfiguration, setup: Setup, ready: CheckedContinuation<[String], any Error>,
         logger: Logger
     ) {
+        // hiredis writes the handshake with write(2): block SIGPIPE on this thread so a server
+        // dying mid-handshake gives EPIPE instead of killing the process.
+        var pipe = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, nil)
         let context: HiredisContext
         do {
             context = try HiredisContext(host: configuration.host, port: configuration.port,
@@ -256,7 +265,9 @@ final class RedisConnection: Sendable {
             var failure: BrokerError?
             var full = false
             while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { Glibc.write(socket, $0.baseAddress! + offset, $0.count - offset) }
+                let written = bytes.withUnsafeBytes {
+                    Glibc.send(socket, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+                }
                 if written >= 0 {
                     offset += written
                 } else if errno == EINTR {
