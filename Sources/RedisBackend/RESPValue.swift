@@ -103,6 +103,37 @@ struct RESPEncoder {
         append(arguments.map { Array($0.utf8) })
     }
 
+    /// Starts a command of `count` arguments; follow with exactly `count` ``argument(_:)`` calls.
+    mutating func header(_ count: Int) {
+        bytes.append(UInt8(ascii: "*"))
+        appendDecimal(count)
+        bytes.append(contentsOf: [13, 10])
+        commandCount += 1
+    }
+
+    mutating func argument(_ value: [UInt8]) {
+        bytes.append(UInt8(ascii: "$"))
+        appendDecimal(value.count)
+        bytes.append(contentsOf: [13, 10])
+        bytes.append(contentsOf: value)
+        bytes.append(contentsOf: [13, 10])
+    }
+
+    mutating func argument(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            bytes.append(UInt8(ascii: "$"))
+            appendDecimal(utf8.count)
+            bytes.append(contentsOf: [13, 10])
+            bytes.append(contentsOf: utf8)
+            bytes.append(contentsOf: [13, 10])
+        }
+    }
+
+    mutating func argument<Number: BinaryInteger>(_ value: Number) {
+        argument(String(value))
+    }
+
     private mutating func appendDecimal(_ value: Int) {
         if value < 10 {
             bytes.append(UInt8(ascii: "0") + UInt8(value))

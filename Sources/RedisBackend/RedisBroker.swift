@@ -125,7 +125,7 @@ public final class RedisBroker: Broker, Service {
 
     public func execute(_ command: BrokerCommand) async throws -> Reply {
         var encoder = RESPEncoder()
-        encoder.append(try command.redisArguments())
+        try encoder.append(command)
         let connection = try await commands.connection()
         let replies = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
         return try replies[0].reply()
@@ -139,7 +139,7 @@ public final class RedisBroker: Broker, Service {
         var encoder = RESPEncoder(capacity: 64 * commands.count)
         for (index, command) in commands.enumerated() {
             do {
-                encoder.append(try command.redisArguments())
+                try encoder.append(command)
             } catch {
                 results[index] = .error(error)
             }
