@@ -64,6 +64,8 @@ final class RedisConnection: Sendable {
         var name: String
         var loadScripts: [String] = []
         var pushHandler: (@Sendable (RESPValue) -> Void)?
+        /// Runs its jobs on this connection's I/O thread while the connection is up.
+        var executor: ConnectionExecutor?
         var onClose: @Sendable (BrokerError) -> Void
     }
 
@@ -168,7 +170,7 @@ final class RedisConnection: Sendable {
         wake()
     }
 
-    private func wake() {
+    fileprivate func wake() {
         var one: UInt64 = 1
         _ = Glibc.write(wakeDescriptor, &one, 8)
     }
@@ -195,6 +197,7 @@ final class RedisConnection: Sendable {
                 state.clientID = clientID
                 state.socket = context.fileDescriptor
             }
+            setup.executor?.attach(.init(thread: pthread_self(), wake: { self.wake() }))
             ready.resume(returning: hashes)
         } catch {
             state.withLock { $0.closed = error }
@@ -202,6 +205,8 @@ final class RedisConnection: Sendable {
             return
         }
         let reason = pollLoop(context, setup: setup)
+        // Before failing callers: their tasks must not be queued for a thread that is leaving.
+        setup.executor?.detach()
         let pending = state.withLock { state in
             state.closed = reason
             state.socket = -1
@@ -303,6 +308,8 @@ final class RedisConnection: Sendable {
         ]
         var completed: [(Completion, [RESPValue])] = []
         while true {
+            // Tasks that prefer this connection's executor run here, between reads.
+            let moreJobs = setup.executor?.runPending() ?? false
             let now = clock.now
             let (closeRequest, wantsWrite, deadline) = state.withLock { state in
                 (state.closeRequest, state.hasOutput, state.inFlight.first?.deadline)
@@ -310,7 +317,7 @@ final class RedisConnection: Sendable {
             if let closeRequest { return closeRequest }
             // Wake at least every 100 ms, so a request sent directly by a caller while this
             // thread slept still meets its deadline.
-            var timeout = Duration.milliseconds(100)
+            var timeout = moreJobs ? Duration.zero : Duration.milliseconds(100)
             if let deadline {
                 let remaining = now.duration(to: deadline)
                 if remaining <= .zero {
