@@ -158,6 +158,13 @@ public final class RedisBroker: Broker, Service {
                 results[index] = .error(error)
             }
         }
+        if encoder.commandCount == commands.count {
+            // Every command encoded (the usual case): one reply each, in order.
+            let connection = try await self.commands.connection()
+            return try await connection.send(
+                encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
+            ).map { $0.replyCapturingError() }
+        }
         if encoder.commandCount > 0 {
             let connection = try await self.commands.connection()
             var replies = try await connection.send(

@@ -129,8 +129,10 @@ final class RedisConnection: Sendable {
             if let closed = state.closed { return .fail(closed) }
             let idle = state.inFlight.isEmpty && !state.hasOutput && !state.writing
             if request.replies > 0 {
+                var collected: [RESPValue] = []
+                collected.reserveCapacity(request.replies)
                 state.inFlight.append(InFlight(
-                    remaining: request.replies, collected: [], deadline: deadline, completion: request.completion))
+                    remaining: request.replies, collected: collected, deadline: deadline, completion: request.completion))
             }
             guard idle else {
                 // Replies are on their way (or the socket is full): the I/O thread flushes this
