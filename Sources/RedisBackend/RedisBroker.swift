@@ -12,10 +12,16 @@ import Synchronization
 ///   (reference-counted `SUBSCRIBE`/`PSUBSCRIBE`, resubscribed by itself after a reconnect);
 /// - a pool of **dedicated connections** for blocking pops/moves and `WATCH` transactions.
 ///
+/// An atomic batch (`execute(_:atomically: true)`) and the commands of a transaction run as
+/// one Lua script that checks types first and rolls back with `DUMP`/`RESTORE` when a command
+/// fails mid-way, since `MULTI`/`EXEC` alone does not undo anything (see ``AtomicBatch``).
+///
 /// When Redis goes away, calls fail fast with ``BrokerError/Code/connectionLost`` (a command
 /// also times out after ``RedisConfiguration/commandTimeout``), and the broker reconnects with
-/// capped, jittered exponential backoff. Run it as a `Service` (``run()``): it keeps the
-/// connections up proactively and closes them on graceful shutdown.
+/// capped, jittered exponential backoff, logs it and counts it (``reconnectCount``). Blocking
+/// pops in progress retry on a fresh connection until their own timeout. Run it as a `Service`
+/// (``run()``): it keeps the connections up proactively and closes them on graceful shutdown;
+/// without `run()` it still connects on demand.
 public final class RedisBroker: Broker, Service {
     public var backendName: String { "redis" }
     public let configuration: RedisConfiguration
