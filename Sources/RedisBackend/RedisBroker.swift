@@ -12,10 +12,16 @@ import Synchronization
 ///   (reference-counted `SUBSCRIBE`/`PSUBSCRIBE`, resubscribed by itself after a reconnect);
 /// - a pool of **dedicated connections** for blocking pops/moves and `WATCH` transactions.
 ///
+/// An atomic batch (`execute(_:atomically: true)`) and the commands of a transaction run as
+/// one Lua script that checks types first and rolls back with `DUMP`/`RESTORE` when a command
+/// fails mid-way, since `MULTI`/`EXEC` alone does not undo anything (see ``AtomicBatch``).
+///
 /// When Redis goes away, calls fail fast with ``BrokerError/Code/connectionLost`` (a command
 /// also times out after ``RedisConfiguration/commandTimeout``), and the broker reconnects with
-/// capped, jittered exponential backoff. Run it as a `Service` (``run()``): it keeps the
-/// connections up proactively and closes them on graceful shutdown.
+/// capped, jittered exponential backoff, logs it and counts it (``reconnectCount``). Blocking
+/// pops in progress retry on a fresh connection until their own timeout. Run it as a `Service`
+/// (``run()``): it keeps the connections up proactively and closes them on graceful shutdown;
+/// without `run()` it still connects on demand.
 public final class RedisBroker: Broker, Service {
     public var backendName: String { "redis" }
     public let configuration: RedisConfiguration
@@ -27,23 +33,37 @@ public final class RedisBroker: Broker, Service {
     let registry = Mutex(SubscriptionRegistry())
     private let reconnects = Atomic<Int>(0)
     private let atomicScriptHash = Mutex<String?>(nil)
+    private let commandConnectionExecutor: ConnectionExecutor
+
+    /// An executor that runs tasks on the shared command connection's I/O thread (while it is
+    /// connected; otherwise on the global executor).
+    ///
+    /// A task that makes many calls one after another, waiting for each, can prefer it:
+    /// `withTaskExecutorPreference(broker.commandExecutor) { … }`. Each reply then resumes the
+    /// task on the thread that read it, saving two thread switches per round trip (the most a
+    /// strictly sequential caller can gain). Only for short, non-blocking work between calls:
+    /// while such a task runs, that connection reads nothing.
+    public var commandExecutor: any TaskExecutor { commandConnectionExecutor }
 
     /// A broker for `configuration`. Nothing connects until the first call or ``run()``.
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchboard.redis")) {
         self.configuration = configuration
         self.logger = logger
-        let reconnects = Box<RedisBroker>()
+        let owner = Box<RedisBroker>()
+        let executor = ConnectionExecutor()
+        commandConnectionExecutor = executor
         commands = ConnectionSlot(
             role: "commands", configuration: configuration, logger: logger,
             opener: { onClose in
                 let (connection, hashes) = try await RedisConnection.open(
                     configuration,
-                    setup: .init(name: "commands", loadScripts: [AtomicBatch.script], onClose: onClose),
+                    setup: .init(
+                        name: "commands", loadScripts: [AtomicBatch.script], executor: executor, onClose: onClose),
                     logger: logger)
-                reconnects.value?.atomicScriptHash.withLock { $0 = hashes.first }
+                owner.value?.atomicScriptHash.withLock { $0 = hashes.first }
                 return connection
             },
-            onReconnect: { _ in reconnects.value?.reconnects.add(1, ordering: .relaxed) })
+            onReconnect: { _ in owner.value?.reconnects.add(1, ordering: .relaxed) })
         subscriber = ConnectionSlot(
             role: "subscriber", configuration: configuration, logger: logger,
             opener: { onClose in
@@ -51,23 +71,23 @@ public final class RedisBroker: Broker, Service {
                     configuration,
                     setup: .init(
                         name: "subscriber",
-                        pushHandler: { reconnects.value?.handlePush($0) },
+                        pushHandler: { owner.value?.handlePush($0) },
                         onClose: { error in
-                            reconnects.value?.subscriberLost(error)
+                            owner.value?.subscriberLost(error)
                             onClose(error)
                         }),
                     logger: logger
                 ).connection
             },
             onReconnect: { connection in
-                reconnects.value?.reconnects.add(1, ordering: .relaxed)
-                reconnects.value?.resubscribe(on: connection)
+                owner.value?.reconnects.add(1, ordering: .relaxed)
+                owner.value?.resubscribe(on: connection)
             })
         dedicated = DedicatedPool(capacity: configuration.dedicatedPoolSize) { name, onClose in
             try await RedisConnection.open(configuration, setup: .init(name: name, onClose: onClose), logger: logger)
                 .connection
         }
-        reconnects.value = self
+        owner.value = self
     }
 
     /// A broker for a `redis://[user:password@]host:port[/db]` URL.
@@ -86,11 +106,28 @@ public final class RedisBroker: Broker, Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask { try? await self.warmUp() }
                 group.addTask { await self.commands.maintain() }
                 group.addTask { await self.subscriber.maintain() }
             }
         }
         shutdown()
+    }
+
+    /// Opens the command and subscriber connections and `dedicatedConnections` idle dedicated
+    /// ones now, instead of on first use, so that the first blocking pop or transaction does not
+    /// pay for a connection handshake. Optional: everything connects on demand anyway.
+    public func warmUp(dedicatedConnections: Int = 1) async throws {
+        _ = try await commands.connection()
+        _ = try await subscriber.connection()
+        try await withThrowingTaskGroup(of: RedisConnection.self) { group in
+            for _ in 0..<max(0, min(dedicatedConnections, configuration.dedicatedPoolSize)) {
+                group.addTask { try await self.dedicated.checkout() }
+            }
+            var opened: [RedisConnection] = []
+            for try await connection in group { opened.append(connection) }
+            for connection in opened { dedicated.checkin(connection) }
+        }
     }
 
     /// Closes everything now (``run()`` does this when it ends).
@@ -108,7 +145,7 @@ public final class RedisBroker: Broker, Service {
 
     public func execute(_ command: BrokerCommand) async throws -> Reply {
         var encoder = RESPEncoder()
-        encoder.append(try command.redisArguments())
+        try encoder.append(command)
         let connection = try await commands.connection()
         let replies = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
         return try replies[0].reply()
@@ -122,10 +159,17 @@ public final class RedisBroker: Broker, Service {
         var encoder = RESPEncoder(capacity: 64 * commands.count)
         for (index, command) in commands.enumerated() {
             do {
-                encoder.append(try command.redisArguments())
+                try encoder.append(command)
             } catch {
                 results[index] = .error(error)
             }
+        }
+        if encoder.commandCount == commands.count {
+            // Every command encoded (the usual case): one reply each, in order.
+            let connection = try await self.commands.connection()
+            return try await connection.send(
+                encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
+            ).map { $0.replyCapturingError() }
         }
         if encoder.commandCount > 0 {
             let connection = try await self.commands.connection()
