@@ -38,5 +38,5 @@ public enum BrokerConformance {
     /// Every case.
     public static let cases: [ConformanceCase] =
         queueCases + blockingCases + wakeupCases + cancellationCases + keyCases + expiryCases + valueCases
-        + channelCases + backpressureCases + batchCases + transactionCases + contentionCases
+        + channelCases + orderingCases + backpressureCases + batchCases + transactionCases + contentionCases
 }

@@ -1,5 +1,12 @@
-/// What a command leaves to do once the broker's lock is released: continuations must never
-/// be resumed, nor messages delivered into subscriptions, while holding it.
+/// What a command leaves to do once the broker's lock is released: waiters' continuations are
+/// never resumed while holding it.
+///
+/// Publications queue here while a command runs (an atomic batch that fails drops them) and
+/// are delivered when the command finishes, still under the lock: delivery only appends to
+/// bounded subscription buffers and never blocks, and doing it there keeps Redis's order —
+/// messages in the order they were published, and a command's messages in subscribers'
+/// buffers before any waiter it served wakes up (an agent woken by a job's LPUSH cannot get
+/// its `processing` out ahead of the job's `created`).
 @usableFromInline
 struct Effects: Sendable {
     var resumptions: [(CheckedContinuation<WaitOutcome, Never>, WaitOutcome)] = []
@@ -10,15 +17,20 @@ struct Effects: Sendable {
     @usableFromInline
     func run() {
         for (continuation, outcome) in resumptions { continuation.resume(returning: outcome) }
-        for publication in publications { publication.deliver() }
     }
 }
 
 extension MemoryStore {
-    /// Takes the queued effects, `nil` when there are none (the common case costs nothing).
+    /// Delivers the queued publications (under the lock, see ``Effects``) and takes the
+    /// waiters to resume, `nil` when there are none (the common case costs nothing).
     @inline(__always)
     mutating func takeEffects() -> Effects? {
         if effects.isEmpty { return nil }
+        if !effects.publications.isEmpty {
+            for publication in effects.publications { publication.deliver() }
+            effects.publications.removeAll(keepingCapacity: true)
+            if effects.resumptions.isEmpty { return nil }
+        }
         defer { effects = Effects() }
         return effects
     }

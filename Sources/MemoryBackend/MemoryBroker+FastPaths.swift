@@ -32,8 +32,12 @@ extension MemoryBroker {
     @discardableResult
     @inlinable
     nonisolated(nonsending) public func publish(_ payload: [UInt8], to channel: String) async throws -> Int {
-        let publication = state.withLock { $0.publication(of: payload, on: channel) }
-        publication.deliver()
+        // Delivered under the lock: see `execute(_:)`.
+        let publication = state.withLock { store in
+            let publication = store.publication(of: payload, on: channel)
+            publication.deliver()
+            return publication
+        }
         return publication.receivers
     }
 }

@@ -42,8 +42,13 @@ public final class MemoryBroker: Broker, Service {
     nonisolated(nonsending) public func execute(_ command: BrokerCommand) async throws -> Reply {
         // Publishing is the hot path of fan-out: skip the effects machinery.
         if case .publish(let payload, let channel) = command {
-            let publication = state.withLock { $0.publication(of: payload, on: channel) }
-            publication.deliver()
+            // Delivered under the lock, so concurrent publishers' messages arrive in the order
+            // they were published, as Redis delivers them.
+            let publication = state.withLock { store in
+                let publication = store.publication(of: payload, on: channel)
+                publication.deliver()
+                return publication
+            }
             return .integer(Int64(publication.receivers))
         }
         let (reply, effects) = try state.withLock { store throws(BrokerError) in
