@@ -90,6 +90,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        // Jobs, router and sessions against every backend (memory; Redis when present).
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["Broker", "MemoryBackend"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],

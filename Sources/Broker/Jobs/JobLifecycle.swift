@@ -16,11 +16,11 @@ public enum JobLifecycle {
     /// Decides what `update` does to `record`.
     ///
     /// - A status naming another user than the record's owner is dropped (`wrongOwner`).
-    /// - Nothing is applied after a final status (`afterFinal`; the same final status again
-    ///   is a `duplicate`).
     /// - Each status enters `history` once (`duplicate` otherwise) — except `retrying`, which
-    ///   may repeat, once per attempt: it applies when its `attempts` exceeds the record's
-    ///   (without `attempts`, when the job is not already retrying).
+    ///   may repeat, once per attempt: it applies when its `attempts` exceeds the record's, or
+    ///   equals it while the job is not retrying yet (without `attempts`: when the job is not
+    ///   already retrying).
+    /// - Nothing new is applied after a final status (`afterFinal`).
     /// - Parameter alreadyRoutedWithoutRecord: whether some node already routed this update
     ///   for a missing record.
     public static func decide(
@@ -30,18 +30,21 @@ public enum JobLifecycle {
             return alreadyRoutedWithoutRecord ? .drop(.duplicate) : .routeWithoutRecord
         }
         guard update.userId == record.user.publicKey else { return .drop(.wrongOwner) }
-        if record.status.isFinal {
-            return .drop(update.status == record.status ? .duplicate : .afterFinal)
-        }
         if update.status == .retrying {
+            // Once per attempt. A repeat of the latest retry (same attempts, job still
+            // retrying) or an older one (fewer attempts) is a duplicate.
             if let attempts = update.attempts {
-                guard attempts > record.attempts else { return .drop(.duplicate) }
+                let isNew = attempts > record.attempts || (attempts == record.attempts && record.status != .retrying)
+                guard isNew else { return .drop(.duplicate) }
             } else if record.status == .retrying {
                 return .drop(.duplicate)
             }
-        } else if record.history.contains(where: { $0.status == update.status }) || update.status == .created {
+        } else if update.status == .created || record.history.contains(where: { $0.status == update.status }) {
             return .drop(.duplicate)
         }
+        // Checked after duplicates: a node that lags behind another sees its own copy of an
+        // earlier status after the job finished, and that is a duplicate, not a late update.
+        if record.status.isFinal { return .drop(.afterFinal) }
         let stamp = now.iso8601
         record.status = update.status
         record.updatedAt = stamp

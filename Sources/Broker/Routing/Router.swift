@@ -112,7 +112,7 @@ public final class Router: Service, Sendable {
                 try await writeWatermarks(only: userId)
                 events = try await eventLog.undeliveredEvents(of: userId, on: broker)
             }
-            if let last = session.finishReplay(with: events), !events.isEmpty {
+            if let last = session.finishReplay(with: events, after: after), !events.isEmpty {
                 noteDelivered(userId: userId, eventId: last)
             }
         } catch {

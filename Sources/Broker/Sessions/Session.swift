@@ -141,14 +141,16 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     }
 
     /// Ends replay: hands over `replayed` (oldest first), then the live events that arrived
-    /// meanwhile, skipping any already delivered. Returns the last event id delivered.
+    /// meanwhile, skipping any already delivered and any not above `floor` (the client's
+    /// `lastEventId`: it has those). Returns the last event id delivered.
     @discardableResult
-    func finishReplay(with replayed: [RoutedEvent]) -> EventID? {
+    func finishReplay(with replayed: [RoutedEvent], after floor: EventID? = nil) -> EventID? {
         var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
         var overflowed = false
         let last: EventID? = state.withLock { state in
             guard state.closeReason == nil, state.replaying else { return state.lastEventId }
             state.replaying = false
+            if let floor, state.lastEventId.map({ $0 < floor }) ?? true { state.lastEventId = floor }
             let held = state.held
             state.held = []
             for event in replayed + held where enqueue(event, into: &state, resume: &resume) == .overflowed {

@@ -194,6 +194,12 @@ public struct SessionCounts: Sendable, Hashable {
     public var rooms: Int
     /// Users with at least one session.
     public var users: Int
+
+    public init(sessions: Int, rooms: Int, users: Int) {
+        self.sessions = sessions
+        self.rooms = rooms
+        self.users = users
+    }
 }
 
 /// The registry's totals since start.
@@ -206,4 +212,6 @@ public struct SessionCounters: Sendable, Hashable {
     public var eventsDelivered = 0
     /// Deliveries skipped because the session already had the event.
     public var duplicatesSkipped = 0
+
+    public init() {}
 }

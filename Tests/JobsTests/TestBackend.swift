@@ -1,0 +1,134 @@
+import Broker
+import Foundation
+import MemoryBackend
+import Testing
+
+/// A backend the job tests run on. Add a case here to run every parameterised test on it.
+///
+/// Tests isolate themselves by unique prefixes and user ids, so a shared server (Redis) needs
+/// no flushing between tests.
+struct TestBackend: Sendable, CustomTestStringConvertible {
+    let name: String
+    let make: @Sendable () async throws -> any Broker
+
+    var testDescription: String { name }
+
+    static let memory = TestBackend(name: "memory") { MemoryBroker() }
+
+    /// Every backend available in this environment.
+    static var all: [TestBackend] {
+        [memory]
+    }
+}
+
+/// A fresh, unique name for keys and users of one test.
+func unique(_ base: String) -> String {
+    "\(base)-\(UInt64.random(in: 0..<UInt64.max), radix: 36)"
+}
+
+extension String.StringInterpolation {
+    mutating func appendInterpolation(_ value: UInt64, radix: Int) {
+        appendLiteral(String(value, radix: radix))
+    }
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Runs `operation`, failing with ``TimedOut`` if it has not finished within `limit`.
+func withDeadline<T: Sendable>(
+    _ limit: Duration = .seconds(10), _ what: String = "operation", _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        return value
+    }
+}
+
+/// Waits until `condition` holds, checking every few milliseconds, up to `limit`.
+func eventually(
+    _ what: String, within limit: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    throw TimedOut(what: what)
+}
+
+extension Session {
+    /// The next event, or throws ``TimedOut`` after `limit` (or if the session ended).
+    func nextEvent(within limit: Duration = .seconds(10)) async throws -> RoutedEvent {
+        let event = try await withDeadline(limit, "an event on \(self)") { () -> RoutedEvent? in
+            var iterator = self.makeAsyncIterator()
+            return await iterator.next()
+        }
+        guard let event else { throw TimedOut(what: "an event on \(self) (session ended: \(closeReason.map { "\($0)" } ?? "?"))") }
+        return event
+    }
+
+    /// The next `count` events.
+    func nextEvents(_ count: Int, within limit: Duration = .seconds(10)) async throws -> [RoutedEvent] {
+        var events: [RoutedEvent] = []
+        for _ in 0..<count { events.append(try await nextEvent(within: limit)) }
+        return events
+    }
+}
+
+/// Runs routers (one per "node") on `broker` for the duration of `body`.
+func withRouters<T: Sendable>(
+    _ count: Int = 1, on broker: any Broker, configuration: RouterConfiguration,
+    _ body: @escaping @Sendable ([Router]) async throws -> T
+) async throws -> T {
+    let routers = (0..<count).map { _ in Router(broker: broker, configuration: configuration) }
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        for router in routers {
+            group.addTask {
+                try await router.run()
+                return nil
+            }
+        }
+        defer { group.cancelAll() }
+        for router in routers {
+            try await withDeadline(.seconds(10), "router subscriptions") { await router.waitUntilSubscribed() }
+        }
+        let result = try await body(routers)
+        group.cancelAll()
+        while try await group.next() != nil {}
+        return result
+    }
+}
+
+/// A third-party agent written as in the original guide: BRPOP, GET, PUBLISH.
+struct GuideAgent: Sendable {
+    let broker: any Broker
+    let names: JobNames
+
+    /// Takes the oldest job id (BRPOP) and reads its record (GET).
+    func take() async throws -> JobRecord {
+        let id = try await broker.blockingPop(from: .tail, of: names.queue, timeout: .seconds(10))
+        let jobId = try #require(id.map { String(decoding: $0, as: UTF8.self) })
+        let bytes = try #require(try await broker.get(names.record(jobId)))
+        return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
+    }
+
+    /// Publishes a raw status message.
+    func publish(_ json: String) async throws {
+        try await broker.publish(json, to: names.statusChannel)
+    }
+
+    /// Publishes a status for `job`, with `userId` from its record.
+    func publish(_ status: JobStatus, for job: JobRecord, extra: String = "") async throws {
+        try await publish(
+            #"{"jobId":"\#(job.jobId)","status":"\#(status.rawValue)","userId":"\#(job.user.publicKey)","timestamp":"2025-11-11T10:30:45.000Z"\#(extra)}"#)
+    }
+}
