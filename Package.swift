@@ -75,6 +75,9 @@ let package = Package(
                 "Broker", "MemoryBackend", "Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -94,6 +97,15 @@ let package = Package(
         .testTarget(
             name: "JobsTests",
             dependencies: ["Broker", "MemoryBackend"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "Broker", "MemoryBackend",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

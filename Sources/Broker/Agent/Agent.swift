@@ -1,0 +1,258 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// A reliable job agent (SPEC §4): takes job ids from the queue into the processing list in
+/// one step, runs its ``JobHandler`` on each with a lease renewed as the sign of life, publishes
+/// `processing` then `done` or `error`, and acknowledges. A ``Reaper`` puts back jobs whose
+/// agent died or stalled, so no job is lost (delivery is at least once).
+///
+/// Run it as a `Service` (in a `ServiceGroup`). On graceful shutdown it stops taking jobs at
+/// once (a waiting take is cancelled), finishes the jobs in flight, and `run()` returns.
+/// Cancellation abandons the jobs in flight: they are put back on the queue.
+///
+/// Per job, on a queue with work waiting: `LMOVE`; `SET` lease + `GET` record (one pipeline);
+/// `PUBLISH processing`; `MULTI PUBLISH done, LREM, DEL lease EXEC` — four round trips.
+public final class Agent<Handler: JobHandler>: Service, Sendable {
+    public let configuration: AgentConfiguration
+    let broker: any Broker
+    let handler: Handler
+    let logger: Logger
+    let leases: LeaseKeeper
+    private let counters = Mutex(AgentStatistics())
+
+    public init(
+        broker: any Broker, handler: Handler, configuration: AgentConfiguration = AgentConfiguration(),
+        logger: Logger = Logger(label: "switchboard.agent")
+    ) {
+        var logger = logger
+        logger[metadataKey: "agent"] = "\(configuration.agentId)"
+        self.broker = broker
+        self.handler = handler
+        self.configuration = configuration
+        self.logger = logger
+        self.leases = LeaseKeeper(broker: broker, configuration: configuration, logger: logger)
+    }
+
+    /// What the agent has done so far.
+    public var statistics: AgentStatistics { counters.withLock { $0 } }
+
+    private var names: JobNames { configuration.names }
+
+    public func run() async throws {
+        logger.info(
+            "agent started",
+            metadata: [
+                "queue": "\(names.queue)", "concurrency": "\(configuration.concurrency)",
+                "visibilityTimeout": "\(configuration.visibilityTimeout)", "backend": "\(broker.backendName)",
+            ])
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await self.leases.run() }
+            background.addTask {
+                var reaper = Reaper(broker: self.broker, configuration: self.configuration, logger: self.logger)
+                await reaper.run()
+            }
+            await withTaskGroup(of: Void.self) { workers in
+                for _ in 0..<configuration.concurrency {
+                    workers.addTask { await self.work() }
+                }
+            }
+            // Every worker has finished its last job: nothing left to renew or to reap for.
+            background.cancelAll()
+        }
+        logger.info("agent stopped", metadata: ["done": "\(statistics.done)", "failed": "\(statistics.failed)"])
+    }
+
+    // MARK: Taking
+
+    /// One worker: takes and runs jobs one at a time until shutdown.
+    private func work() async {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let taken: [UInt8]?
+            do {
+                taken = try await take()
+                failures = 0
+            } catch is CancellationError {
+                continue  // the loop condition tells shutdown from a spurious wake-up
+            } catch let error as BrokerError where error.code == .shutDown {
+                logger.error("the broker was shut down; worker stops", metadata: ["error": "\(error)"])
+                return
+            } catch {
+                failures += 1
+                let delay = RetryPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(5))
+                    .delay(afterAttempt: failures)
+                logger.warning("could not take a job; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                continue
+            }
+            guard let taken else { continue }
+            counters.withLock { $0.taken += 1 }
+            await process(String(decoding: taken, as: UTF8.self))
+        }
+    }
+
+    /// Moves the oldest waiting id (the queue's tail: jobs are LPUSH'd) to the head of the
+    /// processing list. Tries without blocking first so a busy queue costs one command and no
+    /// extra task; only an empty queue waits, and that wait ends on graceful shutdown.
+    private func take() async throws -> [UInt8]? {
+        let names = self.names
+        if let id = try await broker.move(from: names.queue, .tail, to: names.processing, .head) {
+            return id
+        }
+        return try await cancelWhenGracefulShutdown { [broker] in
+            try await broker.blockingMove(from: names.queue, .tail, to: names.processing, .head, timeout: nil)
+        }
+    }
+
+    // MARK: Running one job
+
+    private enum Outcome {
+        case done(JSONValue, attempts: Int)
+        case failed(JobFailure, attempts: Int)
+        case abandoned
+    }
+
+    private func process(_ jobId: String) async {
+        var logger = self.logger
+        logger[metadataKey: "jobId"] = "\(jobId)"
+        leases.hold(jobId)
+        defer { leases.release(jobId) }
+
+        let recordBytes: [UInt8]?
+        do {
+            let replies = try await broker.execute(
+                [leases.acquireCommand(for: jobId), .get(key: names.record(jobId))], atomically: false)
+            _ = try replies[0].isOK()
+            recordBytes = try replies[1].value()
+        } catch {
+            logger.error("could not start the job; the reaper will put it back", metadata: ["error": "\(error)"])
+            counters.withLock { $0.abandoned += 1 }
+            return
+        }
+        guard let recordBytes else {
+            logger.warning("job record is gone (expired or deleted); dropping the id")
+            counters.withLock { $0.skipped += 1 }
+            await acknowledge(jobId, publishing: nil, logger: logger)
+            return
+        }
+        let record: JobRecord
+        do {
+            record = try JSONDecoder().decode(JobRecord.self, from: Data(recordBytes))
+        } catch {
+            logger.error("job record is not a valid job; dropping the id", metadata: ["error": "\(error)"])
+            counters.withLock { $0.skipped += 1 }
+            await acknowledge(jobId, publishing: nil, logger: logger)
+            return
+        }
+        let userId = record.user.publicKey
+
+        do {
+            try await broker.publish(
+                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: AgentTimestamp.now())),
+                to: names.statusChannel)
+        } catch {
+            // The work can still be done and reported; the final acknowledgement retries.
+            logger.warning("could not publish processing", metadata: ["error": "\(error)"])
+        }
+
+        let update: StatusUpdate
+        switch await runHandler(record, logger: logger) {
+        case .done(let result, let attempts):
+            update = StatusUpdate(
+                jobId: jobId, status: .done, userId: userId, timestamp: AgentTimestamp.now(), result: result,
+                attempts: attempts > 1 ? attempts : nil)
+        case .failed(let failure, let attempts):
+            update = StatusUpdate(
+                jobId: jobId, status: .error, userId: userId, timestamp: AgentTimestamp.now(), error: failure.message,
+                details: failure.details, attempts: attempts)
+            logger.notice("job failed", metadata: ["error": "\(failure.message)", "attempts": "\(attempts)"])
+        case .abandoned:
+            counters.withLock { $0.abandoned += 1 }
+            await putBack(jobId, logger: logger)
+            return
+        }
+        if await acknowledge(jobId, publishing: update, logger: logger) {
+            counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
+        }
+    }
+
+    /// Runs the handler, retrying transient failures per the retry policy.
+    private func runHandler(_ record: JobRecord, logger: Logger) async -> Outcome {
+        let policy = configuration.retry
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return .done(try await handler.handle(record), attempts: attempt)
+            } catch let failure as JobFailure where failure.kind == .permanent {
+                return .failed(failure, attempts: attempt)
+            } catch {
+                if Task.isCancelled { return .abandoned }
+                let failure = error as? JobFailure ?? .transient(String(describing: error))
+                guard attempt < policy.maxAttempts else { return .failed(failure, attempts: attempt) }
+                let delay = policy.delay(afterAttempt: attempt)
+                counters.withLock { $0.retries += 1 }
+                logger.warning(
+                    "job attempt failed; retrying",
+                    metadata: ["error": "\(failure.message)", "attempt": "\(attempt)", "in": "\(delay)"])
+                do { try await Task.sleep(for: delay) } catch { return .abandoned }
+            }
+        }
+    }
+
+    // MARK: Finishing
+
+    /// Publishes `update` (if any), removes the id from the processing list and deletes its
+    /// lease, all in one atomic step: a job is never reported finished yet still taken, nor
+    /// released without its report. Retried a few times; if the broker stays unreachable the
+    /// lease lapses and the job runs again (at least once).
+    @discardableResult
+    private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: Logger) async -> Bool {
+        var commands: [BrokerCommand] = []
+        if let update {
+            do {
+                commands.append(.publish(payload: try encode(update), channel: names.statusChannel))
+            } catch {
+                logger.error("could not encode the status update", metadata: ["error": "\(error)"])
+            }
+        }
+        let id = Array(jobId.utf8)
+        commands.append(.remove(value: id, count: 1, queue: names.processing))
+        commands.append(.delete(keys: [names.lease(jobId)]))
+        for attempt in 1...5 {
+            do {
+                _ = try await broker.execute(commands, atomically: true)
+                return true
+            } catch {
+                logger.warning("could not acknowledge the job", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                if attempt == 5 { break }
+                try? await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(100)).delay(afterAttempt: attempt))
+            }
+        }
+        logger.error("gave up acknowledging the job; it will be put back and run again")
+        return false
+    }
+
+    /// Puts an abandoned job straight back on the queue (best effort: if this fails, its lease
+    /// lapses and the reaper does it).
+    private func putBack(_ jobId: String, logger: Logger) async {
+        let id = Array(jobId.utf8)
+        do {
+            _ = try await broker.execute(
+                [
+                    .remove(value: id, count: 1, queue: names.processing),
+                    .push([id], end: .tail, queue: names.queue),
+                    .delete(keys: [names.lease(jobId)]),
+                ], atomically: true)
+            logger.notice("job abandoned unfinished; put back on the queue")
+        } catch {
+            logger.notice("job abandoned unfinished; the reaper will put it back", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func encode(_ update: StatusUpdate) throws -> [UInt8] {
+        Array(try JSONEncoder().encode(update))
+    }
+}

@@ -1,0 +1,30 @@
+/// The original system's demo job (SPEC §4): takes a 2 % fee from `payload.amount`.
+///
+/// `payload.amount` must be a number greater than 0, else the job fails permanently with
+/// "Invalid amount". A numeric `payload.delayMs` (capped at 60,000) makes the job take that
+/// long first, to try long jobs, lease renewal and graceful shutdown.
+public struct DemoRebalanceHandler: JobHandler {
+    /// The longest `delayMs` honoured.
+    public static let maximumDelayMilliseconds = 60_000.0
+
+    public init() {}
+
+    public func handle(_ job: JobRecord) async throws -> JSONValue {
+        guard let original = job.payload["amount"], let amount = original.doubleValue, amount.isFinite, amount > 0
+        else {
+            throw JobFailure.permanent("Invalid amount")
+        }
+        if let delay = job.payload["delayMs"]?.doubleValue, delay.isFinite, delay > 0 {
+            let milliseconds = min(delay, Self.maximumDelayMilliseconds)
+            try await Task.sleep(for: .microseconds(Int64(milliseconds * 1000)))
+        }
+        let fee = amount * 0.02
+        return [
+            "success": true,
+            "originalAmount": original,
+            "fee": .number(fee),
+            "remainingAmount": .number(amount - fee),
+            "processedAt": .string(AgentTimestamp.now()),
+        ]
+    }
+}

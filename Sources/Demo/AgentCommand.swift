@@ -1,0 +1,88 @@
+import ArgumentParser
+import Broker
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `switchboard agent`: the reliable Swift agent (SPEC §4) running the demo rebalance handler
+/// against a Redis that a gateway fills.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Take jobs from Redis reliably, run the demo rebalance handler, publish their status.",
+        discussion: """
+            Jobs move from <prefix>:<type>:jobs to <prefix>:<type>:processing in one step and hold a \
+            lease renewed while they run; a job whose agent dies is put back after the visibility \
+            timeout. SIGTERM or SIGINT stops taking jobs, finishes those in flight, then exits 0.
+            """
+    )
+
+    @Option(help: "Redis URL, redis://[user:password@]host:port[/db] (default: env REDIS_URL or UPSTASH_REDIS_URL).")
+    var redis: String?
+
+    @Option(help: "How many jobs run at once.")
+    var concurrency = 1
+
+    @Option(help: "Seconds a taken job may go without a sign of life before another agent takes it again.")
+    var visibilityTimeout = 30.0
+
+    @Option(help: "Attempts per job (first included) before a transient failure becomes an error.")
+    var maxAttempts = 3
+
+    @Option(help: "The key prefix.")
+    var prefix = "agent"
+
+    @Option(help: "The job type served.")
+    var type = "rebalance"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard visibilityTimeout > 0, visibilityTimeout.isFinite else {
+            throw ValidationError("--visibility-timeout must be a positive number of seconds")
+        }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "switchboard.agent")
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = redis ?? environment["REDIS_URL"] ?? environment["UPSTASH_REDIS_URL"] else {
+            throw ValidationError("switchboard agent needs a Redis: --redis URL, or env REDIS_URL / UPSTASH_REDIS_URL")
+        }
+        let (broker, brokerService) = try Self.openRedis(url: url, logger: logger)
+        let configuration = AgentConfiguration(
+            names: JobNames(prefix: prefix, type: type),
+            concurrency: concurrency,
+            visibilityTimeout: .milliseconds(Int64(visibilityTimeout * 1000)),
+            retry: RetryPolicy(maxAttempts: maxAttempts)
+        )
+        let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: configuration, logger: logger)
+        // Services shut down in reverse order: the agent drains first, then the connection closes.
+        let group = ServiceGroup(
+            services: [brokerService, agent],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
+        )
+        try await group.run()
+    }
+}
+
+extension AgentCommand {
+    /// A Redis broker for `url`, with the service that keeps its connections up.
+    static func openRedis(url: String, logger: Logger) throws -> (any Broker, any Service) {
+        throw BrokerError(.unsupported, "this build has no Redis backend yet; cannot connect to \(url)")
+    }
+}

@@ -1,0 +1,137 @@
+import Broker
+import Foundation
+import Logging
+import MemoryBackend
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A deadline passed while awaiting an outcome.
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "deadline exceeded while awaiting \(what)" }
+}
+
+/// Runs `operation`, failing with ``DeadlineExceeded`` if it has not finished within `limit`.
+func within<T: Sendable>(
+    _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard case .some(.some(let value)) = try await group.next() else { throw DeadlineExceeded(what: what) }
+        return value
+    }
+}
+
+extension Subscription {
+    /// Reads status updates until `predicate` holds for all read so far (deadline `limit`).
+    func statuses(
+        after earlier: [StatusUpdate] = [], within limit: Duration = .seconds(10), _ what: String,
+        until predicate: @escaping @Sendable ([StatusUpdate]) -> Bool
+    ) async throws -> [StatusUpdate] {
+        if predicate(earlier) { return earlier }
+        return try await within(limit, what) {
+            var all = earlier
+            for try await message in self {
+                all.append(try JSONDecoder().decode(StatusUpdate.self, from: Data(message.payload)))
+                if predicate(all) { return all }
+            }
+            throw DeadlineExceeded(what: "\(what) (subscription ended)")
+        }
+    }
+}
+
+/// Test fixtures: job creation in the SPEC's format and an agent under a service group.
+enum Fixture {
+    static let logger: Logger = {
+        var logger = Logger(label: "agent-tests")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    /// Stores a job record (TTL 24 h) and LPUSHes its id, in one atomic step, as the gateway does.
+    @discardableResult
+    static func enqueue(
+        _ broker: some Broker, names: JobNames = JobNames(), id: String = "\(UInt64.random(in: 0...UInt64.max))",
+        user: String = "user-1", payload: JSONValue
+    ) async throws -> String {
+        let now = "2025-11-11T10:30:00.000Z"
+        let record = JobRecord(
+            jobId: id, type: names.type, user: .init(publicKey: user), payload: payload, createdAt: now,
+            updatedAt: now, history: [.init(status: .created, timestamp: now)])
+        _ = try await broker.execute(
+            [
+                .set(
+                    key: names.record(id), value: Array(try JSONEncoder().encode(record)),
+                    expiry: .after(JobNames.recordLifetime), condition: .always),
+                .push([Array(id.utf8)], end: .head, queue: names.queue),
+            ], atomically: true)
+        return id
+    }
+
+    /// Runs `agent` with `broker` in a service group while `body` runs with a subscription to
+    /// the status channel, then shuts the group down gracefully and waits for it to end.
+    static func withAgent<Handler: JobHandler, Result: Sendable>(
+        _ agent: Agent<Handler>, on broker: MemoryBroker,
+        _ body: @escaping @Sendable (Subscription, ServiceGroup) async throws -> Result
+    ) async throws -> Result {
+        try await broker.subscribe(to: agent.configuration.names.statusChannel) { subscription in
+            let group = ServiceGroup(services: [broker, agent], logger: logger)
+            return try await withThrowingTaskGroup(of: Result?.self) { tasks in
+                tasks.addTask {
+                    try await group.run()
+                    return nil
+                }
+                let result = try await body(subscription, group)
+                await group.triggerGracefulShutdown()
+                tasks.addTask {
+                    try await Task.sleep(for: .seconds(10))
+                    throw DeadlineExceeded(what: "the agent to stop")
+                }
+                _ = try await tasks.next()  // the group's end, or the deadline's error
+                tasks.cancelAll()
+                return result
+            }
+        }
+    }
+}
+
+/// A handler that fails transiently a given number of times, then does the demo work.
+final class FlakyHandler: JobHandler {
+    let failures: Int
+    let calls = Mutex(0)
+
+    init(failures: Int) { self.failures = failures }
+
+    func handle(_ job: JobRecord) async throws -> JSONValue {
+        let call = calls.withLock { calls in
+            calls += 1
+            return calls
+        }
+        if call <= failures { throw JobFailure.transient("upstream unavailable (call \(call))") }
+        return try await DemoRebalanceHandler().handle(job)
+    }
+}
+
+/// A handler that counts its calls and runs the demo handler.
+final class CountingHandler: JobHandler {
+    let calls = Mutex(0)
+    func handle(_ job: JobRecord) async throws -> JSONValue {
+        calls.withLock { $0 += 1 }
+        return try await DemoRebalanceHandler().handle(job)
+    }
+}
+
+/// Short timings so retries and reaps happen within a test's time.
+func fastConfiguration(
+    concurrency: Int = 1, visibilityTimeout: Duration = .seconds(30), maxAttempts: Int = 3
+) -> AgentConfiguration {
+    AgentConfiguration(
+        concurrency: concurrency, visibilityTimeout: visibilityTimeout,
+        retry: RetryPolicy(maxAttempts: maxAttempts, initialDelay: .milliseconds(5), maxDelay: .milliseconds(20)))
+}
