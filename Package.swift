@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "MemoryBackend", targets: ["MemoryBackend"]),
         .library(name: "BrokerTesting", targets: ["BrokerTesting"]),
         .library(name: "Gateway", targets: ["Gateway"]),
+        .library(name: "RedisBackend", targets: ["RedisBackend"]),
         .executable(name: "switchboard", targets: ["Demo"]),
     ],
     dependencies: [
@@ -45,6 +46,18 @@ let package = Package(
             dependencies: [
                 "Broker",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // hiredis 0.14 (Debian libhiredis-dev), wrapped by RedisBackend only.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "RedisBackend",
+            dependencies: [
+                "Broker", "CHiredis",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -111,6 +124,11 @@ let package = Package(
         .testTarget(
             name: "MemoryBackendTests",
             dependencies: ["Broker", "MemoryBackend", "BrokerTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisBackendTests",
+            dependencies: ["Broker", "RedisBackend", "BrokerTesting", "MemoryBackend"],
             swiftSettings: swiftSettings
         ),
     ]

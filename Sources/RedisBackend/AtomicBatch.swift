@@ -1,0 +1,146 @@
+import Broker
+
+/// How ``RedisBroker/execute(_:atomically:)`` applies a batch all-or-nothing in one round trip.
+///
+/// Redis `MULTI`/`EXEC` is isolated but does not roll back: a `WRONGTYPE` in the middle of a
+/// transaction leaves the commands before it applied. The Broker contract wants none applied,
+/// so an atomic batch runs as this Lua script (scripts are atomic in Redis: nobody sees a
+/// state in between). The script
+///
+/// 1. simulates the key types the batch goes through (`TYPE` once per key, then the effect of
+///    each command) and returns the error at once, before applying anything, when a command
+///    certainly fails (a list command on a string, …);
+/// 2. marks the commands whose success it cannot decide in advance (an `INCRBY` on a string of
+///    unknown content, a `GET` on a list the batch may have emptied) and snapshots, with `DUMP`
+///    and `PTTL`, only the keys written before the last such command;
+/// 3. runs the commands with `redis.pcall`; if one fails, restores the snapshots (`RESTORE`)
+///    and returns its error. `PUBLISH`es run last, once nothing can fail any more, since a
+///    message cannot be taken back.
+///
+/// The common batches (store a record and queue its id; append, trim and expire a list) have
+/// no undecidable command, so they take no snapshot and cost one `TYPE` per key.
+///
+/// Inside an optimistic transaction the same script runs between `MULTI` and `EXEC`, so
+/// `WATCH` still decides whether it runs at all.
+enum AtomicBatch {
+    /// `EVALSHA`/`EVAL` arguments after the script: `numkeys` 0, the command count, then each
+    /// command as its argument count followed by its arguments.
+    static func scriptArguments(_ commands: [[[UInt8]]]) -> [[UInt8]] {
+        var arguments: [[UInt8]] = [Array("0".utf8), Array(String(commands.count).utf8)]
+        for command in commands {
+            arguments.append(Array(String(command.count).utf8))
+            arguments.append(contentsOf: command)
+        }
+        return arguments
+    }
+
+    static let script = #"""
+        local n = tonumber(ARGV[1])
+        local cmds = {}
+        local pos = 2
+        for c = 1, n do
+          local argc = tonumber(ARGV[pos])
+          local cmd = {}
+          for a = 1, argc do cmd[a] = ARGV[pos + a] end
+          pos = pos + argc + 1
+          cmds[c] = cmd
+        end
+        local wrongtype = 'WRONGTYPE Operation against a key holding the wrong kind of value'
+        local sim = {}
+        local function typeof(key)
+          local t = sim[key]
+          if t == nil then t = redis.call('TYPE', key).ok; sim[key] = t end
+          return t
+        end
+        local lastRisky = 0
+        local failed = false
+        local function needList(c, key)
+          local t = typeof(key)
+          if t == 'unknown' then lastRisky = c
+          elseif t ~= 'list' and t ~= 'none' and t ~= 'listornone' then failed = true end
+        end
+        local function needString(c, key, content)
+          local t = typeof(key)
+          if t == 'unknown' or t == 'listornone' or (content and t == 'string') then lastRisky = c
+          elseif t ~= 'string' and t ~= 'none' then failed = true end
+        end
+        local function shrink(key)
+          if sim[key] == 'list' then sim[key] = 'listornone' end
+        end
+        for c, cmd in ipairs(cmds) do
+          local name, key = cmd[1], cmd[2]
+          if name == 'LPUSH' or name == 'RPUSH' then
+            needList(c, key); sim[key] = 'list'
+          elseif name == 'LPOP' or name == 'RPOP' or name == 'LREM' or name == 'LTRIM' then
+            needList(c, key); shrink(key)
+          elseif name == 'LLEN' or name == 'LRANGE' then
+            needList(c, key)
+          elseif name == 'LMOVE' then
+            needList(c, key); needList(c, cmd[3])
+            shrink(key)
+            if sim[cmd[3]] == 'none' then sim[cmd[3]] = 'listornone' end
+          elseif name == 'GET' then
+            needString(c, key, false)
+          elseif name == 'INCRBY' then
+            needString(c, key, true); sim[key] = 'string'
+          elseif name == 'SET' then
+            local t = typeof(key)
+            local nx, xx = false, false
+            for a = 4, #cmd do
+              if cmd[a] == 'NX' then nx = true elseif cmd[a] == 'XX' then xx = true end
+            end
+            if not nx and not xx then sim[key] = 'string'
+            elseif t == 'none' then if nx then sim[key] = 'string' end
+            elseif t == 'unknown' or t == 'listornone' then sim[key] = 'unknown'
+            elseif xx then sim[key] = 'string' end
+          elseif name == 'DEL' then
+            for a = 2, #cmd do sim[cmd[a]] = 'none' end
+          elseif name == 'PEXPIRE' then
+            if tonumber(cmd[3]) <= 0 then typeof(key); sim[key] = 'none' end
+          end
+          if failed then return redis.error_reply(wrongtype) end
+        end
+        local snap, order = {}, {}
+        local function snapshot(key)
+          if snap[key] == nil then
+            local dump = redis.call('DUMP', key)
+            local ttl = 0
+            if dump then
+              ttl = redis.call('PTTL', key)
+              if ttl < 0 then ttl = 0 end
+            end
+            snap[key] = {dump, ttl}
+            order[#order + 1] = key
+          end
+        end
+        local readonly = {LLEN = true, LRANGE = true, GET = true, PTTL = true}
+        local replies, publishes = {}, {}
+        for c, cmd in ipairs(cmds) do
+          local name = cmd[1]
+          if name == 'PUBLISH' then
+            publishes[#publishes + 1] = c
+          else
+            if c < lastRisky and not readonly[name] then
+              if name == 'DEL' then
+                for a = 2, #cmd do snapshot(cmd[a]) end
+              else
+                snapshot(cmd[2])
+                if name == 'LMOVE' then snapshot(cmd[3]) end
+              end
+            end
+            local r = redis.pcall(unpack(cmd))
+            if type(r) == 'table' and r.err then
+              for i = #order, 1, -1 do
+                local key = order[i]
+                redis.call('DEL', key)
+                if snap[key][1] then redis.call('RESTORE', key, snap[key][2], snap[key][1]) end
+              end
+              return r
+            end
+            replies[c] = r
+          end
+        end
+        for _, c in ipairs(publishes) do replies[c] = redis.call(unpack(cmds[c])) end
+        return replies
+        """#
+}

@@ -1,0 +1,243 @@
+import Broker
+import Logging
+import Synchronization
+
+/// A long-lived role (the shared command connection, the subscriber connection) filled by
+/// one ``RedisConnection`` at a time, with the reconnect policy as a small state machine.
+///
+/// - Calls while the connection is up get it at once.
+/// - The first call, or a call once the backoff delay has passed, makes a connection attempt;
+///   concurrent callers wait for that attempt instead of starting their own.
+/// - While Redis is down and the backoff delay runs, calls fail at once with
+///   ``BrokerError/Code/connectionLost``: fail fast rather than pile up.
+/// - ``maintain()`` (run by ``RedisBroker/run()``) makes the attempts proactively, so an idle
+///   role, like the subscriber, comes back on its own.
+///
+/// Delays double from ``RedisConfiguration/initialBackoff`` to ``RedisConfiguration/maximumBackoff``
+/// with jitter (each between half and all of the nominal delay).
+final class ConnectionSlot: Sendable {
+    typealias Opener = @Sendable (_ onClose: @escaping @Sendable (BrokerError) -> Void) async throws -> RedisConnection
+
+    private enum Phase {
+        case idle
+        case connecting([CheckedContinuation<Result<RedisConnection, BrokerError>, Never>])
+        case connected(RedisConnection)
+        case down(BrokerError, retryAt: ContinuousClock.Instant)
+        case shutDown
+    }
+
+    private struct State {
+        var phase = Phase.idle
+        var failedAttempts = 0
+        var everConnected = false
+        var changeWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    let role: String
+    private let configuration: RedisConfiguration
+    private let logger: Logger
+    private let opener: Opener
+    /// Runs after every successful reconnect (not the first connect), before waiting callers
+    /// get the connection: the subscriber resubscribes here.
+    private let onReconnect: @Sendable (RedisConnection) -> Void
+    private let state = Mutex(State())
+    private let clock = ContinuousClock()
+
+    init(role: String, configuration: RedisConfiguration, logger: Logger,
+         opener: @escaping Opener, onReconnect: @escaping @Sendable (RedisConnection) -> Void)
+    {
+        self.role = role
+        self.configuration = configuration
+        self.logger = logger
+        self.opener = opener
+        self.onReconnect = onReconnect
+    }
+
+    /// The connection if it is up right now (no attempt is made).
+    var current: RedisConnection? {
+        state.withLock { state in
+            if case .connected(let connection) = state.phase { return connection }
+            return nil
+        }
+    }
+
+    /// The connection, connecting first if needed; fails fast while Redis is known to be down.
+    func connection() async throws(BrokerError) -> RedisConnection {
+        enum Next { case use(RedisConnection), attempt, wait, fail(BrokerError) }
+        let now = clock.now
+        let next: Next = state.withLock { state in
+            switch state.phase {
+            case .connected(let connection): return .use(connection)
+            case .connecting: return .wait
+            case .idle: state.phase = .connecting([]); return .attempt
+            case .down(let error, let retryAt):
+                if now >= retryAt { state.phase = .connecting([]); return .attempt }
+                return .fail(BrokerError(.connectionLost, "redis is unreachable (\(error.message)); reconnecting"))
+            case .shutDown: return .fail(BrokerError(.shutDown, "the redis broker was shut down"))
+            }
+        }
+        switch next {
+        case .use(let connection): return connection
+        case .fail(let error): throw error
+        case .attempt: return try await attempt().get()
+        case .wait:
+            let result = await withCheckedContinuation { continuation in
+                let immediate: Result<RedisConnection, BrokerError>? = state.withLock { state in
+                    switch state.phase {
+                    case .connecting(var waiters):
+                        waiters.append(continuation)
+                        state.phase = .connecting(waiters)
+                        return nil
+                    case .connected(let connection): return .success(connection)
+                    case .down(let error, _): return .failure(BrokerError(.connectionLost, error.message))
+                    case .idle, .shutDown: return .failure(BrokerError(.shutDown, "the redis broker was shut down"))
+                    }
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+            return try result.get()
+        }
+    }
+
+    /// One connection attempt; the phase is `.connecting` on entry.
+    private func attempt() async -> Result<RedisConnection, BrokerError> {
+        let result: Result<RedisConnection, BrokerError>
+        do {
+            let connection = try await opener { [weak self] error in self?.connectionClosed(error) }
+            result = .success(connection)
+        } catch let error as BrokerError {
+            result = .failure(error)
+        } catch {
+            result = .failure(BrokerError(.connectionFailed, "\(error)"))
+        }
+        let backoff = nextBackoff()
+        let (waiters, reconnected, shutDown) = state.withLock { state
+            -> ([CheckedContinuation<Result<RedisConnection, BrokerError>, Never>], Bool, Bool) in
+            guard case .connecting(let waiters) = state.phase else { return ([], false, true) }
+            switch result {
+            case .success(let connection):
+                let reconnected = state.everConnected
+                state.everConnected = true
+                state.failedAttempts = 0
+                state.phase = .connected(connection)
+                return (waiters, reconnected, false)
+            case .failure(let error):
+                state.failedAttempts += 1
+                state.phase = .down(error, retryAt: clock.now + backoff(state.failedAttempts))
+                return (waiters, false, false)
+            }
+        }
+        if shutDown, case .success(let connection) = result {
+            connection.close(BrokerError(.shutDown, "the redis broker was shut down"))
+            return .failure(BrokerError(.shutDown, "the redis broker was shut down"))
+        }
+        switch result {
+        case .success(let connection):
+            if reconnected {
+                logger.info("redis reconnected", metadata: ["role": "\(role)", "address": "\(configuration.address)"])
+                onReconnect(connection)
+            }
+        case .failure(let error):
+            logger.warning("redis connection attempt failed",
+                           metadata: ["role": "\(role)", "error": "\(error.message)"])
+        }
+        let shared = result.mapError { BrokerError(.connectionLost, $0.message) }
+        for waiter in waiters { waiter.resume(returning: shared) }
+        signalChange()
+        return result
+    }
+
+    private func nextBackoff() -> @Sendable (Int) -> Duration {
+        let initial = configuration.initialBackoff
+        let maximum = configuration.maximumBackoff
+        return { failures in
+            var nominal = initial
+            for _ in 1..<max(1, min(failures, 30)) where nominal < maximum { nominal *= 2 }
+            nominal = min(nominal, maximum)
+            return nominal * Double.random(in: 0.5...1.0)
+        }
+    }
+
+    private func connectionClosed(_ error: BrokerError) {
+        let lost = state.withLock { state -> Bool in
+            guard case .connected = state.phase else { return false }
+            // Retry soon: the first reconnect attempt after a loss waits only the initial delay.
+            state.phase = .down(error, retryAt: clock.now + configuration.initialBackoff * Double.random(in: 0.5...1.0))
+            return true
+        }
+        if lost {
+            logger.warning("redis connection lost", metadata: ["role": "\(role)", "error": "\(error.message)"])
+            signalChange()
+        }
+    }
+
+    private func signalChange() {
+        let waiter = state.withLock { state in
+            defer { state.changeWaiter = nil }
+            return state.changeWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Keeps the role connected until the task is cancelled: reconnects with backoff after
+    /// every loss, without waiting for a caller to ask.
+    func maintain() async {
+        while !Task.isCancelled {
+            enum Step { case attemptNow, sleep(Duration), waitForChange }
+            let now = clock.now
+            let step: Step = state.withLock { state in
+                switch state.phase {
+                case .idle: state.phase = .connecting([]); return .attemptNow
+                case .down(_, let retryAt):
+                    if now >= retryAt { state.phase = .connecting([]); return .attemptNow }
+                    return .sleep(now.duration(to: retryAt))
+                case .connecting, .connected, .shutDown: return .waitForChange
+                }
+            }
+            switch step {
+            case .attemptNow:
+                _ = await attempt()
+            case .sleep(let delay):
+                try? await Task.sleep(for: delay)
+            case .waitForChange:
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = state.withLock { state -> Bool in
+                            if case .connected = state.phase, !Task.isCancelled {
+                                state.changeWaiter = continuation
+                                return false
+                            }
+                            if case .connecting = state.phase, !Task.isCancelled {
+                                state.changeWaiter = continuation
+                                return false
+                            }
+                            return true
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    signalChange()
+                }
+            }
+        }
+    }
+
+    /// Closes the connection for good; later calls fail with ``BrokerError/Code/shutDown``.
+    func shutdown() {
+        let (connection, waiters) = state.withLock { state in
+            var connection: RedisConnection?
+            var waiters: [CheckedContinuation<Result<RedisConnection, BrokerError>, Never>] = []
+            switch state.phase {
+            case .connected(let current): connection = current
+            case .connecting(let pending): waiters = pending
+            default: break
+            }
+            state.phase = .shutDown
+            return (connection, waiters)
+        }
+        let error = BrokerError(.shutDown, "the redis broker was shut down")
+        connection?.close(error)
+        for waiter in waiters { waiter.resume(returning: .failure(error)) }
+        signalChange()
+    }
+}

@@ -1,0 +1,126 @@
+private import CHiredis
+import Broker
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one owner of a hiredis `redisContext`: connects it, frees it in `deinit`. Only the I/O
+/// thread of the ``RedisConnection`` that created it ever touches it (hiredis is not
+/// thread-safe), so it is deliberately not `Sendable`.
+final class HiredisContext {
+    private let context: UnsafeMutablePointer<redisContext>
+
+    /// Connects (blocking, bounded by `timeout`); call on an I/O thread only.
+    init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
+        let milliseconds = max(1, timeout.redisMilliseconds)
+        let interval = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
+        guard let context = redisConnectWithTimeout(host, Int32(port), interval) else {
+            throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(host):\(port)")
+        }
+        if context.pointee.err != 0 {
+            let message = Self.errorText(context)
+            redisFree(context)
+            throw BrokerError(.connectionFailed, "redis: cannot connect to \(host):\(port): \(message)")
+        }
+        self.context = context
+        // Blocking handshake commands must not wait forever either.
+        redisSetTimeout(context, interval)
+        redisEnableKeepAlive(context)
+    }
+
+    deinit {
+        redisFree(context)
+    }
+
+    var fileDescriptor: Int32 { context.pointee.fd }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private func failure(_ action: String) -> BrokerError {
+        BrokerError(.connectionLost, "redis: \(action): \(Self.errorText(context))")
+    }
+
+    /// One command, waiting for its reply: only for the handshake, before ``makeNonBlocking()``.
+    func blockingCommand(_ arguments: [String]) throws(BrokerError) -> RESPValue {
+        var encoder = RESPEncoder()
+        encoder.append(arguments.map { Array($0.utf8) })
+        try append(encoder.bytes)
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+            throw failure("handshake failed")
+        }
+        defer { freeReplyObject(reply) }
+        return Self.value(of: reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Switches to non-blocking I/O for the poll loop.
+    func makeNonBlocking() throws(BrokerError) {
+        guard chiredis_set_nonblocking(context) == 0 else {
+            throw BrokerError(.connectionLost, "redis: cannot make the socket non-blocking (errno \(errno))")
+        }
+    }
+
+    /// Copies already formatted RESP commands into hiredis's output buffer.
+    func append(_ bytes: [UInt8]) throws(BrokerError) {
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                redisAppendFormattedCommand(context, chars.baseAddress, chars.count)
+            }
+        }
+        guard status == REDIS_OK else { throw failure("cannot queue a command") }
+    }
+
+    /// Whether output is still waiting for the socket to accept it.
+    var hasPendingOutput: Bool { chiredis_has_pending_output(context) != 0 }
+
+    /// Writes as much pending output as the socket takes without blocking.
+    func flush() throws(BrokerError) {
+        var done: Int32 = 0
+        while hasPendingOutput {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write failed") }
+            if done == 0 { return }  // the socket is full: wait for POLLOUT
+        }
+    }
+
+    /// Reads what the socket holds into hiredis's reader.
+    func fill() throws(BrokerError) {
+        guard redisBufferRead(context) == REDIS_OK else { throw failure("read failed") }
+    }
+
+    /// The next complete reply in the reader, if any.
+    func nextReply() throws(BrokerError) -> RESPValue? {
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { throw failure("protocol error") }
+        guard let reply else { return nil }
+        defer { freeReplyObject(reply) }
+        return Self.value(of: reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    private static func value(of pointer: UnsafePointer<redisReply>) -> RESPValue {
+        let reply = pointer.pointee
+        func bytes() -> [UInt8] {
+            guard let text = reply.str, reply.len > 0 else { return [] }
+            return Array(UnsafeRawBufferPointer(start: text, count: reply.len))
+        }
+        switch reply.type {
+        case REDIS_REPLY_STRING: return .bulk(bytes())
+        case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(Int64(reply.integer))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RESPValue] = []
+            elements.reserveCapacity(reply.elements)
+            for index in 0..<reply.elements {
+                if let element = reply.element[index] { elements.append(value(of: element)) } else { elements.append(.null) }
+            }
+            return .array(elements)
+        default: return .null
+        }
+    }
+}

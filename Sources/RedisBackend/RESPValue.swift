@@ -1,0 +1,113 @@
+import Broker
+
+/// One reply as the Redis wire protocol (RESP2) gives it, copied out of hiredis's reply
+/// object on the I/O thread so that no C memory outlives the read.
+enum RESPValue: Sendable, Hashable {
+    case status(String)
+    case error(String)
+    case integer(Int64)
+    case bulk([UInt8])
+    case null
+    case array([RESPValue])
+
+    /// The reply as the broker abstraction shapes it; `.error` becomes a thrown ``BrokerError``.
+    func reply() throws(BrokerError) -> Reply {
+        switch self {
+        case .status(let text):
+            return text == "OK" ? .ok : .value(Array(text.utf8))
+        case .error(let message):
+            throw Self.brokerError(fromServerMessage: message)
+        case .integer(let value):
+            return .integer(value)
+        case .bulk(let bytes):
+            return .value(bytes)
+        case .null:
+            return .null
+        case .array(let elements):
+            var replies: [Reply] = []
+            replies.reserveCapacity(elements.count)
+            for element in elements { replies.append(try element.reply()) }
+            return .array(replies)
+        }
+    }
+
+    /// Like ``reply()`` but a server error becomes `.error(…)` (for non-atomic pipelines).
+    func replyCapturingError() -> Reply {
+        do {
+            return try reply()
+        } catch {
+            return .error(error)
+        }
+    }
+
+    /// The text of a bulk or status reply.
+    var text: String? {
+        switch self {
+        case .bulk(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .status(let text): return text
+        default: return nil
+        }
+    }
+
+    /// Maps a Redis error line to the broker's error codes, keeping the server's words.
+    static func brokerError(fromServerMessage message: String) -> BrokerError {
+        let code: BrokerError.Code
+        if message.hasPrefix("WRONGTYPE") {
+            code = .wrongType
+        } else if message.contains("not an integer") || message.contains("would overflow") {
+            code = .notAnInteger
+        } else if message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")
+            || message.contains("invalid password") || message.contains("invalid username-password")
+        {
+            code = .authenticationFailed
+        } else if message.contains("invalid expire time") || message.contains("wrong number of arguments")
+            || message.contains("out of range")
+        {
+            code = .invalidArgument
+        } else {
+            code = .serverError
+        }
+        return BrokerError(code, "redis: \(message)")
+    }
+}
+
+/// Builds the RESP bytes of commands on the caller's thread, so the I/O thread only copies
+/// them into hiredis's output buffer (`redisAppendFormattedCommand`).
+struct RESPEncoder {
+    private(set) var bytes: [UInt8] = []
+    private(set) var commandCount = 0
+
+    init(capacity: Int = 64) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func append(_ arguments: [[UInt8]]) {
+        bytes.append(UInt8(ascii: "*"))
+        appendDecimal(arguments.count)
+        bytes.append(contentsOf: [13, 10])
+        for argument in arguments {
+            bytes.append(UInt8(ascii: "$"))
+            appendDecimal(argument.count)
+            bytes.append(contentsOf: [13, 10])
+            bytes.append(contentsOf: argument)
+            bytes.append(contentsOf: [13, 10])
+        }
+        commandCount += 1
+    }
+
+    mutating func append(_ arguments: String...) {
+        append(strings: arguments)
+    }
+
+    mutating func append(strings arguments: [String]) {
+        append(arguments.map { Array($0.utf8) })
+    }
+
+    private mutating func appendDecimal(_ value: Int) {
+        if value < 10 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value))
+        } else {
+            bytes.append(contentsOf: String(value).utf8)
+        }
+    }
+}

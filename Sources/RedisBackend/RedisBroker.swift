@@ -1,0 +1,194 @@
+public import Broker
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// The production ``Broker``: Redis through hiredis.
+///
+/// Connections (each with its own I/O thread; see ``RedisConnection``):
+/// - one shared **command connection**, auto-pipelined: concurrent calls from many tasks go out
+///   in one write and their replies come back in order;
+/// - one **subscriber connection**, multiplexing every in-process subscription
+///   (reference-counted `SUBSCRIBE`/`PSUBSCRIBE`, resubscribed by itself after a reconnect);
+/// - a pool of **dedicated connections** for blocking pops/moves and `WATCH` transactions.
+///
+/// When Redis goes away, calls fail fast with ``BrokerError/Code/connectionLost`` (a command
+/// also times out after ``RedisConfiguration/commandTimeout``), and the broker reconnects with
+/// capped, jittered exponential backoff. Run it as a `Service` (``run()``): it keeps the
+/// connections up proactively and closes them on graceful shutdown.
+public final class RedisBroker: Broker, Service {
+    public var backendName: String { "redis" }
+    public let configuration: RedisConfiguration
+    let logger: Logger
+
+    let commands: ConnectionSlot
+    let subscriber: ConnectionSlot
+    let dedicated: DedicatedPool
+    let registry = Mutex(SubscriptionRegistry())
+    private let reconnects = Atomic<Int>(0)
+    private let atomicScriptHash = Mutex<String?>(nil)
+
+    /// A broker for `configuration`. Nothing connects until the first call or ``run()``.
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchboard.redis")) {
+        self.configuration = configuration
+        self.logger = logger
+        let reconnects = Box<RedisBroker>()
+        commands = ConnectionSlot(
+            role: "commands", configuration: configuration, logger: logger,
+            opener: { onClose in
+                let (connection, hashes) = try await RedisConnection.open(
+                    configuration,
+                    setup: .init(name: "commands", loadScripts: [AtomicBatch.script], onClose: onClose),
+                    logger: logger)
+                reconnects.value?.atomicScriptHash.withLock { $0 = hashes.first }
+                return connection
+            },
+            onReconnect: { _ in reconnects.value?.reconnects.add(1, ordering: .relaxed) })
+        subscriber = ConnectionSlot(
+            role: "subscriber", configuration: configuration, logger: logger,
+            opener: { onClose in
+                try await RedisConnection.open(
+                    configuration,
+                    setup: .init(
+                        name: "subscriber",
+                        pushHandler: { reconnects.value?.handlePush($0) },
+                        onClose: { error in
+                            reconnects.value?.subscriberLost(error)
+                            onClose(error)
+                        }),
+                    logger: logger
+                ).connection
+            },
+            onReconnect: { connection in
+                reconnects.value?.reconnects.add(1, ordering: .relaxed)
+                reconnects.value?.resubscribe(on: connection)
+            })
+        dedicated = DedicatedPool(capacity: configuration.dedicatedPoolSize) { name, onClose in
+            try await RedisConnection.open(configuration, setup: .init(name: name, onClose: onClose), logger: logger)
+                .connection
+        }
+        reconnects.value = self
+    }
+
+    /// A broker for a `redis://[user:password@]host:port[/db]` URL.
+    /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://`, ``BrokerError/Code/invalidArgument``
+    ///   for a malformed URL.
+    public convenience init(url: String, logger: Logger = Logger(label: "switchboard.redis")) throws(BrokerError) {
+        self.init(configuration: try RedisConfiguration(url: url), logger: logger)
+    }
+
+    /// How many times a connection (command or subscriber) was re-established after a loss.
+    public var reconnectCount: Int { reconnects.load(ordering: .relaxed) }
+
+    /// Keeps the command and subscriber connections up until graceful shutdown or cancellation,
+    /// then closes every connection: blocked callers and subscriptions end with
+    /// ``BrokerError/Code/shutDown``.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.commands.maintain() }
+                group.addTask { await self.subscriber.maintain() }
+            }
+        }
+        shutdown()
+    }
+
+    /// Closes everything now (``run()`` does this when it ends).
+    public func shutdown() {
+        commands.shutdown()
+        subscriber.shutdown()
+        dedicated.shutdown()
+        let subscriptions = registry.withLock { $0.allSubscriptions }
+        for subscription in subscriptions {
+            subscription.finish(throwing: BrokerError(.shutDown, "the redis broker was shut down"))
+        }
+    }
+
+    // MARK: Commands
+
+    public func execute(_ command: BrokerCommand) async throws -> Reply {
+        var encoder = RESPEncoder()
+        encoder.append(try command.redisArguments())
+        let connection = try await commands.connection()
+        let replies = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
+        return try replies[0].reply()
+    }
+
+    public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
+        guard !commands.isEmpty else { return [] }
+        if atomically { return try await executeAtomically(commands) }
+        // A command refused before sending shows as its own error; the others still run.
+        var results = [Reply?](repeating: nil, count: commands.count)
+        var encoder = RESPEncoder(capacity: 64 * commands.count)
+        for (index, command) in commands.enumerated() {
+            do {
+                encoder.append(try command.redisArguments())
+            } catch {
+                results[index] = .error(error)
+            }
+        }
+        if encoder.commandCount > 0 {
+            let connection = try await self.commands.connection()
+            var replies = try await connection.send(
+                encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
+            ).makeIterator()
+            for index in results.indices where results[index] == nil {
+                results[index] = replies.next()?.replyCapturingError()
+            }
+        }
+        return results.map { $0 ?? .null }
+    }
+
+    private func executeAtomically(_ commands: [BrokerCommand]) async throws -> [Reply] {
+        let arguments = AtomicBatch.scriptArguments(try commands.map { try $0.redisArguments() })
+        let connection = try await self.commands.connection()
+        if let hash = atomicScriptHash.withLock({ $0 }) {
+            var encoder = RESPEncoder()
+            encoder.append([Array("EVALSHA".utf8), Array(hash.utf8)] + arguments)
+            let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
+            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+                // The server lost its script cache (SCRIPT FLUSH); EVAL loads it again.
+            } else {
+                return try Self.batchReplies(reply, count: commands.count)
+            }
+        }
+        var encoder = RESPEncoder()
+        encoder.append([Array("EVAL".utf8), Array(AtomicBatch.script.utf8)] + arguments)
+        let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
+        return try Self.batchReplies(reply, count: commands.count)
+    }
+
+    /// The replies of an atomic batch: the script's array, or its error thrown.
+    static func batchReplies(_ reply: RESPValue, count: Int) throws -> [Reply] {
+        switch try reply.reply() {
+        case .array(let replies) where replies.count == count: return replies
+        case let other:
+            throw BrokerError(.unexpectedReply, "redis: an atomic batch of \(count) answered \(other)")
+        }
+    }
+
+    public func ping() async throws {
+        let connection = try await commands.connection()
+        var encoder = RESPEncoder()
+        encoder.append("PING")
+        let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
+        guard reply.text == "PONG" else {
+            throw BrokerError(.unexpectedReply, "redis: PING answered \(reply)")
+        }
+    }
+}
+
+/// A late-bound weak reference: lets the connection callbacks built in `init` reach the broker
+/// without a retain cycle.
+final class Box<Value: AnyObject & Sendable>: Sendable {
+    private struct Reference: Sendable {
+        weak var value: Value?
+    }
+
+    private let storage = Mutex(Reference())
+
+    var value: Value? {
+        get { storage.withLock { $0.value } }
+        set { storage.withLock { $0.value = newValue } }
+    }
+}

@@ -1,0 +1,130 @@
+public import Broker
+
+/// Where the Redis server is and how the backend talks to it.
+///
+/// Build it from a URL (`redis://[user:password@]host:port[/db]`) with ``init(url:)`` and adjust
+/// the timing fields in Swift.
+public struct RedisConfiguration: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    /// The ACL user for `AUTH user password`; `nil` uses `AUTH password` (the default user).
+    public var username: String?
+    public var password: String?
+    /// The logical database, selected with `SELECT` on every connection.
+    public var database: Int
+
+    /// How long one connection attempt may take.
+    public var connectTimeout: Duration = .seconds(2)
+    /// How long a non-blocking command may wait for its reply before the connection is deemed
+    /// dead (it is closed and reopened). Blocking commands get their own timeout plus this.
+    public var commandTimeout: Duration = .seconds(5)
+    /// How many idle dedicated connections (for blocking pops and transactions) are kept open.
+    /// More may be open at once while more callers block; extra ones close when returned.
+    public var dedicatedPoolSize: Int = 8
+    /// The first reconnect delay; it doubles with every failed attempt, up to ``maximumBackoff``,
+    /// and each delay is jittered (between half and all of it) so that nodes do not stampede.
+    public var initialBackoff: Duration = .milliseconds(50)
+    public var maximumBackoff: Duration = .seconds(2)
+
+    public init(host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
+                database: Int = 0) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+    }
+
+    /// Parses `redis://[user:password@]host[:port][/db]` (port defaults to 6379, db to 0).
+    ///
+    /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://` (hiredis 0.14 has no TLS),
+    ///   ``BrokerError/Code/invalidArgument`` for anything else that is not such a URL.
+    public init(url: String) throws(BrokerError) {
+        let lowered = url.lowercased()
+        if lowered.hasPrefix("rediss://") {
+            throw BrokerError(
+                .unsupported,
+                "rediss:// (TLS) is not supported: the hiredis 0.14 client has no TLS. "
+                    + "Reach the server through a local TLS tunnel (stunnel, spiped, or an SSH tunnel) "
+                    + "and give its plain redis://127.0.0.1:PORT address instead.")
+        }
+        guard lowered.hasPrefix("redis://") else {
+            throw BrokerError(.invalidArgument, "a Redis URL starts with redis://, got \(url)")
+        }
+        var rest = Substring(url.dropFirst("redis://".count))
+        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
+        var database = 0
+        if let slash = rest.firstIndex(of: "/") {
+            let path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+            if !path.isEmpty {
+                guard let number = Int(path), number >= 0 else {
+                    throw BrokerError(.invalidArgument, "the database in a Redis URL is a number, got '\(path)'")
+                }
+                database = number
+            }
+        }
+        var username: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let user = Self.percentDecoded(credentials[..<colon])
+                username = user.isEmpty ? nil : user
+                password = Self.percentDecoded(credentials[credentials.index(after: colon)...])
+            } else if !credentials.isEmpty {
+                // `redis://secret@host`: as redis-cli reads it, a lone credential is the password.
+                password = Self.percentDecoded(credentials)
+            }
+        }
+        var host = String(rest)
+        var port = 6379
+        if rest.hasPrefix("[") {
+            // [IPv6]:port
+            guard let close = rest.firstIndex(of: "]") else {
+                throw BrokerError(.invalidArgument, "unclosed [ in Redis URL \(url)")
+            }
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let number = Int(after.dropFirst()) else {
+                    throw BrokerError(.invalidArgument, "bad port in Redis URL \(url)")
+                }
+                port = number
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            guard let number = Int(rest[rest.index(after: colon)...]) else {
+                throw BrokerError(.invalidArgument, "bad port in Redis URL \(url)")
+            }
+            port = number
+        }
+        guard !host.isEmpty else { throw BrokerError(.invalidArgument, "no host in Redis URL \(url)") }
+        guard (1...65535).contains(port) else {
+            throw BrokerError(.invalidArgument, "port \(port) out of range in Redis URL \(url)")
+        }
+        self.init(host: host, port: port, username: username, password: password, database: database)
+    }
+
+    private static func percentDecoded(_ text: Substring) -> String {
+        let input = Array(text.utf8)
+        var bytes: [UInt8] = []
+        var index = 0
+        while index < input.count {
+            if input[index] == UInt8(ascii: "%"), index + 2 < input.count,
+                let value = UInt8(String(decoding: input[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+                index += 3
+            } else {
+                bytes.append(input[index])
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The address for logs, without credentials.
+    public var address: String { "redis://\(host):\(port)/\(database)" }
+}
