@@ -85,8 +85,10 @@ let package = Package(
         .executableTarget(
             name: "Demo",
             dependencies: [
-                "Broker", "MemoryBackend", "Gateway",
+                "Broker", "MemoryBackend", "Gateway", "RedisBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,4 +1,4 @@
-public import JWTKit
+import JWTKit
 import Foundation
 
 /// Verifies (and, for `switchboard token` and the demo, issues) HS256 tokens signed with the
@@ -52,7 +52,8 @@ public struct TokenAuthority: Sendable {
 
     /// Signs a token for `userId` (as `publicKey` and `sub`) that expires after `lifetime`.
     public func issue(userId: String, lifetime: Duration?) async throws -> String {
-        try await issue(userId: userId, lifetime: lifetime, now: Date())
+        // Whole seconds: NumericDate may be fractional, but some clients expect integers.
+        try await issue(userId: userId, lifetime: lifetime, now: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
     }
 
     func issue(userId: String, lifetime: Duration?, now: Date) async throws -> String {

@@ -21,9 +21,18 @@ public struct GatewayMetrics: Sendable {
     let jobsCreated: CoreMetrics.Counter
     let backendDown: CoreMetrics.Counter
 
-    /// - Parameter registry: where the metrics are kept; a new one when `nil`.
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// Reads the backend's reconnect count at scrape time (Redis), if it has one.
+    let backendReconnects: (@Sendable () -> Int)?
+
+    /// - Parameters:
+    ///   - registry: where the metrics are kept.
+    ///   - backendReconnects: the backend's count of re-established connections, if any.
+    public init(
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        backendReconnects: (@Sendable () -> Int)? = nil
+    ) {
         self.registry = registry
+        self.backendReconnects = backendReconnects
         let factory = PrometheusMetricsFactory(registry: registry)
         self.factory = factory
         func byTransport<M>(_ make: (Transport) -> M) -> [Transport: M] {
@@ -73,7 +82,14 @@ public struct GatewayMetrics: Sendable {
 
     /// The Prometheus text exposition of every metric in the registry.
     public func render() -> [UInt8] {
-        registry.emitToBuffer()
+        var bytes = registry.emitToBuffer()
+        if let backendReconnects {
+            let text = "# HELP switchboard_backend_reconnects_total Backend connections re-established after a loss.\n"
+                + "# TYPE switchboard_backend_reconnects_total counter\n"
+                + "switchboard_backend_reconnects_total \(backendReconnects())\n"
+            bytes.append(contentsOf: text.utf8)
+        }
+        return bytes
     }
 }
 
