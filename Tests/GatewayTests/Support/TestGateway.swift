@@ -31,7 +31,7 @@ func within<T: Sendable>(
 
 /// Awaits `condition` (checked after each short pause) until `limit`.
 func eventually(
-    _ limit: Duration = .seconds(10), _ what: String, _ condition: @escaping @Sendable () async throws -> Bool
+    _ what: String, within limit: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool
 ) async throws {
     try await within(limit, what) {
         while try await !condition() { try await Task.sleep(for: .milliseconds(10)) }
