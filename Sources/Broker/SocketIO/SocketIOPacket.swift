@@ -143,6 +143,13 @@ extension SocketIOPacket {
         return text
     }
 
+    /// Like `encodeEvent(name:json:)` with the JSON as a string (e.g. a routed event's `dataJSON`),
+    /// copied in one block.
+    public static func encodeEvent(name: String, json: String) -> [UInt8] {
+        var json = json
+        return json.withUTF8 { encodeEvent(name: name, json: $0) }
+    }
+
     /// An EVENT with any number of arguments, `42["name",arg1,...]`, as a complete Engine.IO text frame.
     public static func encodeEvent(name: String, arguments: [JSONValue]) -> [UInt8] {
         var text: [UInt8] = []
