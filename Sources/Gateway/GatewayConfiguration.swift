@@ -18,6 +18,10 @@ public struct GatewayConfiguration: Sendable {
     public var heartbeatInterval: Duration
     /// Events that may wait for one slow connection before it is disconnected.
     public var outboundQueueCapacity: Int
+    /// How often each connection's watchdog checks for a client that stopped reading.
+    public var watchdogInterval: Duration
+    /// How long one write to a client may stay blocked before the connection is dropped.
+    public var writeStallTimeout: Duration
     /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
     public var demoMode: Bool
 
@@ -30,6 +34,8 @@ public struct GatewayConfiguration: Sendable {
         maxFrameSize: Int = 64 * 1024,
         heartbeatInterval: Duration = .seconds(30),
         outboundQueueCapacity: Int = 256,
+        watchdogInterval: Duration = .seconds(1),
+        writeStallTimeout: Duration = .seconds(30),
         demoMode: Bool = false
     ) {
         self.host = host
@@ -40,6 +46,8 @@ public struct GatewayConfiguration: Sendable {
         self.maxFrameSize = maxFrameSize
         self.heartbeatInterval = heartbeatInterval
         self.outboundQueueCapacity = outboundQueueCapacity
+        self.watchdogInterval = watchdogInterval
+        self.writeStallTimeout = writeStallTimeout
         self.demoMode = demoMode
     }
 }

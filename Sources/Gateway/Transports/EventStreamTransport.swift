@@ -19,11 +19,11 @@ struct EventStreamTransport: Sendable {
 
     func register(on router: Hummingbird.Router<GatewayRequestContext>) {
         router.get("/api/v1/events") { request, context in
-            try await open(request, logger: context.logger)
+            try await open(request, context: context)
         }
     }
 
-    private func open(_ request: Request, logger: Logger) async throws -> Response {
+    private func open(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let userId = try await gateway.authenticate(request.presentedToken)
         let lastEventId = request.lastEventId
         try WebSocketTransport.validate(lastEventId: lastEventId)
@@ -33,14 +33,15 @@ struct EventStreamTransport: Sendable {
                 userId: userId, lastEventId: lastEventId, transport: Transport.sse.rawValue,
                 capacity: gateway.configuration.outboundQueueCapacity)
         } catch let error as BrokerError {
-            logger.warning("sse not opened: backend failed", metadata: ["error": "\(error)"])
+            context.logger.warning("sse not opened: backend failed", metadata: ["error": "\(error)"])
             throw GatewayError.unavailable("backend unavailable")
         }
-        var sessionLogger = logger
+        var sessionLogger = context.logger
         sessionLogger[metadataKey: "session"] = "\(session.id)"
         sessionLogger[metadataKey: "userId"] = "\(userId)"
         let logger = sessionLogger
         let gateway = self.gateway
+        let channel = context.channel
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache",
@@ -54,18 +55,26 @@ struct EventStreamTransport: Sendable {
                 defer {
                     session.close()
                     gateway.metrics.connectionClosed(.sse)
-                    logger.debug("sse closed")
+                    if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.sse) }
+                    logger.debug("sse closed", metadata: ["reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
                 }
+                let watchdog = ConnectionWatchdog(
+                    session: session, channel: channel, configuration: gateway.configuration, logger: logger)
                 do {
                     try await request.body.consumeWithCancellationOnInboundClose { _ in
                         try await withGracefulShutdownHandler {
-                            try await stream(session, userId: userId, to: &writer, gateway: gateway, logger: logger)
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask { await watchdog.run() }
+                                try await stream(
+                                    session, userId: userId, to: &writer, progress: watchdog.progress, gateway: gateway)
+                                group.cancelAll()
+                            }
                         } onGracefulShutdown: {
                             session.close()
                         }
                     }
-                } catch is CancellationError {
-                    // The client went away; nothing to finish.
+                } catch {
+                    // The client went away, or the watchdog dropped it: nothing to finish.
                     return
                 }
                 try await writer.finish(nil)
@@ -81,12 +90,12 @@ private enum StreamStep: Sendable {
 }
 
 private func stream(
-    _ session: Session, userId: String, to writer: inout any ResponseBodyWriter, gateway: Gateway, logger: Logger
+    _ session: Session, userId: String, to writer: inout any ResponseBodyWriter,
+    progress: ConnectionWatchdog.Progress, gateway: Gateway
 ) async throws {
     let connected = #"{"userId":"# + JSONText.quoted(userId) + "}"
-    try await writer.write(
-        ByteBuffer(
-            string: SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected)))
+    let opening = SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected)
+    try await progress.writing { try await writer.write(ByteBuffer(string: opening)) }
     while !Task.isCancelled {
         let steps = await next(from: session, idleAfter: gateway.configuration.heartbeatInterval)
         var text = ""
@@ -103,15 +112,15 @@ private func stream(
                 ended = true
             }
         }
-        if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+        if !text.isEmpty { try await progress.writing { try await writer.write(ByteBuffer(string: text)) } }
         gateway.metrics.delivered(.sse, count: delivered)
         if ended { break }
     }
-    if case .slowConsumer(let capacity) = session.closeReason {
-        gateway.metrics.slowConsumer(.sse)
-        logger.warning("sse client too slow: disconnected", metadata: ["capacity": "\(capacity)"])
+    if case .slowConsumer = session.closeReason {
         let reason = #"{"reason":"slow consumer"}"#
-        try await writer.write(ByteBuffer(string: SSEFormat.event(id: nil, name: "disconnect", data: reason)))
+        try await progress.writing {
+            try await writer.write(ByteBuffer(string: SSEFormat.event(id: nil, name: "disconnect", data: reason)))
+        }
     }
 }
 

@@ -2,6 +2,7 @@ import Broker
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import NIOWebSocket
 
 /// The plain WebSocket transport at `/ws` (SPEC §3.2): JSON text frames over one session of
@@ -21,7 +22,9 @@ struct WebSocketTransport: Sendable {
             try Self.validate(lastEventId: request.lastEventId)
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
-            try await serve(inbound: inbound, outbound: outbound, request: context.request, logger: context.logger)
+            try await serve(
+                inbound: inbound, outbound: outbound, request: context.request,
+                channel: context.requestContext.channel, logger: context.logger)
         }
     }
 
@@ -32,7 +35,8 @@ struct WebSocketTransport: Sendable {
     }
 
     private func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, logger: Logger
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
+        logger: Logger
     ) async throws {
         // Checked again: the upgrade check ran on a copy of this request a moment ago.
         let userId = try await gateway.authenticate(request.presentedToken)
@@ -49,12 +53,19 @@ struct WebSocketTransport: Sendable {
         defer {
             session.close()
             metrics.connectionClosed(.websocket)
-            logger.debug("websocket closed")
+            if case .slowConsumer = session.closeReason { metrics.slowConsumer(.websocket) }
+            logger.debug("websocket closed", metadata: ["reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
         }
+        let watchdog = ConnectionWatchdog(
+            session: session, channel: channel, configuration: gateway.configuration, logger: logger)
         try await outbound.write(.text(ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601)))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await deliver(session, to: outbound, logger: logger)
+                try await deliver(session, to: outbound, progress: watchdog.progress, logger: logger)
+            }
+            group.addTask {
+                // Returns only once it has dropped the connection (or on cancellation).
+                await watchdog.run()
             }
             group.addTask {
                 try await receive(inbound, session: session, outbound: outbound, logger: logger)
@@ -66,19 +77,20 @@ struct WebSocketTransport: Sendable {
     }
 
     /// Writes the session's events until it closes, then says why.
-    private func deliver(_ session: Session, to outbound: WebSocketOutboundWriter, logger: Logger) async throws {
+    private func deliver(
+        _ session: Session, to outbound: WebSocketOutboundWriter, progress: ConnectionWatchdog.Progress, logger: Logger
+    ) async throws {
         for await event in session {
             let frame = ServerFrame.event(
                 type: event.name, payload: event.dataJSON, eventId: event.eventId?.description,
                 ts: event.timestamp.iso8601)
-            try await outbound.write(.text(frame))
+            try await progress.writing { try await outbound.write(.text(frame)) }
             gateway.metrics.delivered(.websocket)
         }
         switch session.closeReason {
         case .slowConsumer(let capacity):
-            gateway.metrics.slowConsumer(.websocket)
             logger.warning("websocket client too slow: disconnected", metadata: ["capacity": "\(capacity)"])
-            try await outbound.close(.policyViolation, reason: "slow consumer")
+            try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
         case .shutdown:
             try await outbound.close(.goingAway, reason: "server shutting down")
         case .closed, nil:

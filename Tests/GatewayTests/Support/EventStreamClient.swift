@@ -96,7 +96,16 @@ actor EventStreamClient {
         try? await channel.channel.close()
     }
 
+    /// The next complete record in `text`, removed from it. Blocks without data (a `retry:`
+    /// alone, say) dispatch nothing, as in a browser, and are skipped.
     private static func takeRecord(from text: inout String) -> SSERecord? {
+        while let record = takeBlock(from: &text) {
+            if let record { return record }
+        }
+        return nil
+    }
+
+    private static func takeBlock(from text: inout String) -> SSERecord?? {
         guard let end = text.range(of: "\n\n") else { return nil }
         let block = text[..<end.lowerBound]
         text.removeSubrange(..<end.upperBound)
@@ -117,6 +126,7 @@ actor EventStreamClient {
             }
         }
         if onlyComments { return SSERecord(id: nil, event: ":", data: String(block)) }
+        if dataLines.isEmpty { return .some(nil) }
         record.data = dataLines.joined(separator: "\n")
         return record
     }
