@@ -116,7 +116,7 @@ let package = Package(
         // Jobs, router and sessions against every backend (memory; Redis when present).
         .testTarget(
             name: "JobsTests",
-            dependencies: ["Broker", "MemoryBackend"],
+            dependencies: ["Broker", "MemoryBackend", "RedisBackend"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -21,15 +21,15 @@ extension RedisBroker {
         do {
             try await waitForConfirmation(of: names, on: connection)
         } catch {
-            leave(subscription, names)
+            await leave(subscription, names)
             throw error
         }
         do {
             let result = try await body(subscription)
-            leave(subscription, names)
+            await leave(subscription, names)
             return result
         } catch {
-            leave(subscription, names)
+            await leave(subscription, names)
             throw error
         }
     }
@@ -51,10 +51,20 @@ extension RedisBroker {
         try result.get()
     }
 
-    private func leave(_ subscription: Subscription, _ names: [SubscriptionRegistry.Name]) {
+    /// Removes the subscription; when it was the last user of a channel or pattern, waits
+    /// until Redis confirmed the unsubscription, so that once `subscribe` returns a publish no
+    /// longer counts this process as a receiver.
+    private func leave(_ subscription: Subscription, _ names: [SubscriptionRegistry.Name]) async {
         let toUnsubscribe = registry.withLock { $0.remove(subscription, from: names) }
         subscription.finish()
-        if let connection = subscriber.current {
+        guard !toUnsubscribe.isEmpty, let connection = subscriber.current else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let registered = registry.withLock { registry in
+                guard connection.closedReason == nil else { return false }
+                registry.waitForUnsubscription(of: toUnsubscribe, continuation)
+                return true
+            }
+            guard registered else { return continuation.resume() }
             send(toUnsubscribe, subscribing: false, on: connection)
         }
     }
@@ -93,17 +103,22 @@ extension RedisBroker {
             let kind: SubscriptionRegistry.Kind = kind == "subscribe" ? .channel : .pattern
             let ready = registry.withLock { $0.confirmed(.init(kind: kind, name: name)) }
             for waiter in ready { waiter.resume(returning: .success(())) }
+        case "unsubscribe", "punsubscribe":
+            guard parts.count >= 2, let name = parts[1].text else { return }
+            let kind: SubscriptionRegistry.Kind = kind == "unsubscribe" ? .channel : .pattern
+            registry.withLock { $0.unsubscribed(.init(kind: kind, name: name)) }?.resume()
         default:
-            break  // unsubscribe confirmations need no action
+            break
         }
     }
 
     /// The subscriber connection closed: callers still waiting for a confirmation fail; live
     /// subscriptions stay and are resubscribed on the next connection.
     func subscriberLost(_ error: BrokerError) {
-        let waiters = registry.withLock { $0.connectionLost() }
+        let (subscribing, leaving) = registry.withLock { $0.connectionLost() }
         let failure = BrokerError(.connectionLost, error.message)
-        for waiter in waiters { waiter.resume(returning: .failure(failure)) }
+        for waiter in subscribing { waiter.resume(returning: .failure(failure)) }
+        for waiter in leaving { waiter.resume() }
     }
 
     /// A new subscriber connection after a loss: subscribe every name in use again.

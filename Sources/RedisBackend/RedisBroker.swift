@@ -149,13 +149,13 @@ public final class RedisBroker: Broker, Service {
             if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
                 // The server lost its script cache (SCRIPT FLUSH); EVAL loads it again.
             } else {
-                return try Self.batchReplies(reply, count: commands.count)
+                return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
             }
         }
         var encoder = RESPEncoder()
         encoder.append([Array("EVAL".utf8), Array(AtomicBatch.script.utf8)] + arguments)
         let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
-        return try Self.batchReplies(reply, count: commands.count)
+        return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
     }
 
     /// The replies of an atomic batch: the script's array, or its error thrown.
