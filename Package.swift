@@ -112,7 +112,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         // Jobs, router and sessions against every backend (memory; Redis when present).
         .testTarget(
             name: "JobsTests",

@@ -1,0 +1,111 @@
+/// Why a byte sequence is not one JSON value (RFC 8259).
+public struct JSONSyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Byte offset of the problem, from the start of the parsed range.
+    public var offset: Int
+    /// What was wrong there.
+    public var reason: String
+
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}
+
+extension JSONValue {
+    /// The deepest nesting of arrays and objects `parse` accepts: a client cannot exhaust the stack.
+    public static let maximumParseDepth = 64
+
+    /// Parses exactly one JSON value (with optional surrounding whitespace) from UTF-8 bytes.
+    ///
+    /// Strict RFC 8259: no trailing commas, no comments, no leading zeros, no bare control
+    /// characters or invalid UTF-8 in strings. Integers that fit `Int64` become `.integer`,
+    /// other numbers `.number`.
+    public static func parse(utf8 bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+        let result: Result<JSONValue, JSONSyntaxError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONSyntaxError) in try parse(buffer) }
+        }
+        if let result { return try result.get() }
+        return try parse(utf8: Array(bytes))
+    }
+
+    static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+        var parser = JSONByteParser(bytes: buffer)
+        parser.skipWhitespace()
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        guard parser.index == buffer.count else { throw parser.error("unexpected bytes after the value") }
+        return value
+    }
+
+    /// This value as compact JSON UTF-8 (object keys sorted, so equal values give equal bytes).
+    ///
+    /// Internal: `JSONValue+Serialization.swift` (jobs branch) has the public `jsonBytes`, same bytes; this copy
+    /// keeps the Socket.IO codec self-contained until the two are folded together.
+    var utf8JSON: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        appendJSON(to: &output)
+        return output
+    }
+
+    /// Appends this value as compact JSON to `output`. Non-finite numbers become `null`, as in JavaScript.
+    func appendJSON(to output: inout [UInt8]) {
+        switch self {
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .integer(let value): output.append(contentsOf: String(value).utf8)
+        case .number(let value):
+            if value.isFinite {
+                output.append(contentsOf: value.description.utf8)
+            } else {
+                output.append(contentsOf: "null".utf8)
+            }
+        case .string(let value): Self.appendJSONString(value, to: &output)
+        case .array(let elements):
+            output.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                element.appendJSON(to: &output)
+            }
+            output.append(UInt8(ascii: "]"))
+        case .object(let members):
+            output.append(UInt8(ascii: "{"))
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                Self.appendJSONString(key, to: &output)
+                output.append(UInt8(ascii: ":"))
+                members[key]!.appendJSON(to: &output)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Appends `string` as a JSON string literal: quotes, backslashes and control characters escaped.
+    static func appendJSONString(_ string: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { utf8 in
+            // Copy runs of bytes that need no escape in one go: the common case is no escape at all.
+            var runStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                runStart = index + 1
+                output.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
+                case 0x0A: output.append(UInt8(ascii: "n"))
+                case 0x0D: output.append(UInt8(ascii: "r"))
+                case 0x09: output.append(UInt8(ascii: "t"))
+                default:
+                    let hex: StaticString = "0123456789abcdef"
+                    output.append(UInt8(ascii: "u"))
+                    output.append(UInt8(ascii: "0"))
+                    output.append(UInt8(ascii: "0"))
+                    output.append(hex.utf8Start[Int(byte >> 4)])
+                    output.append(hex.utf8Start[Int(byte & 0x0F)])
+                }
+            }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}
