@@ -34,10 +34,37 @@ extension RedisBroker {
         }
     }
 
+    /// Runs `body` (a wait for a confirmation from Redis); if it has not finished within the
+    /// command timeout, the subscriber connection is deemed hung and closed, which ends the
+    /// wait (and reconnects, resubscribing everything).
+    private func withWatchdog<T: Sendable>(on connection: RedisConnection, _ body: () async -> T) async -> T {
+        await withTaskGroup(of: Void.self) { group in
+            let timeout = configuration.commandTimeout
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return  // the confirmation came first
+                }
+                connection.close(BrokerError(.timedOut, "redis: no subscription confirmation within \(timeout)"))
+            }
+            let result = await body()
+            group.cancelAll()
+            return result
+        }
+    }
+
     private func waitForConfirmation(of names: [SubscriptionRegistry.Name], on connection: RedisConnection)
         async throws(BrokerError)
     {
-        let result = await withCheckedContinuation { continuation in
+        let result = await withWatchdog(on: connection) { await confirmation(of: names, on: connection) }
+        try result.get()
+    }
+
+    private func confirmation(of names: [SubscriptionRegistry.Name], on connection: RedisConnection)
+        async -> Result<Void, BrokerError>
+    {
+        await withCheckedContinuation { continuation in
             let outcome: Result<Void, BrokerError>? = registry.withLock { registry in
                 // Checked under the registry lock: a connection that closes after this point
                 // fails the waiter through `subscriberLost`.
@@ -48,7 +75,6 @@ extension RedisBroker {
             }
             if let outcome { continuation.resume(returning: outcome) }
         }
-        try result.get()
     }
 
     /// Removes the subscription; when it was the last user of a channel or pattern, waits
@@ -58,6 +84,10 @@ extension RedisBroker {
         let toUnsubscribe = registry.withLock { $0.remove(subscription, from: names) }
         subscription.finish()
         guard !toUnsubscribe.isEmpty, let connection = subscriber.current else { return }
+        await withWatchdog(on: connection) { await unsubscription(of: toUnsubscribe, on: connection) }
+    }
+
+    private func unsubscription(of toUnsubscribe: [SubscriptionRegistry.Name], on connection: RedisConnection) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let registered = registry.withLock { registry in
                 guard connection.closedReason == nil else { return false }
