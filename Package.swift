@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Broker", "MemoryBackend",
+                "Broker", "MemoryBackend", "RedisBackend",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
