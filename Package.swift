@@ -112,17 +112,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         // Jobs, router and sessions against every backend (memory; Redis when present).
         .testTarget(
             name: "JobsTests",
-            dependencies: ["Broker", "MemoryBackend"],
+            dependencies: ["Broker", "MemoryBackend", "RedisBackend"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Broker", "MemoryBackend",
+                "Broker", "MemoryBackend", "RedisBackend",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Broker
 import Foundation
 import Logging
+import RedisBackend
 import ServiceLifecycle
 import UnixSignals
 
@@ -83,6 +84,7 @@ struct AgentCommand: AsyncParsableCommand {
 extension AgentCommand {
     /// A Redis broker for `url`, with the service that keeps its connections up.
     static func openRedis(url: String, logger: Logger) throws -> (any Broker, any Service) {
-        throw BrokerError(.unsupported, "this build has no Redis backend yet; cannot connect to \(url)")
+        let broker = try RedisBroker(url: url, logger: logger)
+        return (broker, broker)
     }
 }

@@ -1,6 +1,6 @@
 public import Broker
 public import ServiceLifecycle
-import Synchronization
+public import Synchronization
 
 /// The in-process backend: queues, pub/sub and key-value with TTL in this process's memory,
 /// with Redis's semantics byte for byte, so everything above the ``Broker`` protocol behaves
@@ -20,7 +20,7 @@ import Synchronization
 public final class MemoryBroker: Broker, Service {
     public var backendName: String { "memory" }
 
-    let state: Mutex<MemoryStore>
+    @usableFromInline let state: Mutex<MemoryStore>
     let clock: BrokerClock
     let sweepInterval: Duration
 
@@ -39,7 +39,7 @@ public final class MemoryBroker: Broker, Service {
         self.init(clock: ContinuousClock(), sweepInterval: sweepInterval)
     }
 
-    public func execute(_ command: BrokerCommand) async throws -> Reply {
+    nonisolated(nonsending) public func execute(_ command: BrokerCommand) async throws -> Reply {
         // Publishing is the hot path of fan-out: skip the effects machinery.
         if case .publish(let payload, let channel) = command {
             let publication = state.withLock { $0.publication(of: payload, on: channel) }
@@ -54,7 +54,7 @@ public final class MemoryBroker: Broker, Service {
         return reply
     }
 
-    public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
+    nonisolated(nonsending) public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
         let (replies, effects) = try state.withLock { store throws(BrokerError) in
             if atomically {
                 let replies = try store.applyAtomically(commands)
@@ -102,7 +102,10 @@ public final class MemoryBroker: Broker, Service {
     }
 
     /// How many keys are stored, expired ones not yet removed included (for tests and stats).
-    package var storedKeyCount: Int { state.withLock { $0.entries.count } }
+    package var storedKeyCount: Int { state.withLock { $0.keyCount } }
+
+    /// How many entries the key table holds, emptied lists awaiting the sweep included.
+    package var tableSize: Int { state.withLock { $0.entries.count } }
 
     /// How many blocked pops and moves are registered (for tests and stats).
     package var waiterCount: Int { state.withLock { $0.waiters.count } }

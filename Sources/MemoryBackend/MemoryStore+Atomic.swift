@@ -38,20 +38,19 @@ extension MemoryStore {
     /// Records `key`'s entry before the batch first changes it.
     mutating func journalSnapshot(_ key: String) {
         guard journal!.saved.index(forKey: key) == nil else { return }
-        var snapshot = entries[key]
-        if let entry = snapshot, case .list(let list) = entry.value {
-            // A copy of the elements (shared storage until the live list changes).
-            snapshot = Entry(value: .list(MemoryList(list.items)), deadline: entry.deadline)
-        }
-        journal!.saved[key] = .some(snapshot)
+        // A value copy: a list's storage is shared until the live list changes, then copied.
+        journal!.saved[key] = .some(entries[key])
     }
 
     private mutating func rollBack() {
         let journal = journal!
         self.journal = nil
+        cachedIndex = nil
         for (key, saved) in journal.saved {
             if let saved {
                 entries[key] = saved
+                // Its place in the list of emptied lists may have been used up meanwhile.
+                if saved.awaitingRemoval { emptiedLists.append(key) }
                 if saved.deadline != nil { expiring.insert(key) } else { expiring.remove(key) }
             } else {
                 entries[key] = nil

@@ -8,6 +8,7 @@ struct PatternSubscribers {
 
 /// One published message and who gets it, worked out under the lock and delivered after it
 /// is released (delivery takes each subscription's own lock).
+@usableFromInline
 struct Publication: Sendable {
     let channel: String
     let payload: [UInt8]
@@ -15,10 +16,12 @@ struct Publication: Sendable {
     var patterned: [(pattern: String, subscribers: [Subscription])]
 
     /// Redis's `PUBLISH` count: one per channel subscription plus one per matching pattern.
+    @usableFromInline
     var receivers: Int {
         patterned.reduce(direct.count) { $0 + $1.subscribers.count }
     }
 
+    @usableFromInline
     func deliver() {
         if !direct.isEmpty {
             let message = ChannelMessage(channel: channel, pattern: nil, payload: payload)
@@ -33,6 +36,7 @@ struct Publication: Sendable {
 
 extension MemoryStore {
     /// Who receives a message published on `channel`.
+    @usableFromInline
     func publication(of payload: [UInt8], on channel: String) -> Publication {
         var publication = Publication(
             channel: channel, payload: payload, direct: channelSubscribers[channel] ?? [], patterned: [])

@@ -17,7 +17,8 @@ extension MemoryStore {
         case .remove(let value, let count, let queue):
             return try remove(value, count: count, queue: queue)
         case .length(let queue):
-            return .integer(Int64(try listEntry(queue)?.list.items.count ?? 0))
+            guard let index = try listIndex(queue) else { return .integer(0) }
+            return .integer(Int64(entries.values[index].listCount))
         case .range(let queue, let start, let stop):
             return try range(queue, start: start, stop: stop)
         case .trim(let queue, let start, let stop):
@@ -32,8 +33,8 @@ extension MemoryStore {
             guard !keys.isEmpty else { throw BrokerError(.invalidArgument, "DEL needs at least one key") }
             var removed: Int64 = 0
             for key in keys {
-                if let entry = live(key) {
-                    removeEntry(key, deadline: entry.deadline)
+                if let index = liveIndex(key) {
+                    removeEntry(at: index, key: key)
                     removed += 1
                 }
             }
@@ -84,13 +85,14 @@ extension MemoryStore {
     }
 
     mutating func expire(_ key: String, after duration: Duration) -> Reply {
-        guard var entry = live(key) else { return .integer(0) }
+        guard let index = liveIndex(key) else { return .integer(0) }
         let milliseconds = duration.wholeMilliseconds
         // Redis deletes a key given a TTL that is already over.
         guard milliseconds > 0 else {
-            removeEntry(key, deadline: entry.deadline)
+            removeEntry(at: index, key: key)
             return .integer(1)
         }
+        var entry = entries.values[index]
         let previous = entry.deadline
         entry.deadline = now() + .milliseconds(milliseconds)
         store(entry, at: key, previousDeadline: previous)

@@ -1,124 +1,220 @@
-import Broker
+public import Broker
 import DequeModule
 
-extension MemoryStore {
-    /// The list at `key` and its deadline, `nil` if the key does not exist, or throws if it
-    /// holds a string.
-    mutating func listEntry(_ key: String) throws(BrokerError) -> (list: MemoryList, deadline: Duration?)? {
-        guard let entry = live(key) else { return nil }
-        guard case .list(let list) = entry.value else { throw .wrongType }
-        return (list, entry.deadline)
+extension Entry {
+    var listCount: Int {
+        if case .list(let items) = value { return items.count }
+        return 0
     }
 
-    /// Removes the key of a list that has become empty: Redis has no empty lists.
-    mutating func dropIfEmpty(_ key: String, _ list: MemoryList, deadline: Duration?) {
-        if list.items.isEmpty { removeEntry(key, deadline: deadline) }
+    /// The result of ``withLiveList(now:includingEmpty:_:)``.
+    enum ListAccess<Result> {
+        case expired, absent, wrongType
+        /// The entry has a deadline: call again with the current time.
+        case needsTime
+        case done(Result)
+    }
+
+    /// The hot path of list commands in one in-place access to the table: checks the deadline
+    /// (asking for the time only if there is one) and the type, then runs `body` on the
+    /// elements (uniquely referenced: no copy on write).
+    mutating func withLiveList<Result>(
+        now: Duration?, includingEmpty: Bool, _ body: (inout Deque<[UInt8]>) -> Result
+    ) -> ListAccess<Result> {
+        if let deadline {
+            guard let now else { return .needsTime }
+            if deadline <= now { return .expired }
+        }
+        guard case .list(var items) = value else { return .wrongType }
+        if items.isEmpty && !includingEmpty { return .absent }
+        value = .string([])
+        defer { value = .list(items) }
+        return .done(body(&items))
+    }
+
+    /// Marks an emptied list as no longer existing: it loses its deadline and is queued for
+    /// removal once. Returns whether it had a deadline and whether it was newly queued.
+    mutating func markEmptied() -> (hadDeadline: Bool, newlyQueued: Bool) {
+        let hadDeadline = deadline != nil
+        deadline = nil
+        let newlyQueued = !awaitingRemoval
+        awaitingRemoval = true
+        return (hadDeadline, newlyQueued)
+    }
+}
+
+extension MemoryStore {
+    /// Where the list at `key` is, `nil` if the key does not exist, or throws if it holds a
+    /// string. The index is valid until the next insertion or removal.
+    mutating func listIndex(_ key: String) throws(BrokerError) -> Index? {
+        guard let index = liveIndex(key) else { return nil }
+        guard entries.values[index].isList else { throw .wrongType }
+        return index
     }
 
     /// Wakes waiters on `key` after this command, if there are any.
+    @inline(__always)
     mutating func markReady(_ key: String) {
         if !queueWaiters.isEmpty, queueWaiters[key] != nil { readyQueues.append(key) }
     }
 
+    /// Removes the list at `index` if it has become empty (Redis has no empty lists), else
+    /// signals it as modified.
+    private mutating func settleList(at index: Index, key: String, isEmpty: Bool) {
+        if isEmpty { listBecameEmpty(at: index, key: key) } else { touch(key) }
+    }
+
+    /// Where to push onto `key`: its list, an emptied list left in place, or `nil` for a
+    /// missing key. Throws if the key holds a string.
+    private mutating func pushIndex(_ key: String) throws(BrokerError) -> Index? {
+        if let index = try listIndex(key) { return index }
+        guard let index = physicalIndex(key), entries.values[index].isEmptyList else { return nil }
+        return index
+    }
+
     mutating func push(_ values: [[UInt8]], end: QueueEnd, queue key: String) throws(BrokerError) -> Reply {
         guard !values.isEmpty else { throw BrokerError(.invalidArgument, "a push needs at least one value") }
-        let list: MemoryList
-        if let existing = try listEntry(key) {
-            willModify(key)
-            list = existing.list
+        let count: Int
+        willModify(key)
+        if let index = try pushIndex(key) {
+            count = entries.values[index].withList { items in Self.add(values, to: &items, at: end) }
         } else {
-            willModify(key)
-            list = newList()
-            entries[key] = Entry(value: .list(list), deadline: nil)
-        }
-        switch end {
-        case .head: for value in values { list.items.prepend(value) }
-        case .tail: list.items.append(contentsOf: values)
+            var items = newList()
+            count = Self.add(values, to: &items, at: end)
+            insert(Entry(value: .list(items), deadline: nil), at: key)
         }
         touch(key)
         markReady(key)
-        return .integer(Int64(list.items.count))
+        return .integer(Int64(count))
     }
 
-    mutating func pop(end: QueueEnd, queue key: String) throws(BrokerError) -> [UInt8]? {
-        guard let (list, deadline) = try listEntry(key) else { return nil }
+    /// `push(_:end:queue:)` for one value, without the array around it.
+    @usableFromInline
+    mutating func push(one value: [UInt8], end: QueueEnd, queue key: String) throws(BrokerError) -> Int {
         willModify(key)
-        let value = end == .head ? list.items.removeFirst() : list.items.removeLast()
+        if let index = physicalIndex(key) {
+            func add(_ items: inout Deque<[UInt8]>) -> Int {
+                switch end {
+                case .head: items.prepend(value)
+                case .tail: items.append(value)
+                }
+                return items.count
+            }
+            var access = entries.values[index].withLiveList(now: nil, includingEmpty: true, add)
+            if case .needsTime = access {
+                access = entries.values[index].withLiveList(now: now(), includingEmpty: true, add)
+            }
+            switch access {
+            case .done(let count):
+                touch(key)
+                markReady(key)
+                return count
+            case .wrongType:
+                throw .wrongType
+            case .expired:
+                removeEntry(at: index, key: key)
+            case .absent, .needsTime:
+                preconditionFailure("an emptied list takes pushes; the time was given")
+            }
+        }
+        var items = newList()
+        items.append(value)
+        insert(Entry(value: .list(items), deadline: nil), at: key)
         touch(key)
-        dropIfEmpty(key, list, deadline: deadline)
-        return value
+        markReady(key)
+        return 1
+    }
+
+    private static func add(_ values: [[UInt8]], to items: inout Deque<[UInt8]>, at end: QueueEnd) -> Int {
+        switch end {
+        case .head: for value in values { items.prepend(value) }
+        case .tail: items.append(contentsOf: values)
+        }
+        return items.count
+    }
+
+    @usableFromInline
+    mutating func pop(end: QueueEnd, queue key: String) throws(BrokerError) -> [UInt8]? {
+        guard let index = physicalIndex(key) else { return nil }
+        willModify(key)
+        func take(_ items: inout Deque<[UInt8]>) -> ([UInt8], Bool) {
+            (end == .head ? items.removeFirst() : items.removeLast(), items.isEmpty)
+        }
+        var access = entries.values[index].withLiveList(now: nil, includingEmpty: false, take)
+        if case .needsTime = access {
+            access = entries.values[index].withLiveList(now: now(), includingEmpty: false, take)
+        }
+        switch access {
+        case .done(let (value, isEmpty)):
+            settleList(at: index, key: key, isEmpty: isEmpty)
+            return value
+        case .absent, .needsTime:
+            return nil
+        case .expired:
+            removeEntry(at: index, key: key)
+            return nil
+        case .wrongType:
+            throw .wrongType
+        }
     }
 
     /// `LMOVE`: checks both types before changing anything; `nil` when `source` is empty.
     mutating func move(
         _ source: String, _ sourceEnd: QueueEnd, _ destination: String, _ destinationEnd: QueueEnd
     ) throws(BrokerError) -> [UInt8]? {
-        guard let (sourceList, sourceDeadline) = try listEntry(source) else { return nil }
-        let target = try listEntry(destination)
-        willModify(source)
-        willModify(destination)
-        let value = sourceEnd == .head ? sourceList.items.removeFirst() : sourceList.items.removeLast()
-        let destinationList: MemoryList
-        if let target {
-            destinationList = target.list
-        } else {
-            destinationList = newList()
-            entries[destination] = Entry(value: .list(destinationList), deadline: nil)
-        }
-        switch destinationEnd {
-        case .head: destinationList.items.prepend(value)
-        case .tail: destinationList.items.append(value)
-        }
-        touch(source)
-        touch(destination)
-        dropIfEmpty(source, sourceList, deadline: sourceDeadline)
-        markReady(destination)
+        guard try listIndex(source) != nil else { return nil }
+        _ = try listIndex(destination)
+        // Both keys are lists (or the destination is missing): neither step below can fail.
+        guard let value = try pop(end: sourceEnd, queue: source) else { return nil }
+        _ = try push([value], end: destinationEnd, queue: destination)
         return value
     }
 
     mutating func remove(_ value: [UInt8], count: Int, queue key: String) throws(BrokerError) -> Reply {
-        guard let (list, deadline) = try listEntry(key) else { return .integer(0) }
-        let limit = count == 0 ? Int.max : count.magnitude > UInt(Int.max) ? Int.max : abs(count)
+        guard let index = try listIndex(key), case .list(let items) = entries.values[index].value else {
+            return .integer(0)
+        }
+        let limit = count == 0 || count == .min ? Int.max : abs(count)
         var kept = Deque<[UInt8]>()
-        kept.reserveCapacity(list.items.count)
+        kept.reserveCapacity(items.count)
         var removed = 0
         if count >= 0 {
-            for item in list.items {
+            for item in items {
                 if removed < limit && item == value { removed += 1 } else { kept.append(item) }
             }
         } else {
-            for item in list.items.reversed() {
+            for item in items.reversed() {
                 if removed < limit && item == value { removed += 1 } else { kept.prepend(item) }
             }
         }
         guard removed > 0 else { return .integer(0) }
         willModify(key)
-        list.items = kept
-        touch(key)
-        dropIfEmpty(key, list, deadline: deadline)
+        entries.values[index].value = .list(kept)
+        settleList(at: index, key: key, isEmpty: kept.isEmpty)
         return .integer(Int64(removed))
     }
 
     mutating func range(_ key: String, start: Int, stop: Int) throws(BrokerError) -> Reply {
-        guard let (list, _) = try listEntry(key) else { return .array([]) }
-        guard let bounds = Self.redisRange(start: start, stop: stop, count: list.items.count) else {
-            return .array([])
-        }
-        return .array(list.items[bounds].map { .value($0) })
+        guard let index = try listIndex(key), case .list(let items) = entries.values[index].value,
+            let bounds = Self.redisRange(start: start, stop: stop, count: items.count)
+        else { return .array([]) }
+        return .array(items[bounds].map { .value($0) })
     }
 
     mutating func trim(_ key: String, start: Int, stop: Int) throws(BrokerError) -> Reply {
-        guard let (list, deadline) = try listEntry(key) else { return .ok }
+        guard let index = try listIndex(key) else { return .ok }
         willModify(key)
-        if let bounds = Self.redisRange(start: start, stop: stop, count: list.items.count) {
-            list.items.removeSubrange(bounds.upperBound...)
-            list.items.removeSubrange(..<bounds.lowerBound)
-        } else {
-            list.items.removeAll()
+        let isEmpty = entries.values[index].withList { items in
+            if let bounds = Self.redisRange(start: start, stop: stop, count: items.count) {
+                items.removeSubrange(bounds.upperBound...)
+                items.removeSubrange(..<bounds.lowerBound)
+            } else {
+                items.removeAll()
+            }
+            return items.isEmpty
         }
         // Redis signals the key as modified even when nothing was trimmed.
-        touch(key)
-        dropIfEmpty(key, list, deadline: deadline)
+        settleList(at: index, key: key, isEmpty: isEmpty)
         return .ok
     }
 

@@ -94,21 +94,22 @@ extension MemoryStore {
             let key = readyQueues[index]
             index += 1
             while let id = queueWaiters[key]?.first, let waiter = waiters[id] {
-                guard let (list, deadline) = try? listEntry(key), !list.items.isEmpty else { break }
-                if let destination = waiter.destination {
-                    do {
-                        let value = try move(key, waiter.end, destination.queue, destination.end)
-                        complete(id, with: .taken(queue: key, value: value ?? []))
-                    } catch {
-                        // BLMOVE onto a string: Redis answers WRONGTYPE and leaves the value.
-                        complete(id, with: .failed(error))
+                // A key that became a string within the same batch serves nobody (as in Redis).
+                if let index = liveIndex(key), !entries.values[index].isList { break }
+                do {
+                    let value: [UInt8]?
+                    if let destination = waiter.destination {
+                        value = try move(key, waiter.end, destination.queue, destination.end)
+                    } else {
+                        value = try pop(end: waiter.end, queue: key)
                     }
-                } else {
-                    willModify(key)
-                    let value = waiter.end == .head ? list.items.removeFirst() : list.items.removeLast()
-                    touch(key)
-                    dropIfEmpty(key, list, deadline: deadline)
+                    // Empty (or gone): the rest of this queue's waiters keep waiting.
+                    guard let value else { break }
                     complete(id, with: .taken(queue: key, value: value))
+                } catch {
+                    // A BLMOVE whose destination holds a string: Redis answers that waiter
+                    // WRONGTYPE and leaves the value where it is.
+                    complete(id, with: .failed(error))
                 }
             }
         }

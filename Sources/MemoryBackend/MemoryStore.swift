@@ -1,26 +1,42 @@
 import Broker
 import DequeModule
 
-/// A list's elements, held by reference so that pushing and popping mutate the dictionary's
-/// value in place (no copy-on-write of the whole `Deque` through the dictionary).
-final class MemoryList {
-    var items: Deque<[UInt8]>
-
-    init(_ items: Deque<[UInt8]> = []) {
-        self.items = items
-    }
-}
-
 /// What a key holds: one kind of value, as in Redis.
 enum StoredValue {
     case string([UInt8])
-    case list(MemoryList)
+    case list(Deque<[UInt8]>)
 }
 
 /// A key's value and its expiry, as an offset on the broker's clock (whole milliseconds).
 struct Entry {
     var value: StoredValue
     var deadline: Duration?
+    /// An emptied list listed in `emptiedLists` (see ``MemoryStore/listBecameEmpty(at:key:)``).
+    var awaitingRemoval = false
+
+    init(value: StoredValue, deadline: Duration?) {
+        self.value = value
+        self.deadline = deadline
+    }
+
+    var isEmptyList: Bool {
+        if case .list(let items) = value { return items.isEmpty }
+        return false
+    }
+
+    var isList: Bool {
+        if case .list = value { return true }
+        return false
+    }
+
+    /// Runs `body` on the list in place. The enum's own reference is dropped for the call,
+    /// so the elements are uniquely referenced and mutating them copies nothing.
+    mutating func withList<Result>(_ body: (inout Deque<[UInt8]>) -> Result) -> Result {
+        guard case .list(var items) = value else { preconditionFailure("withList on a string") }
+        value = .string([])
+        defer { value = .list(items) }
+        return body(&items)
+    }
 }
 
 /// The whole state of a `MemoryBroker`, only ever touched under its lock.
@@ -28,15 +44,21 @@ struct Entry {
 /// Commands mutate it synchronously; whatever must happen outside the lock (resuming a
 /// waiter's continuation, delivering a published message) is queued in ``effects`` and run by
 /// the broker after the lock is released.
+@usableFromInline
 struct MemoryStore: ~Copyable {
     let now: @Sendable () -> Duration
 
     var entries: [String: Entry] = [:]
     /// Keys that have a deadline, so the sweep visits only those.
     var expiring: Set<String> = []
-    /// Emptied list boxes kept for reuse, so a queue that goes empty and full again (the
-    /// usual job queue) does not allocate each time.
-    var spareLists: [MemoryList] = []
+    /// The storage of the last list that was emptied, kept for reuse so that a queue that
+    /// goes empty and full again (the usual job queue) does not allocate each time.
+    var spareList: Deque<[UInt8]>?
+    /// Lists that became empty and await removal (see ``listBecameEmpty(at:key:)``).
+    var emptiedLists: [String] = []
+    /// The last key looked up and where it was (see ``physicalIndex(_:)``).
+    var cachedKey = ""
+    var cachedIndex: Index?
 
     // Blocking waiters (see MemoryStore+Waiters.swift).
     var waiters: [UInt64: Waiter] = [:]
@@ -70,31 +92,52 @@ struct MemoryStore: ~Copyable {
 
     // MARK: Lookup with lazy expiry
 
-    /// The entry at `key` if it exists and has not expired; an expired one is removed here.
-    mutating func live(_ key: String) -> Entry? {
-        guard let entry = entries[key] else { return nil }
-        if let deadline = entry.deadline, deadline <= now() {
-            removeEntry(key, deadline: deadline)
-            return nil
-        }
-        return entry
+    typealias Index = Dictionary<String, Entry>.Index
+
+    /// Where `key`'s entry physically is (an emptied list included). The last lookup is
+    /// remembered: a worker hammering one queue does not hash its name on every command.
+    @inline(__always)
+    mutating func physicalIndex(_ key: String) -> Index? {
+        if let cachedIndex, cachedKey == key { return cachedIndex }
+        guard let index = entries.index(forKey: key) else { return nil }
+        cachedKey = key
+        cachedIndex = index
+        return index
     }
 
-    /// The list at `key`, `nil` if there is none, or throws if the key holds a string.
-    mutating func list(_ key: String) throws(BrokerError) -> MemoryList? {
-        guard let entry = live(key) else { return nil }
-        guard case .list(let list) = entry.value else { throw .wrongType }
-        return list
+    /// Where the entry at `key` is, if it exists and has not expired; an expired one is
+    /// removed here, an emptied list counts as missing. The index is valid until the next
+    /// insertion or removal.
+    mutating func liveIndex(_ key: String) -> Index? {
+        guard let index = physicalIndex(key) else { return nil }
+        if let deadline = entries.values[index].deadline, deadline <= now() {
+            removeEntry(at: index, key: key)
+            return nil
+        }
+        if entries.values[index].isEmptyList { return nil }
+        return index
+    }
+
+    /// The entry at `key` if it exists and has not expired.
+    mutating func live(_ key: String) -> Entry? {
+        liveIndex(key).map { entries.values[$0] }
+    }
+
+    /// How many keys exist (expired ones not yet removed included).
+    var keyCount: Int {
+        entries.values.reduce(0) { $0 + ($1.isEmptyList ? 0 : 1) }
     }
 
     // MARK: Mutation (every write goes through these, for watches, journal and the sweep)
 
     /// Called before any change to `key`: records undo information inside an atomic batch.
+    @inline(__always)
     mutating func willModify(_ key: String) {
         if journal != nil { journalSnapshot(key) }
     }
 
     /// Marks watches on `key` dirty (Redis `signalModifiedKey`).
+    @inline(__always)
     mutating func touch(_ key: String) {
         guard !watchedKeys.isEmpty, let ids = watchedKeys[key] else { return }
         if journal != nil {
@@ -104,19 +147,19 @@ struct MemoryStore: ~Copyable {
         for id in ids { watches[id]?.dirty = true }
     }
 
-    mutating func removeEntry(_ key: String, deadline: Duration?) {
+    mutating func removeEntry(at index: Index, key: String) {
         willModify(key)
-        if let removed = entries.removeValue(forKey: key), case .list(let list) = removed.value {
-            recycle(list)
-        }
-        if deadline != nil { expiring.remove(key) }
+        cachedIndex = nil
+        let removed = entries.remove(at: index).value
+        if removed.deadline != nil { expiring.remove(key) }
+        if case .list(let items) = removed.value, items.isEmpty { spareList = items }
         touch(key)
     }
 
     /// Stores `entry` at `key`, keeping the set of expiring keys in step.
     mutating func store(_ entry: Entry, at key: String, previousDeadline: Duration?) {
         willModify(key)
-        entries[key] = entry
+        insert(entry, at: key)
         if entry.deadline != nil {
             if previousDeadline == nil { expiring.insert(key) }
         } else if previousDeadline != nil {
@@ -125,28 +168,67 @@ struct MemoryStore: ~Copyable {
         touch(key)
     }
 
-    mutating func newList() -> MemoryList {
-        spareLists.popLast() ?? MemoryList()
+    /// Inserts or replaces the entry at `key` (invalidating remembered indices).
+    mutating func insert(_ entry: Entry, at key: String) {
+        if let index = physicalIndex(key) {
+            entries.values[index] = entry
+        } else {
+            cachedIndex = nil
+            entries[key] = entry
+        }
     }
 
-    mutating func recycle(_ list: MemoryList) {
-        // Only a list emptied by pops is worth keeping (a deleted long list would pin its
-        // buffer); a few suffice for the usual handful of hot queues.
-        guard list.items.isEmpty, spareLists.count < 8 else { return }
-        spareLists.append(list)
+    /// A list that has become empty no longer exists (Redis has no empty lists). It stays in
+    /// the table, logically absent, until the next sweep, so that a queue going empty and full
+    /// again (the usual job queue) costs no removal and re-insertion each time.
+    mutating func listBecameEmpty(at index: Index, key: String) {
+        let (hadDeadline, newlyQueued) = entries.values[index].markEmptied()
+        if hadDeadline { expiring.remove(key) }
+        if newlyQueued {
+            emptiedLists.append(key)
+            // Without a running sweep, still keep the leftovers bounded.
+            if emptiedLists.count > 1024 { removeEmptiedLists() }
+        }
+        touch(key)
+    }
+
+    /// Removes the lists that became empty since the last call.
+    mutating func removeEmptiedLists() {
+        let keys = emptiedLists
+        emptiedLists.removeAll(keepingCapacity: true)
+        for key in keys {
+            guard let index = physicalIndex(key) else { continue }
+            if entries.values[index].isEmptyList {
+                cachedIndex = nil
+                if case .list(let items) = entries.remove(at: index).value.value { spareList = items }
+            } else {
+                entries.values[index].awaitingRemoval = false
+            }
+        }
+    }
+
+    /// An empty list, reusing the storage of the last one emptied.
+    mutating func newList() -> Deque<[UInt8]> {
+        guard let spare = spareList else { return Deque() }
+        spareList = nil
+        return spare
     }
 
     // MARK: Expiry sweep
 
-    /// Removes every key whose deadline has passed; returns how many went.
+    /// Removes every key whose deadline has passed, and emptied lists; returns how many
+    /// keys expired.
     mutating func sweepExpired() -> Int {
+        if !emptiedLists.isEmpty { removeEmptiedLists() }
         guard !expiring.isEmpty else { return 0 }
         let now = now()
-        var expired: [(String, Duration)] = []
+        var expired: [String] = []
         for key in expiring {
-            if let deadline = entries[key]?.deadline, deadline <= now { expired.append((key, deadline)) }
+            if let deadline = entries[key]?.deadline, deadline <= now { expired.append(key) }
         }
-        for (key, deadline) in expired { removeEntry(key, deadline: deadline) }
+        for key in expired {
+            if let index = physicalIndex(key) { removeEntry(at: index, key: key) }
+        }
         return expired.count
     }
 }

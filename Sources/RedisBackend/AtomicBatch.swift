@@ -14,7 +14,7 @@ import Broker
 ///    unknown content, a `GET` on a list the batch may have emptied) and snapshots, with `DUMP`
 ///    and `PTTL`, only the keys written before the last such command;
 /// 3. runs the commands with `redis.pcall`; if one fails, restores the snapshots (`RESTORE`)
-///    and returns its error. `PUBLISH`es run last, once nothing can fail any more, since a
+///    and returns its error (the first in order, as Redis would report it). `PUBLISH`es run last, once nothing can fail any more, since a
 ///    message cannot be taken back.
 ///
 /// The common batches (store a record and queue its id; append, trim and expire a list) have
@@ -22,7 +22,20 @@ import Broker
 ///
 /// Inside an optimistic transaction the same script runs between `MULTI` and `EXEC`, so
 /// `WATCH` still decides whether it runs at all.
+/// Lua numbers are doubles, so an `INCRBY` result is returned as its decimal text and turned
+/// back into an integer by ``replies(_:for:)``.
 enum AtomicBatch {
+    /// The script's replies as each command's ``Reply``.
+    static func replies(_ replies: [Reply], for commands: [BrokerCommand]) throws -> [Reply] {
+        try zip(replies, commands).map { reply, command in
+            guard case .increment = command, case .value(let text) = reply else { return reply }
+            guard let value = Int64(String(decoding: text, as: UTF8.self)) else {
+                throw BrokerError(.unexpectedReply, "redis: INCRBY in a batch answered \(reply)")
+            }
+            return .integer(value)
+        }
+    }
+
     /// `EVALSHA`/`EVAL` arguments after the script: `numkeys` 0, the command count, then each
     /// command as its argument count followed by its arguments.
     static func scriptArguments(_ commands: [[[UInt8]]]) -> [[UInt8]] {
@@ -76,9 +89,19 @@ enum AtomicBatch {
           elseif name == 'LLEN' or name == 'LRANGE' then
             needList(c, key)
           elseif name == 'LMOVE' then
-            needList(c, key); needList(c, cmd[3])
-            shrink(key)
-            if sim[cmd[3]] == 'none' then sim[cmd[3]] = 'listornone' end
+            needList(c, key)
+            -- Redis checks the destination only when the source has an element to move.
+            local source = typeof(key)
+            if not failed and source ~= 'none' then
+              if source == 'list' then
+                needList(c, cmd[3])
+              else
+                local t = typeof(cmd[3])
+                if t ~= 'list' and t ~= 'none' and t ~= 'listornone' then lastRisky = c end
+              end
+              shrink(key)
+              if sim[cmd[3]] == 'none' then sim[cmd[3]] = 'listornone' end
+            end
           elseif name == 'GET' then
             needString(c, key, false)
           elseif name == 'INCRBY' then
@@ -98,7 +121,13 @@ enum AtomicBatch {
           elseif name == 'PEXPIRE' then
             if tonumber(cmd[3]) <= 0 then typeof(key); sim[key] = 'none' end
           end
-          if failed then return redis.error_reply(wrongtype) end
+          if failed then
+            -- Certain to fail. With nothing undecidable before it, fail now, having applied
+            -- nothing; otherwise run up to it with snapshots, so the first error in order wins.
+            if lastRisky == 0 then return redis.error_reply(wrongtype) end
+            lastRisky = c
+            break
+          end
         end
         local snap, order = {}, {}
         local function snapshot(key)
@@ -129,6 +158,8 @@ enum AtomicBatch {
               end
             end
             local r = redis.pcall(unpack(cmd))
+            -- Lua numbers are doubles: an INCRBY result is read back as its exact decimal text.
+            if name == 'INCRBY' and type(r) == 'number' then r = redis.call('GET', cmd[2]) end
             if type(r) == 'table' and r.err then
               for i = #order, 1, -1 do
                 local key = order[i]

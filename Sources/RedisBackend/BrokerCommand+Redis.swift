@@ -6,13 +6,21 @@ extension QueueEnd {
 }
 
 extension Duration {
-    /// Whole milliseconds, rounded up so that a positive duration never becomes 0 (Redis would
-    /// refuse `PX 0`, and the memory backend keeps a key for at least the duration asked).
-    var redisMilliseconds: Int64 {
+    /// Whole milliseconds, truncated as the memory backend does (so `.after(.microseconds(500))`
+    /// is refused by both), saturating instead of overflowing.
+    var wholeRedisMilliseconds: Int64 {
         let (seconds, attoseconds) = components
-        let wholeMilliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        let remainder = attoseconds % 1_000_000_000_000_000
-        return remainder > 0 ? wholeMilliseconds + 1 : wholeMilliseconds
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflow2) = product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        if overflow2 { return seconds < 0 ? .min : .max }
+        return sum
+    }
+
+    /// Milliseconds rounded up, so that a short positive wait never becomes 0 (forever).
+    var redisMilliseconds: Int64 {
+        let whole = wholeRedisMilliseconds
+        return whole < .max && self > .milliseconds(whole) ? whole + 1 : whole
     }
 
     /// Seconds as Redis's blocking commands take them (a decimal; `0` would mean forever).
@@ -59,10 +67,11 @@ extension BrokerCommand {
             case .never: break
             case .keepExisting: arguments += text("KEEPTTL")
             case .after(let duration):
-                guard duration > .zero else {
-                    throw BrokerError(.invalidArgument, "an expiry must be positive, got \(duration)")
+                let milliseconds = duration.wholeRedisMilliseconds
+                guard milliseconds > 0 else {
+                    throw BrokerError(.invalidArgument, "ERR invalid expire time in 'set' command (\(duration))")
                 }
-                arguments += text("PX", String(duration.redisMilliseconds))
+                arguments += text("PX", String(milliseconds))
             }
             switch condition {
             case .always: break
@@ -74,7 +83,7 @@ extension BrokerCommand {
             guard !keys.isEmpty else { throw BrokerError(.invalidArgument, "delete needs at least one key") }
             return text("DEL") + keys.map { Array($0.utf8) }
         case .expire(let key, let duration):
-            return text("PEXPIRE", key, String(duration.redisMilliseconds))
+            return text("PEXPIRE", key, String(duration.wholeRedisMilliseconds))
         case .timeToLive(let key):
             return text("PTTL", key)
         case .increment(let key, let amount):

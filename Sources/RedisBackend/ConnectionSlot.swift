@@ -79,7 +79,13 @@ final class ConnectionSlot: Sendable {
         switch next {
         case .use(let connection): return connection
         case .fail(let error): throw error
-        case .attempt: return try await attempt().get()
+        case .attempt:
+            let everConnected = state.withLock { $0.everConnected }
+            // After an outage every failure is `connectionLost`; before the first connection
+            // the cause (refused, bad credentials) tells the operator what to fix.
+            return try await attempt().mapError { error in
+                everConnected && error.code == .connectionFailed ? BrokerError(.connectionLost, error.message) : error
+            }.get()
         case .wait:
             let result = await withCheckedContinuation { continuation in
                 let immediate: Result<RedisConnection, BrokerError>? = state.withLock { state in
@@ -119,7 +125,12 @@ final class ConnectionSlot: Sendable {
                 let reconnected = state.everConnected
                 state.everConnected = true
                 state.failedAttempts = 0
-                state.phase = .connected(connection)
+                if let reason = connection.closedReason {
+                    // Closed before we took it: its onClose found us still connecting.
+                    state.phase = .down(reason, retryAt: clock.now + configuration.initialBackoff)
+                } else {
+                    state.phase = .connected(connection)
+                }
                 return (waiters, reconnected, false)
             case .failure(let error):
                 state.failedAttempts += 1
@@ -160,7 +171,8 @@ final class ConnectionSlot: Sendable {
 
     private func connectionClosed(_ error: BrokerError) {
         let lost = state.withLock { state -> Bool in
-            guard case .connected = state.phase else { return false }
+            // Only the current connection's end matters (a stale one's close is not news).
+            guard case .connected(let current) = state.phase, current.closedReason != nil else { return false }
             // Retry soon: the first reconnect attempt after a loss waits only the initial delay.
             state.phase = .down(error, retryAt: clock.now + configuration.initialBackoff * Double.random(in: 0.5...1.0))
             return true

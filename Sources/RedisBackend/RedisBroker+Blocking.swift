@@ -5,6 +5,17 @@ import Synchronization
 extension RedisBroker {
     public func blockingPop(from end: QueueEnd, of queues: [String], timeout: Duration?) async throws -> PoppedValue? {
         guard !queues.isEmpty else { throw BrokerError(.invalidArgument, "blocking pop needs at least one queue") }
+        if let timeout, timeout <= .zero {
+            // Do not wait (as the memory backend): one LMPOP over the queues, in order.
+            let reply = try await immediate(["LMPOP", String(queues.count)] + queues + [end == .head ? "LEFT" : "RIGHT"])
+            guard case .array(let parts) = reply, parts.count == 2, let queue = parts[0].text,
+                case .array(let values) = parts[1], case .bulk(let value)? = values.first
+            else {
+                if case .null = reply { return nil }
+                throw BrokerError(.unexpectedReply, "redis: LMPOP answered \(reply)")
+            }
+            return PoppedValue(queue: queue, value: value)
+        }
         let reply = try await runBlocking(timeout: timeout) { seconds in
             [end == .head ? "BLPOP" : "BRPOP"] + queues + [seconds]
         }
@@ -22,6 +33,11 @@ extension RedisBroker {
         from source: String, _ sourceEnd: QueueEnd, to destination: String, _ destinationEnd: QueueEnd,
         timeout: Duration?
     ) async throws -> [UInt8]? {
+        if let timeout, timeout <= .zero {
+            return try await execute(
+                .move(source: source, sourceEnd: sourceEnd, destination: destination, destinationEnd: destinationEnd)
+            ).value()
+        }
         let reply = try await runBlocking(timeout: timeout) { seconds in
             ["BLMOVE", source, destination, sourceEnd.redisSide, destinationEnd.redisSide, seconds]
         }
@@ -93,6 +109,15 @@ extension RedisBroker {
                 guard await backoff(failures, deadline: deadline) else { return .null }
             }
         }
+    }
+
+    /// One non-blocking command on the shared connection, its error thrown.
+    private func immediate(_ arguments: [String]) async throws -> RESPValue {
+        var encoder = RESPEncoder()
+        encoder.append(strings: arguments)
+        let reply = try await commands.connection().send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
+        if case .error(let message) = reply { throw RESPValue.brokerError(fromServerMessage: message) }
+        return reply
     }
 
     /// Sleeps before the next attempt; `false` if the deadline or a cancellation comes first.

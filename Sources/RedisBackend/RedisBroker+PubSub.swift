@@ -21,23 +21,50 @@ extension RedisBroker {
         do {
             try await waitForConfirmation(of: names, on: connection)
         } catch {
-            leave(subscription, names)
+            await leave(subscription, names)
             throw error
         }
         do {
             let result = try await body(subscription)
-            leave(subscription, names)
+            await leave(subscription, names)
             return result
         } catch {
-            leave(subscription, names)
+            await leave(subscription, names)
             throw error
+        }
+    }
+
+    /// Runs `body` (a wait for a confirmation from Redis); if it has not finished within the
+    /// command timeout, the subscriber connection is deemed hung and closed, which ends the
+    /// wait (and reconnects, resubscribing everything).
+    private func withWatchdog<T: Sendable>(on connection: RedisConnection, _ body: () async -> T) async -> T {
+        await withTaskGroup(of: Void.self) { group in
+            let timeout = configuration.commandTimeout
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return  // the confirmation came first
+                }
+                connection.close(BrokerError(.timedOut, "redis: no subscription confirmation within \(timeout)"))
+            }
+            let result = await body()
+            group.cancelAll()
+            return result
         }
     }
 
     private func waitForConfirmation(of names: [SubscriptionRegistry.Name], on connection: RedisConnection)
         async throws(BrokerError)
     {
-        let result = await withCheckedContinuation { continuation in
+        let result = await withWatchdog(on: connection) { await confirmation(of: names, on: connection) }
+        try result.get()
+    }
+
+    private func confirmation(of names: [SubscriptionRegistry.Name], on connection: RedisConnection)
+        async -> Result<Void, BrokerError>
+    {
+        await withCheckedContinuation { continuation in
             let outcome: Result<Void, BrokerError>? = registry.withLock { registry in
                 // Checked under the registry lock: a connection that closes after this point
                 // fails the waiter through `subscriberLost`.
@@ -48,13 +75,26 @@ extension RedisBroker {
             }
             if let outcome { continuation.resume(returning: outcome) }
         }
-        try result.get()
     }
 
-    private func leave(_ subscription: Subscription, _ names: [SubscriptionRegistry.Name]) {
+    /// Removes the subscription; when it was the last user of a channel or pattern, waits
+    /// until Redis confirmed the unsubscription, so that once `subscribe` returns a publish no
+    /// longer counts this process as a receiver.
+    private func leave(_ subscription: Subscription, _ names: [SubscriptionRegistry.Name]) async {
         let toUnsubscribe = registry.withLock { $0.remove(subscription, from: names) }
         subscription.finish()
-        if let connection = subscriber.current {
+        guard !toUnsubscribe.isEmpty, let connection = subscriber.current else { return }
+        await withWatchdog(on: connection) { await unsubscription(of: toUnsubscribe, on: connection) }
+    }
+
+    private func unsubscription(of toUnsubscribe: [SubscriptionRegistry.Name], on connection: RedisConnection) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let registered = registry.withLock { registry in
+                guard connection.closedReason == nil else { return false }
+                registry.waitForUnsubscription(of: toUnsubscribe, continuation)
+                return true
+            }
+            guard registered else { return continuation.resume() }
             send(toUnsubscribe, subscribing: false, on: connection)
         }
     }
@@ -93,17 +133,22 @@ extension RedisBroker {
             let kind: SubscriptionRegistry.Kind = kind == "subscribe" ? .channel : .pattern
             let ready = registry.withLock { $0.confirmed(.init(kind: kind, name: name)) }
             for waiter in ready { waiter.resume(returning: .success(())) }
+        case "unsubscribe", "punsubscribe":
+            guard parts.count >= 2, let name = parts[1].text else { return }
+            let kind: SubscriptionRegistry.Kind = kind == "unsubscribe" ? .channel : .pattern
+            registry.withLock { $0.unsubscribed(.init(kind: kind, name: name)) }?.resume()
         default:
-            break  // unsubscribe confirmations need no action
+            break
         }
     }
 
     /// The subscriber connection closed: callers still waiting for a confirmation fail; live
     /// subscriptions stay and are resubscribed on the next connection.
     func subscriberLost(_ error: BrokerError) {
-        let waiters = registry.withLock { $0.connectionLost() }
+        let (subscribing, leaving) = registry.withLock { $0.connectionLost() }
         let failure = BrokerError(.connectionLost, error.message)
-        for waiter in waiters { waiter.resume(returning: .failure(failure)) }
+        for waiter in subscribing { waiter.resume(returning: .failure(failure)) }
+        for waiter in leaving { waiter.resume() }
     }
 
     /// A new subscriber connection after a loss: subscribe every name in use again.

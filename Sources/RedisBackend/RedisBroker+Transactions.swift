@@ -63,7 +63,9 @@ extension RedisBroker {
                 return .committed(transaction.value, replies: [])
             }
             return .committed(
-                transaction.value, replies: try Self.batchReplies(scriptResult, count: transaction.commands.count))
+                transaction.value,
+                replies: try AtomicBatch.replies(
+                    Self.batchReplies(scriptResult, count: transaction.commands.count), for: transaction.commands))
         case let other:
             if case .error(let message)? = other { throw RESPValue.brokerError(fromServerMessage: message) }
             throw BrokerError(.unexpectedReply, "redis: EXEC answered \(String(describing: other))")

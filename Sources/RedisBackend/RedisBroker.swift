@@ -32,7 +32,7 @@ public final class RedisBroker: Broker, Service {
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchboard.redis")) {
         self.configuration = configuration
         self.logger = logger
-        let reconnects = Box<RedisBroker>()
+        let owner = Box<RedisBroker>()
         commands = ConnectionSlot(
             role: "commands", configuration: configuration, logger: logger,
             opener: { onClose in
@@ -40,10 +40,10 @@ public final class RedisBroker: Broker, Service {
                     configuration,
                     setup: .init(name: "commands", loadScripts: [AtomicBatch.script], onClose: onClose),
                     logger: logger)
-                reconnects.value?.atomicScriptHash.withLock { $0 = hashes.first }
+                owner.value?.atomicScriptHash.withLock { $0 = hashes.first }
                 return connection
             },
-            onReconnect: { _ in reconnects.value?.reconnects.add(1, ordering: .relaxed) })
+            onReconnect: { _ in owner.value?.reconnects.add(1, ordering: .relaxed) })
         subscriber = ConnectionSlot(
             role: "subscriber", configuration: configuration, logger: logger,
             opener: { onClose in
@@ -51,23 +51,23 @@ public final class RedisBroker: Broker, Service {
                     configuration,
                     setup: .init(
                         name: "subscriber",
-                        pushHandler: { reconnects.value?.handlePush($0) },
+                        pushHandler: { owner.value?.handlePush($0) },
                         onClose: { error in
-                            reconnects.value?.subscriberLost(error)
+                            owner.value?.subscriberLost(error)
                             onClose(error)
                         }),
                     logger: logger
                 ).connection
             },
             onReconnect: { connection in
-                reconnects.value?.reconnects.add(1, ordering: .relaxed)
-                reconnects.value?.resubscribe(on: connection)
+                owner.value?.reconnects.add(1, ordering: .relaxed)
+                owner.value?.resubscribe(on: connection)
             })
         dedicated = DedicatedPool(capacity: configuration.dedicatedPoolSize) { name, onClose in
             try await RedisConnection.open(configuration, setup: .init(name: name, onClose: onClose), logger: logger)
                 .connection
         }
-        reconnects.value = self
+        owner.value = self
     }
 
     /// A broker for a `redis://[user:password@]host:port[/db]` URL.
@@ -86,11 +86,28 @@ public final class RedisBroker: Broker, Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask { try? await self.warmUp() }
                 group.addTask { await self.commands.maintain() }
                 group.addTask { await self.subscriber.maintain() }
             }
         }
         shutdown()
+    }
+
+    /// Opens the command and subscriber connections and `dedicatedConnections` idle dedicated
+    /// ones now, instead of on first use, so that the first blocking pop or transaction does not
+    /// pay for a connection handshake. Optional: everything connects on demand anyway.
+    public func warmUp(dedicatedConnections: Int = 1) async throws {
+        _ = try await commands.connection()
+        _ = try await subscriber.connection()
+        try await withThrowingTaskGroup(of: RedisConnection.self) { group in
+            for _ in 0..<max(0, min(dedicatedConnections, configuration.dedicatedPoolSize)) {
+                group.addTask { try await self.dedicated.checkout() }
+            }
+            var opened: [RedisConnection] = []
+            for try await connection in group { opened.append(connection) }
+            for connection in opened { dedicated.checkin(connection) }
+        }
     }
 
     /// Closes everything now (``run()`` does this when it ends).
@@ -149,13 +166,13 @@ public final class RedisBroker: Broker, Service {
             if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
                 // The server lost its script cache (SCRIPT FLUSH); EVAL loads it again.
             } else {
-                return try Self.batchReplies(reply, count: commands.count)
+                return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
             }
         }
         var encoder = RESPEncoder()
         encoder.append([Array("EVAL".utf8), Array(AtomicBatch.script.utf8)] + arguments)
         let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
-        return try Self.batchReplies(reply, count: commands.count)
+        return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
     }
 
     /// The replies of an atomic batch: the script's array, or its error thrown.

@@ -9,17 +9,23 @@ import Synchronization
 import Glibc
 #endif
 
-/// One connection to Redis: a non-blocking hiredis context driven by its own I/O thread, so
-/// no hiredis call ever runs on Swift's cooperative pool.
+/// One connection to Redis: a non-blocking socket whose replies are read and parsed by hiredis
+/// on the connection's own I/O thread, so no hiredis call ever runs on Swift's cooperative pool.
 ///
-/// The thread `poll()`s the socket and an eventfd. Callers queue already encoded commands
-/// (``send(_:replies:timeout:)``) and suspend; the thread copies everything queued into one
-/// write (auto-pipelining: commands from many tasks share a syscall and a round trip) and
-/// hands replies back in FIFO order. A connection in push mode (the subscriber) hands every
-/// reply to its push handler instead.
+/// **Sending.** A caller registers its request in the in-flight FIFO and, when the connection
+/// is idle (nothing in flight, nothing waiting to be written), writes the encoded bytes itself
+/// with one non-blocking `write` (no thread hop on the latency-critical path). When requests are
+/// already in flight, new ones are appended to an output buffer that the I/O thread flushes as
+/// soon as replies come back: concurrent callers' commands share one write and one round trip
+/// (auto-pipelining), the way Nagle batches, without a timer.
 ///
-/// A connection lives once: when its socket fails, a command outlives ``RedisConfiguration/commandTimeout``
-/// or it is closed, every waiting caller fails, `onClose` runs, and the thread ends. Reconnecting
+/// **Receiving.** The I/O thread `poll()`s the socket and an eventfd (for close requests and
+/// output the socket could not take), feeds hiredis's reader (`redisBufferRead`,
+/// `redisGetReplyFromReader`) and completes requests in FIFO order. A connection in push mode
+/// (the subscriber) hands every reply to its push handler instead.
+///
+/// A connection lives once: when its socket fails, the oldest request outlives its timeout, or
+/// it is closed, every waiting caller fails, `onClose` runs and the thread ends. Reconnecting
 /// means opening a new one (``ConnectionSlot``).
 final class RedisConnection: Sendable {
     typealias Completion = @Sendable (Result<[RESPValue], BrokerError>) -> Void
@@ -31,12 +37,24 @@ final class RedisConnection: Sendable {
         var completion: Completion
     }
 
-    private struct State: Sendable {
-        var queue: [Request] = []
-        var sleeping = false
+    private struct InFlight {
+        var remaining: Int
+        var collected: [RESPValue]
+        var deadline: ContinuousClock.Instant?
+        var completion: Completion
+    }
+
+    private struct State: ~Copyable {
+        var inFlight = Deque<InFlight>()
+        /// Bytes not yet written (from `outputOffset` on).
+        var output: [UInt8] = []
+        var outputOffset = 0
         var closeRequest: BrokerError?
         var closed: BrokerError?
         var clientID: Int64 = 0
+        var socket: Int32 = -1
+
+        var hasOutput: Bool { outputOffset < output.count }
     }
 
     /// What the handshake does beyond AUTH and SELECT.
@@ -50,6 +68,7 @@ final class RedisConnection: Sendable {
     let name: String
     private let state = Mutex(State())
     private let wakeDescriptor: Int32
+    private let clock = ContinuousClock()
 
     private init(name: String) throws(BrokerError) {
         self.name = name
@@ -84,7 +103,7 @@ final class RedisConnection: Sendable {
     /// Why the connection ended, or `nil` while it is up.
     var closedReason: BrokerError? { state.withLock { $0.closed } }
 
-    /// Queues encoded commands expecting `replies` replies (0 in push mode), and waits for them.
+    /// Sends encoded commands expecting `replies` replies (0 in push mode), and waits for them.
     func send(_ bytes: [UInt8], replies: Int, timeout: Duration?) async throws(BrokerError) -> [RESPValue] {
         try await result(of: bytes, replies: replies, timeout: timeout).get()
     }
@@ -96,22 +115,41 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// Queues a request; its completion runs on the I/O thread (or here, if the connection is closed).
+    /// Sends a request; its completion runs on the I/O thread (or here, on failure).
     func enqueue(_ request: Request) {
         enum Action { case none, wake, fail(BrokerError) }
+        let deadline = request.timeout.map { clock.now + $0 }
         let action: Action = state.withLock { state in
             if let closed = state.closed { return .fail(closed) }
-            state.queue.append(request)
-            if state.sleeping {
-                state.sleeping = false
+            let idle = state.inFlight.isEmpty && !state.hasOutput
+            if request.replies > 0 {
+                state.inFlight.append(InFlight(
+                    remaining: request.replies, collected: [], deadline: deadline, completion: request.completion))
+            }
+            guard idle else {
+                // Replies are on their way (or the socket is full): the I/O thread flushes this
+                // together with whatever else queues up before they arrive.
+                state.output.append(contentsOf: request.bytes)
+                return .none
+            }
+            let written = request.bytes.withUnsafeBytes { Glibc.write(state.socket, $0.baseAddress, $0.count) }
+            if written == request.bytes.count { return .none }
+            if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                if state.closeRequest == nil {
+                    state.closeRequest = BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
+                }
                 return .wake
             }
-            return .none
+            state.output = Array(request.bytes[max(0, written)...])
+            state.outputOffset = 0
+            return .wake  // the rest waits for POLLOUT on the I/O thread
         }
         switch action {
-        case .none: break
-        case .wake: wake()
-        case .fail(let error): request.completion(.failure(error))
+        case .none, .wake:
+            if case .wake = action { wake() }
+            if request.replies == 0 { request.completion(.success([])) }
+        case .fail(let error):
+            request.completion(.failure(error))
         }
     }
 
@@ -130,13 +168,6 @@ final class RedisConnection: Sendable {
 
     // MARK: The I/O thread
 
-    private struct InFlight {
-        var remaining: Int
-        var collected: [RESPValue]
-        var deadline: ContinuousClock.Instant?
-        var completion: Completion
-    }
-
     private func runIOThread(
         _ configuration: RedisConfiguration, setup: Setup, ready: CheckedContinuation<[String], any Error>,
         logger: Logger
@@ -147,24 +178,27 @@ final class RedisConnection: Sendable {
                                          timeout: configuration.connectTimeout)
             let (clientID, hashes) = try handshake(context, configuration, setup)
             try context.makeNonBlocking()
-            state.withLock { $0.clientID = clientID }
+            state.withLock { state in
+                state.clientID = clientID
+                state.socket = context.fileDescriptor
+            }
             ready.resume(returning: hashes)
         } catch {
             state.withLock { $0.closed = error }
             ready.resume(throwing: error)
             return
         }
-        var inFlight = Deque<InFlight>()
-        let reason = pollLoop(context, configuration, setup: setup, inFlight: &inFlight)
-        let leftovers = state.withLock { state in
+        let reason = pollLoop(context, setup: setup)
+        let pending = state.withLock { state in
             state.closed = reason
-            defer { state.queue = [] }
-            return state.queue
+            state.socket = -1
+            defer { state.inFlight = [] }
+            return state.inFlight
         }
-        for pending in inFlight { pending.completion(.failure(reason)) }
-        for request in leftovers { request.completion(.failure(reason)) }
+        for request in pending { request.completion(.failure(reason)) }
         logger.debug("redis connection closed", metadata: ["connection": "\(name)", "reason": "\(reason)"])
         setup.onClose(reason)
+        withExtendedLifetime(context) {}  // freed (redisFree closes the socket) only now
     }
 
     private func handshake(_ context: HiredisContext, _ configuration: RedisConfiguration, _ setup: Setup)
@@ -201,83 +235,95 @@ final class RedisConnection: Sendable {
         return (clientID, hashes)
     }
 
+    /// Writes what the output buffer holds, as far as the socket takes it (lock held).
+    private static func flush(_ state: inout State) -> BrokerError? {
+        while state.hasOutput {
+            let written = state.output.withUnsafeBytes { buffer in
+                Glibc.write(state.socket, buffer.baseAddress! + state.outputOffset, buffer.count - state.outputOffset)
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
+                return BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
+            }
+            state.outputOffset += written
+        }
+        state.output.removeAll(keepingCapacity: true)
+        state.outputOffset = 0
+        return nil
+    }
+
     /// Runs until the connection fails or is closed; returns why.
-    private func pollLoop(
-        _ context: HiredisContext, _ configuration: RedisConfiguration, setup: Setup, inFlight: inout Deque<InFlight>
-    ) -> BrokerError {
-        let clock = ContinuousClock()
+    private func pollLoop(_ context: HiredisContext, setup: Setup) -> BrokerError {
         var descriptors = [
             pollfd(fd: context.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
         ]
-        do {
-            while true {
-                // Take everything queued; from here on, a new request wakes us through the eventfd.
-                let (batch, closeRequest) = state.withLock { state in
-                    let batch = state.queue
-                    state.queue.removeAll(keepingCapacity: true)
-                    state.sleeping = true
-                    return (batch, state.closeRequest)
+        var completed: [(Completion, [RESPValue])] = []
+        while true {
+            let now = clock.now
+            let (closeRequest, wantsWrite, deadline) = state.withLock { state in
+                (state.closeRequest, state.hasOutput, state.inFlight.first?.deadline)
+            }
+            if let closeRequest { return closeRequest }
+            // Wake at least every 100 ms, so a request sent directly by a caller while this
+            // thread slept still meets its deadline.
+            var timeout = Duration.milliseconds(100)
+            if let deadline {
+                let remaining = now.duration(to: deadline)
+                if remaining <= .zero {
+                    return BrokerError(.timedOut, "redis: no reply within the command timeout; connection reset")
                 }
-                if let closeRequest { return closeRequest }
-                if !batch.isEmpty {
-                    let now = clock.now
-                    for request in batch {
-                        try context.append(request.bytes)
-                        if request.replies == 0 {
-                            request.completion(.success([]))
-                        } else {
-                            inFlight.append(InFlight(
-                                remaining: request.replies, collected: [],
-                                deadline: request.timeout.map { now + $0 }, completion: request.completion))
-                        }
-                    }
-                    try context.flush()
-                }
-
-                var timeoutMilliseconds: Int32 = -1
-                if let deadline = inFlight.lazy.compactMap(\.deadline).min() {
-                    let remaining = clock.now.duration(to: deadline)
-                    if remaining <= .zero {
-                        return BrokerError(.timedOut, "redis: no reply within the command timeout; connection reset")
-                    }
-                    timeoutMilliseconds = Int32(clamping: remaining.redisMilliseconds)
-                }
-                descriptors[0].events = Int16(POLLIN) | (context.hasPendingOutput ? Int16(POLLOUT) : 0)
-                descriptors[0].revents = 0
-                descriptors[1].revents = 0
-                let ready = poll(&descriptors, 2, timeoutMilliseconds)
-                if ready < 0 {
-                    if errno == EINTR { continue }
-                    return BrokerError(.connectionLost, "redis: poll failed (errno \(errno))")
-                }
-                if descriptors[1].revents != 0 {
-                    var count: UInt64 = 0
-                    _ = Glibc.read(wakeDescriptor, &count, 8)
-                }
-                let socketEvents = descriptors[0].revents
-                if socketEvents & Int16(POLLOUT) != 0 { try context.flush() }
-                if socketEvents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
+                timeout = min(timeout, remaining)
+            }
+            descriptors[0].events = Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0)
+            descriptors[0].revents = 0
+            descriptors[1].revents = 0
+            let ready = poll(&descriptors, 2, Int32(clamping: timeout.redisMilliseconds))
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return BrokerError(.connectionLost, "redis: poll failed (errno \(errno))")
+            }
+            if descriptors[1].revents != 0 {
+                var count: UInt64 = 0
+                _ = Glibc.read(wakeDescriptor, &count, 8)
+            }
+            let socketEvents = descriptors[0].revents
+            if socketEvents & (Int16(POLLIN) | Int16(POLLHUP) | Int16(POLLERR)) != 0 {
+                do {
                     try context.fill()
-                    while let reply = try context.nextReply() {
-                        if let push = setup.pushHandler {
-                            push(reply)
-                            continue
+                    var replies: [RESPValue] = []
+                    while let reply = try context.nextReply() { replies.append(reply) }
+                    if let push = setup.pushHandler {
+                        for reply in replies { push(reply) }
+                    } else if !replies.isEmpty {
+                        // Match replies to requests and flush what queued up meanwhile, in one
+                        // lock; complete the callers outside it.
+                        let failure: BrokerError? = state.withLock { state in
+                            for reply in replies {
+                                guard !state.inFlight.isEmpty else {
+                                    return BrokerError(.unexpectedReply, "redis: a reply nobody asked for: \(reply)")
+                                }
+                                state.inFlight[state.inFlight.startIndex].collected.append(reply)
+                                state.inFlight[state.inFlight.startIndex].remaining -= 1
+                                if state.inFlight[state.inFlight.startIndex].remaining == 0 {
+                                    let done = state.inFlight.removeFirst()
+                                    completed.append((done.completion, done.collected))
+                                }
+                            }
+                            return Self.flush(&state)
                         }
-                        guard !inFlight.isEmpty else {
-                            return BrokerError(.unexpectedReply, "redis: a reply nobody asked for: \(reply)")
-                        }
-                        inFlight[inFlight.startIndex].collected.append(reply)
-                        inFlight[inFlight.startIndex].remaining -= 1
-                        if inFlight[inFlight.startIndex].remaining == 0 {
-                            let done = inFlight.removeFirst()
-                            done.completion(.success(done.collected))
-                        }
+                        for (completion, values) in completed { completion(.success(values)) }
+                        completed.removeAll(keepingCapacity: true)
+                        if let failure { return failure }
                     }
+                } catch {
+                    return error
                 }
             }
-        } catch {
-            return error
+            if socketEvents & Int16(POLLOUT) != 0 || wantsWrite {
+                if let failure = state.withLock({ Self.flush(&$0) }) { return failure }
+            }
         }
     }
 }

@@ -31,9 +31,35 @@ struct SubscriptionRegistry: ~Copyable {
         var continuation: CheckedContinuation<Result<Void, BrokerError>, Never>
     }
 
+    private struct LeaveWaiter {
+        var remaining: Set<Name>
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
     private var entries: [Name: Entry] = [:]
     private var waiters: [Int: Waiter] = [:]
+    private var leaveWaiters: [Int: LeaveWaiter] = [:]
     private var nextWaiter = 0
+
+    /// Registers a waiter for Redis to confirm `UNSUBSCRIBE`/`PUNSUBSCRIBE` of `names`.
+    mutating func waitForUnsubscription(of names: [Name], _ continuation: CheckedContinuation<Void, Never>) {
+        nextWaiter += 1
+        leaveWaiters[nextWaiter] = LeaveWaiter(remaining: Set(names), continuation: continuation)
+    }
+
+    /// Redis confirmed one unsubscription: it counts for the oldest waiter on that name.
+    mutating func unsubscribed(_ name: Name) -> CheckedContinuation<Void, Never>? {
+        guard let id = leaveWaiters.filter({ $0.value.remaining.contains(name) }).keys.min(),
+            var waiter = leaveWaiters[id]
+        else { return nil }
+        waiter.remaining.remove(name)
+        if waiter.remaining.isEmpty {
+            leaveWaiters[id] = nil
+            return waiter.continuation
+        }
+        leaveWaiters[id] = waiter
+        return nil
+    }
 
     /// Adds `subscription` to each name; returns the names that need a `SUBSCRIBE` now.
     mutating func add(_ subscription: Subscription, to names: [Name]) -> [Name] {
@@ -107,9 +133,14 @@ struct SubscriptionRegistry: ~Copyable {
     }
 
     /// The subscriber connection was lost: waiters fail; confirmations in flight are void.
-    mutating func connectionLost() -> [CheckedContinuation<Result<Void, BrokerError>, Never>] {
-        defer { waiters = [:] }
-        return waiters.values.map(\.continuation)
+    mutating func connectionLost() -> (
+        subscribing: [CheckedContinuation<Result<Void, BrokerError>, Never>], leaving: [CheckedContinuation<Void, Never>]
+    ) {
+        defer {
+            waiters = [:]
+            leaveWaiters = [:]
+        }
+        return (waiters.values.map(\.continuation), leaveWaiters.values.map(\.continuation))
     }
 
     /// A new subscriber connection: every name still in use is subscribed again.

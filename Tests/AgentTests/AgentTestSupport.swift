@@ -2,6 +2,7 @@ import Broker
 import Foundation
 import Logging
 import MemoryBackend
+import RedisBackend
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -57,7 +58,7 @@ enum Fixture {
     /// Stores a job record (TTL 24 h) and LPUSHes its id, in one atomic step, as the gateway does.
     @discardableResult
     static func enqueue(
-        _ broker: some Broker, names: JobNames = JobNames(), id: String = "\(UInt64.random(in: 0...UInt64.max))",
+        _ broker: any Broker, names: JobNames, id: String = "\(UInt64.random(in: 0...UInt64.max))",
         user: String = "user-1", payload: JSONValue
     ) async throws -> String {
         let now = "2025-11-11T10:30:00.000Z"
@@ -77,11 +78,11 @@ enum Fixture {
     /// Runs `agent` with `broker` in a service group while `body` runs with a subscription to
     /// the status channel, then shuts the group down gracefully and waits for it to end.
     static func withAgent<Handler: JobHandler, Result: Sendable>(
-        _ agent: Agent<Handler>, on broker: MemoryBroker,
+        _ agent: Agent<Handler>, on broker: any Broker,
         _ body: @escaping @Sendable (Subscription, ServiceGroup) async throws -> Result
     ) async throws -> Result {
         try await broker.subscribe(to: agent.configuration.names.statusChannel) { subscription in
-            let group = ServiceGroup(services: [broker, agent], logger: logger)
+            let group = ServiceGroup(services: [agent], logger: logger)
             return try await withThrowingTaskGroup(of: Result?.self) { tasks in
                 tasks.addTask {
                     try await group.run()
@@ -129,9 +130,43 @@ final class CountingHandler: JobHandler {
 
 /// Short timings so retries and reaps happen within a test's time.
 func fastConfiguration(
-    concurrency: Int = 1, visibilityTimeout: Duration = .seconds(30), maxAttempts: Int = 3
+    _ names: JobNames, concurrency: Int = 1, visibilityTimeout: Duration = .seconds(30), maxAttempts: Int = 3
 ) -> AgentConfiguration {
     AgentConfiguration(
-        concurrency: concurrency, visibilityTimeout: visibilityTimeout,
+        names: names, concurrency: concurrency, visibilityTimeout: visibilityTimeout,
         retry: RetryPolicy(maxAttempts: maxAttempts, initialDelay: .milliseconds(5), maxDelay: .milliseconds(20)))
+}
+
+/// A backend the agent tests run on: memory always, Redis when `SWITCHBOARD_TEST_REDIS_URL` is
+/// set (as `make test` does). Tests isolate themselves with a unique key prefix.
+struct AgentBackend: Sendable, CustomTestStringConvertible {
+    let name: String
+    let run: @Sendable (_ body: @Sendable (any Broker) async throws -> Void) async throws -> Void
+
+    var testDescription: String { name }
+
+    /// Runs `body` with a fresh broker of this backend, and a unique job namespace on it.
+    func withBroker(_ body: @escaping @Sendable (any Broker, JobNames) async throws -> Void) async throws {
+        let names = JobNames(prefix: "agent-test-\(UInt64.random(in: 0..<UInt64.max))", type: "rebalance")
+        try await run { broker in try await body(broker, names) }
+    }
+
+    static let memory = AgentBackend(name: "memory") { body in try await body(MemoryBroker()) }
+
+    static func redis(url: String) -> AgentBackend {
+        AgentBackend(name: "redis") { body in
+            var logger = Logger(label: "agent-tests.redis")
+            logger.logLevel = .error
+            let broker = try RedisBroker(url: url, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await broker.run() }
+                defer { group.cancelAll() }
+                try await body(broker)
+            }
+        }
+    }
+
+    static let redisURL = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_URL"]
+
+    static var all: [AgentBackend] { [memory] + (redisURL.map { [redis(url: $0)] } ?? []) }
 }

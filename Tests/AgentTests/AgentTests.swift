@@ -1,119 +1,137 @@
 import Broker
 import Foundation
-import MemoryBackend
 import ServiceLifecycle
 import Synchronization
 import Testing
 
-@Suite("Agent runtime on the memory backend")
+@Suite("Agent runtime")
 struct AgentTests {
-    let names = JobNames()
-
-    @Test("a queued job is taken, processing then done are published with userId and the demo result")
-    func fullPath() async throws {
-        let broker = MemoryBroker()
-        let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            let id = try await Fixture.enqueue(broker, id: "1731304200000-a7f3e2k", user: "GXHEX", payload: ["amount": 1000])
-            #expect(id == "1731304200000-a7f3e2k")
-            return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+    @Test("a queued job is taken, processing then done are published with userId and the demo result",
+          arguments: AgentBackend.all)
+    func fullPath(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(names),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(
+                    broker, names: names, id: "1731304200000-a7f3e2k", user: "GXHEX", payload: ["amount": 1000])
+                return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+            }
+            try #require(statuses.count == 2)
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(statuses.allSatisfy { $0.jobId == "1731304200000-a7f3e2k" && $0.userId == "GXHEX" && $0.timestamp != nil })
+            let result = try #require(statuses[1].result)
+            #expect(result["success"] == true)
+            #expect(result["originalAmount"] == 1000)
+            #expect(result["fee"]?.doubleValue == 20)
+            #expect(result["remainingAmount"]?.doubleValue == 980)
+            #expect(result["processedAt"]?.stringValue?.hasSuffix("Z") == true)
+            // Acknowledged: nothing left taken, no lease left behind.
+            #expect(try await broker.length(of: names.processing) == 0)
+            #expect(try await broker.get(names.lease("1731304200000-a7f3e2k")) == nil)
+            #expect(agent.statistics.done == 1)
         }
-        try #require(statuses.count == 2)
-        #expect(statuses.map(\.status) == [.processing, .done])
-        #expect(statuses.allSatisfy { $0.jobId == "1731304200000-a7f3e2k" && $0.userId == "GXHEX" && $0.timestamp != nil })
-        let result = try #require(statuses[1].result)
-        #expect(result["success"] == true)
-        #expect(result["originalAmount"] == 1000)
-        #expect(result["fee"]?.doubleValue == 20)
-        #expect(result["remainingAmount"]?.doubleValue == 980)
-        #expect(result["processedAt"]?.stringValue?.hasSuffix("Z") == true)
-        // Acknowledged: nothing left taken, no lease left behind.
-        #expect(try await broker.length(of: names.processing) == 0)
-        #expect(try await broker.get(names.lease("1731304200000-a7f3e2k")) == nil)
-        #expect(agent.statistics.done == 1)
     }
 
-    @Test("jobs are taken oldest first")
-    func fifo() async throws {
-        let broker = MemoryBroker()
-        var ids: [String] = []
-        for n in 0..<8 { ids.append(try await Fixture.enqueue(broker, id: "job-\(n)", payload: ["amount": .integer(Int64(n + 1))])) }
-        let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await subscription.statuses("8 done") { $0.filter { $0.status == .done }.count == 8 }
+    @Test("jobs are taken oldest first", arguments: AgentBackend.all)
+    func fifo(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            var ids: [String] = []
+            for n in 0..<8 {
+                ids.append(try await Fixture.enqueue(broker, names: names, id: "job-\(n)", payload: ["amount": .integer(Int64(n + 1))]))
+            }
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(names),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await subscription.statuses("8 done") { $0.filter { $0.status == .done }.count == 8 }
+            }
+            #expect(statuses.filter { $0.status == .processing }.map(\.jobId) == ids)
+            #expect(statuses.filter { $0.status == .done }.map(\.jobId) == ids)
         }
-        #expect(statuses.filter { $0.status == .processing }.map(\.jobId) == ids)
-        #expect(statuses.filter { $0.status == .done }.map(\.jobId) == ids)
     }
 
-    @Test("an invalid amount is an error at once, without retries", arguments: [
+    @Test("an invalid amount is an error at once, without retries", arguments: AgentBackend.all, [
         JSONValue.object(["amount": 0]), ["amount": -5], ["amount": "100"], ["priority": "high"],
     ])
-    func invalidAmount(payload: JSONValue) async throws {
-        let broker = MemoryBroker()
-        let handler = CountingHandler()
-        let agent = Agent(broker: broker, handler: handler, configuration: fastConfiguration(maxAttempts: 5), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await Fixture.enqueue(broker, id: "bad", user: "u", payload: payload)
-            return try await subscription.statuses("error") { $0.contains { $0.status.isFinal } }
+    func invalidAmount(backend: AgentBackend, payload: JSONValue) async throws {
+        try await backend.withBroker { broker, names in
+            let handler = CountingHandler()
+            let agent = Agent(
+                broker: broker, handler: handler, configuration: fastConfiguration(names, maxAttempts: 5),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, id: "bad", user: "u", payload: payload)
+                return try await subscription.statuses("error") { $0.contains { $0.status.isFinal } }
+            }
+            let final = try #require(statuses.last)
+            #expect(final.status == .error)
+            #expect(final.error == "Invalid amount")
+            #expect(final.attempts == 1)
+            #expect(final.userId == "u")
+            #expect(handler.calls.withLock { $0 } == 1)
+            #expect(agent.statistics.retries == 0)
+            #expect(try await broker.length(of: names.processing) == 0)
         }
-        let final = try #require(statuses.last)
-        #expect(final.status == .error)
-        #expect(final.error == "Invalid amount")
-        #expect(final.attempts == 1)
-        #expect(final.userId == "u")
-        #expect(handler.calls.withLock { $0 } == 1)
-        #expect(agent.statistics.retries == 0)
-        #expect(try await broker.length(of: names.processing) == 0)
     }
 
-    @Test("a transient failure is retried, then the job succeeds")
-    func retriedThenDone() async throws {
-        let broker = MemoryBroker()
-        let handler = FlakyHandler(failures: 2)
-        let agent = Agent(broker: broker, handler: handler, configuration: fastConfiguration(maxAttempts: 3), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await Fixture.enqueue(broker, payload: ["amount": 50])
-            return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+    @Test("a transient failure is retried, then the job succeeds", arguments: AgentBackend.all)
+    func retriedThenDone(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let handler = FlakyHandler(failures: 2)
+            let agent = Agent(
+                broker: broker, handler: handler, configuration: fastConfiguration(names, maxAttempts: 3),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, payload: ["amount": 50])
+                return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+            }
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(statuses.last?.attempts == 3)
+            #expect(statuses.last?.result?["fee"]?.doubleValue == 1)
+            #expect(handler.calls.withLock { $0 } == 3)
+            #expect(agent.statistics.retries == 2)
         }
-        #expect(statuses.map(\.status) == [.processing, .done])
-        #expect(statuses.last?.attempts == 3)
-        #expect(statuses.last?.result?["fee"]?.doubleValue == 1)
-        #expect(handler.calls.withLock { $0 } == 3)
-        #expect(agent.statistics.retries == 2)
     }
 
-    @Test("when retries run out the job ends in error with its attempts")
-    func retriesExhausted() async throws {
-        let broker = MemoryBroker()
-        let handler = FlakyHandler(failures: .max)
-        let agent = Agent(broker: broker, handler: handler, configuration: fastConfiguration(maxAttempts: 4), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await Fixture.enqueue(broker, user: "owner", payload: ["amount": 50])
-            return try await subscription.statuses("error") { $0.contains { $0.status.isFinal } }
+    @Test("when retries run out the job ends in error with its attempts", arguments: AgentBackend.all)
+    func retriesExhausted(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let handler = FlakyHandler(failures: .max)
+            let agent = Agent(
+                broker: broker, handler: handler, configuration: fastConfiguration(names, maxAttempts: 4),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, user: "owner", payload: ["amount": 50])
+                return try await subscription.statuses("error") { $0.contains { $0.status.isFinal } }
+            }
+            let final = try #require(statuses.last)
+            #expect(final.status == .error)
+            #expect(final.attempts == 4)
+            #expect(final.error == "upstream unavailable (call 4)")
+            #expect(final.userId == "owner")
+            #expect(handler.calls.withLock { $0 } == 4)
+            #expect(try await broker.length(of: names.processing) == 0)
         }
-        let final = try #require(statuses.last)
-        #expect(final.status == .error)
-        #expect(final.attempts == 4)
-        #expect(final.error == "upstream unavailable (call 4)")
-        #expect(final.userId == "owner")
-        #expect(handler.calls.withLock { $0 } == 4)
-        #expect(try await broker.length(of: names.processing) == 0)
     }
 
-    @Test("an id whose record is gone is acknowledged and skipped")
-    func missingRecord() async throws {
-        let broker = MemoryBroker()
-        try await broker.push("ghost", to: .head, of: names.queue)
-        let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            // Taken after the ghost (FIFO, one worker): once it is done, the ghost was handled.
-            try await Fixture.enqueue(broker, id: "real", payload: ["amount": 1])
-            return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+    @Test("an id whose record is gone is acknowledged and skipped", arguments: AgentBackend.all)
+    func missingRecord(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await broker.push("ghost", to: .head, of: names.queue)
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(names),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                // Taken after the ghost (FIFO, one worker): once it is done, the ghost was handled.
+                try await Fixture.enqueue(broker, names: names, id: "real", payload: ["amount": 1])
+                return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+            }
+            #expect(statuses.allSatisfy { $0.jobId == "real" })
+            #expect(agent.statistics.skipped == 1)
+            #expect(try await broker.length(of: names.processing) == 0)
+            #expect(try await broker.length(of: names.queue) == 0)
         }
-        #expect(statuses.allSatisfy { $0.jobId == "real" })
-        #expect(agent.statistics.skipped == 1)
-        #expect(try await broker.length(of: names.processing) == 0)
-        #expect(try await broker.length(of: names.queue) == 0)
     }
 }

@@ -5,11 +5,9 @@ import Testing
 
 @Suite("Reaper: lapsed jobs go back to the queue exactly once")
 struct ReaperTests {
-    let names = JobNames()
-
     /// A job taken by an agent that then died: moved to processing (with a lease that lapses,
     /// when `lease` is given) and never acknowledged.
-    func takeAndDie(_ broker: MemoryBroker, lease: Duration?) async throws -> String {
+    func takeAndDie(_ broker: any Broker, _ names: JobNames, lease: Duration?) async throws -> String {
         let moved = try await broker.blockingMove(
             from: names.queue, .tail, to: names.processing, .head, timeout: .seconds(5))
         let id = String(decoding: try #require(moved), as: UTF8.self)
@@ -19,108 +17,114 @@ struct ReaperTests {
         return id
     }
 
-    func reaper(_ broker: MemoryBroker, grace: Duration = .zero) -> Reaper {
-        var configuration = AgentConfiguration()
+    func reaper(_ broker: any Broker, _ names: JobNames, grace: Duration = .zero) -> Reaper {
+        var configuration = AgentConfiguration(names: names)
         configuration.takeGrace = grace
         return Reaper(broker: broker, configuration: configuration, logger: Fixture.logger)
     }
 
     @Test("a job whose agent died is reaped after the visibility timeout and completed by a live agent",
-          arguments: [Duration?.none, .milliseconds(100)])
-    func deadAgentsJobCompletes(deadLease: Duration?) async throws {
-        let broker = MemoryBroker()
-        try await Fixture.enqueue(broker, id: "orphan", user: "owner", payload: ["amount": 10])
-        let id = try await takeAndDie(broker, lease: deadLease)
-        #expect(id == "orphan")
-        #expect(try await broker.length(of: names.queue) == 0)
+          arguments: AgentBackend.all, [Duration?.none, .milliseconds(100)])
+    func deadAgentsJobCompletes(backend: AgentBackend, deadLease: Duration?) async throws {
+        try await backend.withBroker { broker, names in
+            try await Fixture.enqueue(broker, names: names, id: "orphan", user: "owner", payload: ["amount": 10])
+            let id = try await takeAndDie(broker, names, lease: deadLease)
+            #expect(id == "orphan")
+            #expect(try await broker.length(of: names.queue) == 0)
 
-        let agent = Agent(
-            broker: broker, handler: DemoRebalanceHandler(),
-            configuration: fastConfiguration(visibilityTimeout: .milliseconds(200)), logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await subscription.statuses("the orphan done") { $0.contains { $0.status == .done } }
-        }
-        #expect(statuses.map(\.status) == [.processing, .done])
-        #expect(statuses.allSatisfy { $0.jobId == "orphan" && $0.userId == "owner" })
-        #expect(try await broker.length(of: names.processing) == 0)
-        #expect(try await broker.length(of: names.queue) == 0)
-    }
-
-    @Test("a taken id without a lease waits out the grace; a held lease is never reaped")
-    func graceAndLiveLease() async throws {
-        let broker = MemoryBroker()
-        try await Fixture.enqueue(broker, id: "fresh", payload: ["amount": 1])
-        try await Fixture.enqueue(broker, id: "held", payload: ["amount": 1])
-        _ = try await takeAndDie(broker, lease: nil)  // "fresh": taken, lease not yet set
-        _ = try await takeAndDie(broker, lease: .seconds(600))  // "held": a live agent's lease
-        var reaper = reaper(broker, grace: .seconds(5))
-        let start = ContinuousClock.now
-        #expect(try await reaper.scan(now: start) == 0)
-        #expect(try await reaper.scan(now: start + .seconds(4)) == 0)
-        #expect(try await reaper.scan(now: start + .seconds(6)) == 1)
-        #expect(try await reaper.scan(now: start + .seconds(60)) == 0)
-        #expect(try await broker.range(of: names.queue).map { String(decoding: $0, as: UTF8.self) } == ["fresh"])
-        #expect(try await broker.range(of: names.processing).map { String(decoding: $0, as: UTF8.self) } == ["held"])
-    }
-
-    @Test("two reapers at once put a lapsed job back once")
-    func concurrentReapers() async throws {
-        let broker = MemoryBroker()
-        for round in 0..<50 {
-            try await Fixture.enqueue(broker, id: "job-\(round)", payload: ["amount": 1])
-            _ = try await takeAndDie(broker, lease: nil)
-            var first = reaper(broker)
-            var second = reaper(broker)
-            async let a = first.scan()
-            async let b = second.scan()
-            let reaped = try await a + b
-            #expect(reaped == 1)
-            #expect(try await broker.length(of: names.processing) == 0)
-            #expect(try await broker.range(of: names.queue) == [Array("job-\(round)".utf8)])
-            _ = try await broker.pop(from: .tail, of: names.queue)
-        }
-    }
-
-    @Test("an acknowledged job is never put back, however the acknowledgement and reapers interleave")
-    func ackRacesReapers() async throws {
-        let broker = MemoryBroker()
-        let reaper = reaper(broker)
-        for round in 0..<100 {
-            let id = "job-\(round)"
-            try await Fixture.enqueue(broker, id: id, payload: ["amount": 1])
-            _ = try await takeAndDie(broker, lease: nil)
-            let value = Array(id.utf8)
-            async let first = reaper.putBack(id)
-            async let ack = broker.execute(
-                [.remove(value: value, count: 1, queue: names.processing), .delete(keys: [names.lease(id)])],
-                atomically: true)
-            async let second = reaper.putBack(id)
-            let putBack = [try await first, try await second].filter { $0 }.count
-            let acknowledged = try await ack[0].integer() == 1
-            #expect(putBack <= 1)
-            #expect(try await broker.length(of: names.processing) == 0)
-            let queued = try await broker.length(of: names.queue)
-            if acknowledged {
-                #expect(putBack == 0 && queued == 0)
-            } else {
-                #expect(putBack == 1 && queued == 1)
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(),
+                configuration: fastConfiguration(names, visibilityTimeout: .milliseconds(200)), logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await subscription.statuses("the orphan done") { $0.contains { $0.status == .done } }
             }
-            _ = try await broker.delete(names.queue)
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(statuses.allSatisfy { $0.jobId == "orphan" && $0.userId == "owner" })
+            #expect(try await broker.length(of: names.processing) == 0)
+            #expect(try await broker.length(of: names.queue) == 0)
         }
     }
 
-    @Test("a job running longer than the visibility timeout keeps its lease and runs once")
-    func leaseRenewal() async throws {
-        let broker = MemoryBroker()
-        let agent = Agent(
-            broker: broker, handler: DemoRebalanceHandler(),
-            configuration: fastConfiguration(concurrency: 2, visibilityTimeout: .milliseconds(300)),
-            logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await Fixture.enqueue(broker, id: "long", payload: ["amount": 1, "delayMs": 1200])
-            return try await subscription.statuses("the long job done") { $0.contains { $0.status == .done } }
+    @Test("a taken id without a lease waits out the grace; a held lease is never reaped", arguments: AgentBackend.all)
+    func graceAndLiveLease(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await Fixture.enqueue(broker, names: names, id: "fresh", payload: ["amount": 1])
+            try await Fixture.enqueue(broker, names: names, id: "held", payload: ["amount": 1])
+            _ = try await takeAndDie(broker, names, lease: nil)  // "fresh": taken, lease not yet set
+            _ = try await takeAndDie(broker, names, lease: .seconds(600))  // "held": a live agent's lease
+            var reaper = reaper(broker, names, grace: .seconds(5))
+            let start = ContinuousClock.now
+            #expect(try await reaper.scan(now: start) == 0)
+            #expect(try await reaper.scan(now: start + .seconds(4)) == 0)
+            #expect(try await reaper.scan(now: start + .seconds(6)) == 1)
+            #expect(try await reaper.scan(now: start + .seconds(60)) == 0)
+            #expect(try await broker.range(of: names.queue).map { String(decoding: $0, as: UTF8.self) } == ["fresh"])
+            #expect(try await broker.range(of: names.processing).map { String(decoding: $0, as: UTF8.self) } == ["held"])
         }
-        #expect(statuses.map(\.status) == [.processing, .done])
-        #expect(agent.statistics.taken == 1)
+    }
+
+    @Test("two reapers at once put a lapsed job back once", arguments: AgentBackend.all)
+    func concurrentReapers(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            for round in 0..<50 {
+                try await Fixture.enqueue(broker, names: names, id: "job-\(round)", payload: ["amount": 1])
+                _ = try await takeAndDie(broker, names, lease: nil)
+                var first = reaper(broker, names)
+                var second = reaper(broker, names)
+                async let a = first.scan()
+                async let b = second.scan()
+                let reaped = try await a + b
+                #expect(reaped == 1)
+                #expect(try await broker.length(of: names.processing) == 0)
+                #expect(try await broker.range(of: names.queue) == [Array("job-\(round)".utf8)])
+                _ = try await broker.pop(from: .tail, of: names.queue)
+            }
+        }
+    }
+
+    @Test("an acknowledged job is never put back, however the acknowledgement and reapers interleave",
+          arguments: AgentBackend.all)
+    func ackRacesReapers(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let reaper = reaper(broker, names)
+            for round in 0..<100 {
+                let id = "job-\(round)"
+                try await Fixture.enqueue(broker, names: names, id: id, payload: ["amount": 1])
+                _ = try await takeAndDie(broker, names, lease: nil)
+                let value = Array(id.utf8)
+                async let first = reaper.putBack(id)
+                async let ack = broker.execute(
+                    [.remove(value: value, count: 1, queue: names.processing), .delete(keys: [names.lease(id)])],
+                    atomically: false)  // as the agent acknowledges: a pipeline
+                async let second = reaper.putBack(id)
+                let putBack = [try await first, try await second].filter { $0 }.count
+                let acknowledged = try await ack[0].integer() == 1
+                #expect(putBack <= 1)
+                #expect(try await broker.length(of: names.processing) == 0)
+                let queued = try await broker.length(of: names.queue)
+                if acknowledged {
+                    #expect(putBack == 0 && queued == 0)
+                } else {
+                    #expect(putBack == 1 && queued == 1)
+                }
+                _ = try await broker.delete(names.queue)
+            }
+        }
+    }
+
+    @Test("a job running longer than the visibility timeout keeps its lease and runs once", arguments: AgentBackend.all)
+    func leaseRenewal(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(),
+                configuration: fastConfiguration(names, concurrency: 2, visibilityTimeout: .seconds(1)),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, id: "long", payload: ["amount": 1, "delayMs": 2500])
+                return try await subscription.statuses("the long job done") { $0.contains { $0.status == .done } }
+            }
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(agent.statistics.taken == 1)
+        }
     }
 }

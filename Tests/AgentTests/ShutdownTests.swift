@@ -13,43 +13,45 @@ struct WaitsForShutdownHandler: JobHandler {
 
 @Suite("Graceful shutdown")
 struct ShutdownTests {
-    let names = JobNames()
 
-    @Test("a job in flight at shutdown still finishes and publishes done; no job is taken after")
-    func drainsInFlight() async throws {
-        let broker = MemoryBroker()
-        let agent = Agent(
-            broker: broker, handler: WaitsForShutdownHandler(), configuration: fastConfiguration(),
-            logger: Fixture.logger)
-        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, group in
-            try await Fixture.enqueue(broker, id: "slow", payload: ["amount": 100, "waitForShutdown": true])
-            let started = try await subscription.statuses("slow processing") { $0.contains { $0.jobId == "slow" } }
-            // The only worker is busy: this one waits in the queue while shutdown begins.
-            try await Fixture.enqueue(broker, id: "late", payload: ["amount": 1])
-            await group.triggerGracefulShutdown()
-            return try await subscription.statuses(after: started, "slow done") { $0.contains { $0.status == .done } }
+    @Test("a job in flight at shutdown still finishes and publishes done; no job is taken after",
+          arguments: AgentBackend.all)
+    func drainsInFlight(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let agent = Agent(
+                broker: broker, handler: WaitsForShutdownHandler(), configuration: fastConfiguration(names),
+                logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, group in
+                try await Fixture.enqueue(broker, names: names, id: "slow", payload: ["amount": 100, "waitForShutdown": true])
+                let started = try await subscription.statuses("slow processing") { $0.contains { $0.jobId == "slow" } }
+                // The only worker is busy: this one waits in the queue while shutdown begins.
+                try await Fixture.enqueue(broker, names: names, id: "late", payload: ["amount": 1])
+                await group.triggerGracefulShutdown()
+                return try await subscription.statuses(after: started, "slow done") { $0.contains { $0.status == .done } }
+            }
+            #expect(statuses.map(\.jobId) == ["slow", "slow"])
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(statuses.last?.result?["fee"]?.doubleValue == 2)
+            #expect(try await broker.range(of: names.queue) == [Array("late".utf8)])
+            #expect(try await broker.length(of: names.processing) == 0)
+            #expect(agent.statistics.taken == 1)
         }
-        #expect(statuses.map(\.jobId) == ["slow", "slow"])
-        #expect(statuses.map(\.status) == [.processing, .done])
-        #expect(statuses.last?.result?["fee"]?.doubleValue == 2)
-        #expect(try await broker.range(of: names.queue) == [Array("late".utf8)])
-        #expect(try await broker.length(of: names.processing) == 0)
-        #expect(agent.statistics.taken == 1)
     }
 
-    @Test("idle workers blocked on an empty queue stop promptly")
-    func idleWorkersStop() async throws {
-        let broker = MemoryBroker()
-        let agent = Agent(
-            broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(concurrency: 4),
-            logger: Fixture.logger)
-        // withAgent fails if the agent has not stopped within its deadline after shutdown.
-        _ = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-            try await Fixture.enqueue(broker, payload: ["amount": 1])
-            return try await subscription.statuses("done") { $0.contains { $0.status == .done } }
+    @Test("idle workers blocked on an empty queue stop promptly", arguments: AgentBackend.all)
+    func idleWorkersStop(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(names, concurrency: 4),
+                logger: Fixture.logger)
+            // withAgent fails if the agent has not stopped within its deadline after shutdown.
+            _ = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, payload: ["amount": 1])
+                return try await subscription.statuses("done") { $0.contains { $0.status == .done } }
+            }
+            try await Fixture.enqueue(broker, names: names, id: "after", payload: ["amount": 1])
+            #expect(try await broker.length(of: names.queue) == 1)
+            #expect(agent.statistics.taken == 1)
         }
-        try await Fixture.enqueue(broker, id: "after", payload: ["amount": 1])
-        #expect(try await broker.length(of: names.queue) == 1)
-        #expect(agent.statistics.taken == 1)
     }
 }

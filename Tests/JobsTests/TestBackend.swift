@@ -1,6 +1,8 @@
 import Broker
 import Foundation
+import Logging
 import MemoryBackend
+import RedisBackend
 import Testing
 
 /// A backend the job tests run on. Add a case here to run every parameterised test on it.
@@ -9,15 +11,54 @@ import Testing
 /// no flushing between tests.
 struct TestBackend: Sendable, CustomTestStringConvertible {
     let name: String
-    let make: @Sendable () async throws -> any Broker
+    /// Runs the body with a fresh broker whose background work (if any) is running.
+    let run: @Sendable (_ body: @Sendable (any Broker) async throws -> Void) async throws -> Void
 
     var testDescription: String { name }
 
-    static let memory = TestBackend(name: "memory") { MemoryBroker() }
+    /// Runs `body` with a broker of this backend.
+    func withBroker(_ body: @escaping @Sendable (any Broker) async throws -> Void) async throws {
+        try await run(body)
+    }
 
-    /// Every backend available in this environment.
+    static let memory = TestBackend(name: "memory") { body in try await body(MemoryBroker()) }
+
+    /// A ``RedisBroker`` on `SWITCHBOARD_TEST_REDIS_URL` (set by `make test`), running for the
+    /// duration of the body.
+    static func redis(url: String) -> TestBackend {
+        TestBackend(name: "redis") { body in
+            var configuration = try RedisConfiguration(url: url)
+            configuration.initialBackoff = .milliseconds(20)
+            configuration.maximumBackoff = .milliseconds(300)
+            var logger = Logger(label: "test.redis")
+            logger.logLevel = .warning
+            let broker = RedisBroker(configuration: configuration, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await broker.run() }
+                defer { group.cancelAll() }
+                try await body(broker)
+            }
+        }
+    }
+
+    static let redisURL = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_URL"]
+
+    /// Every backend available in this environment: memory always, Redis when
+    /// `SWITCHBOARD_TEST_REDIS_URL` is set (``JobsOnRedisAvailability`` reports the skip).
     static var all: [TestBackend] {
-        [memory]
+        [memory] + (redisURL.map { [redis(url: $0)] } ?? [])
+    }
+}
+
+@Suite("Job tests on Redis")
+struct JobsOnRedisAvailability {
+    /// Shows as skipped, with the reason, when Redis is not configured; under `make test`
+    /// (`SWITCHBOARD_REQUIRE_REDIS=1`) a missing Redis fails instead.
+    @Test(.enabled(if: TestBackend.redisURL != nil || ProcessInfo.processInfo.environment["SWITCHBOARD_REQUIRE_REDIS"] == "1",
+        "SWITCHBOARD_TEST_REDIS_URL is not set: the job tests ran on memory only"))
+    func redisIsConfigured() async throws {
+        let url = try #require(TestBackend.redisURL, "SWITCHBOARD_REQUIRE_REDIS=1 but SWITCHBOARD_TEST_REDIS_URL is unset")
+        try await TestBackend.redis(url: url).withBroker { broker in try await broker.ping() }
     }
 }
 

@@ -62,6 +62,38 @@ import Testing
         #expect(broker.storedKeyCount == 0)
     }
 
+    @Test func emptiedListIsGoneAtOnceAndItsMemoryAtTheSweep() async throws {
+        try await broker.push("a", to: .tail, of: "q")
+        try await broker.expire("q", after: .seconds(5))
+        #expect(try await broker.pop(from: .head, of: "q") == bytes("a"))
+        #expect(try await broker.execute(.timeToLive(key: "q")) == .integer(-2))
+        #expect(try await broker.length(of: "q") == 0)
+        #expect(broker.storedKeyCount == 0)
+        // A new list under the same name is a new key: no TTL, and a string may take the name.
+        try await broker.push("b", to: .tail, of: "q")
+        #expect(try await broker.execute(.timeToLive(key: "q")) == .integer(-1))
+        _ = try await broker.pop(from: .head, of: "q")
+        try await broker.set("q", to: "now a string")
+        #expect(try await broker.string("q") == "now a string")
+        try await broker.delete("q")
+        try await broker.push("c", to: .tail, of: "other")
+        _ = try await broker.pop(from: .head, of: "other")
+        #expect(broker.tableSize == 1)
+        broker.sweepExpired()
+        #expect(broker.tableSize == 0)
+        // A push onto an expired list starts a new one; a pop from one finds nothing.
+        try await broker.push("old", to: .tail, of: "ttl")
+        try await broker.expire("ttl", after: .seconds(1))
+        try await broker.push("older", to: .tail, of: "ttl2")
+        try await broker.expire("ttl2", after: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await broker.push("new", to: .tail, of: "ttl") == 1)
+        #expect(try await broker.range(of: "ttl") == [bytes("new")])
+        #expect(try await broker.execute(.timeToLive(key: "ttl")) == .integer(-1))
+        #expect(try await broker.pop(from: .head, of: "ttl2") == nil)
+        #expect(broker.tableSize == 1)
+    }
+
     @Test func nonPositiveExpireDeletes() async throws {
         try await broker.set("k", to: "v")
         #expect(try await broker.expire("k", after: .zero))
@@ -135,6 +167,63 @@ import Testing
         await #expect(throws: BrokerError.self) { try await mover.value }
         #expect(try await broker.range(of: "jobs") == [bytes("job-1")])
         #expect(try await broker.string("processing") == "not a list")
+    }
+
+    @Test func noValueIsLostAmongTimeoutsAndCancellations() async throws {
+        let broker = MemoryBroker()  // the real clock: timeouts race pushes for real
+        let values = 2_000
+        let taken = try await withThrowingTaskGroup(of: [String].self) { group in
+            for consumer in 0..<8 {
+                group.addTask {
+                    var mine: [String] = []
+                    for round in 0..<400 {
+                        // Mix forever-waits that get cancelled, short timeouts and moves.
+                        if round % 3 == 0 {
+                            let waiting = Task { try await broker.blockingPop(from: .tail, of: "q", timeout: nil) }
+                            if round % 2 == 0 { waiting.cancel() }
+                            // A value handed over before the cancellation landed is still kept.
+                            if let value = try await Self.valueOrCancel(waiting) { mine.append(value) }
+                        } else if consumer % 2 == 0 {
+                            let value = try await broker.blockingPop(
+                                from: .tail, of: ["q"], timeout: .microseconds(Int64(50 * (round % 7))))
+                            if let value { mine.append(String(decoding: value.value, as: UTF8.self)) }
+                        } else if let value = try await broker.blockingMove(
+                            from: "q", .tail, to: "done", .head, timeout: .microseconds(200))
+                        {
+                            mine.append(String(decoding: value, as: UTF8.self))
+                        }
+                    }
+                    return mine
+                }
+            }
+            group.addTask {
+                for index in 0..<values {
+                    try await broker.push("\(index)", to: .head, of: "q")
+                    if index % 16 == 0 { await Task.yield() }
+                }
+                return []
+            }
+            var all: [String] = []
+            for try await batch in group { all += batch }
+            return all
+        }
+        let left = try await broker.range(of: "q").map { String(decoding: $0, as: UTF8.self) }
+        #expect(Set(taken).count == taken.count, "a value was taken twice")
+        #expect(Set(taken + left) == Set((0..<values).map { "\($0)" }), "a value was lost")
+        #expect(broker.waiterCount == 0)
+    }
+
+    private static func valueOrCancel(_ task: Task<[UInt8]?, any Error>) async throws -> String? {
+        // Cancel a forever-wait that is still pending after a moment, so the case ends.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await Task.sleep(for: .microseconds(300))
+                task.cancel()
+            }
+            let value = try await task.value
+            group.cancelAll()
+            return value.map { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     // MARK: Failures change nothing

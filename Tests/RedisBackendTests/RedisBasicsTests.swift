@@ -94,6 +94,11 @@ struct RedisBasicsTests {
         let p = RedisTestServer.uniquePrefix()
         try await withRedisBroker { broker in
             #expect(try await broker.blockingPop(from: .head, of: [p + "q"], timeout: .milliseconds(100)) == nil)
+            // A zero timeout does not wait, but takes what is there (first non-empty queue).
+            #expect(try await broker.blockingPop(from: .head, of: [p + "q"], timeout: .zero) == nil)
+            try await broker.push("z", to: .tail, of: p + "z")
+            #expect(try await broker.blockingPop(from: .head, of: [p + "q", p + "z"], timeout: .zero)
+                == PoppedValue(queue: p + "z", value: Array("z".utf8)))
             async let popped = broker.blockingPop(from: .tail, of: [p + "q"], timeout: .seconds(10))
             #expect(await eventually { (try? await broker.clientsBlocked()) ?? 0 >= 1 })
             try await broker.push("v", to: .head, of: p + "q")

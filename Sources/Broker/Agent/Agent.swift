@@ -1,4 +1,3 @@
-import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -13,7 +12,9 @@ import Synchronization
 /// Cancellation abandons the jobs in flight: they are put back on the queue.
 ///
 /// Per job, on a queue with work waiting: `LMOVE`; `SET` lease + `GET` record (one pipeline);
-/// `PUBLISH processing`; `MULTI PUBLISH done, LREM, DEL lease EXEC` — four round trips.
+/// `PUBLISH processing`; `PUBLISH done` + `LREM` + `DEL` lease (one pipeline): seven commands in
+/// four round trips. An empty queue adds a `BLMOVE`; leases of long jobs are renewed together,
+/// one pipelined `SET … XX` per job every ``AgentConfiguration/leaseRenewalInterval``.
 public final class Agent<Handler: JobHandler>: Service, Sendable {
     public let configuration: AgentConfiguration
     let broker: any Broker
@@ -69,10 +70,13 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// One worker: takes and runs jobs one at a time until shutdown.
     private func work() async {
         var failures = 0
+        var blockingTakes = 0  // takes left that wait with BLMOVE at once (see `take`)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let taken: [UInt8]?
             do {
-                taken = try await take()
+                let (id, foundEmpty) = try await take(tryingWithoutWaiting: blockingTakes == 0)
+                taken = id
+                blockingTakes = foundEmpty ? 64 : max(0, blockingTakes - 1)
                 failures = 0
             } catch is CancellationError {
                 continue  // the loop condition tells shutdown from a spurious wake-up
@@ -94,16 +98,23 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     }
 
     /// Moves the oldest waiting id (the queue's tail: jobs are LPUSH'd) to the head of the
-    /// processing list. Tries without blocking first so a busy queue costs one command and no
-    /// extra task; only an empty queue waits, and that wait ends on graceful shutdown.
-    private func take() async throws -> [UInt8]? {
+    /// processing list. While jobs keep coming it tries `LMOVE` first: a busy queue costs one
+    /// command and no extra task. Once a take finds the queue empty, the worker's next 64 takes
+    /// wait with `BLMOVE` at once (one round trip instead of two while the agent outpaces the
+    /// producers); then it tries `LMOVE` again. A wait ends on graceful shutdown.
+    /// - Returns: the id (or `nil` if the wait ended without one), and whether `LMOVE` was
+    ///   tried and found the queue empty.
+    private func take(tryingWithoutWaiting: Bool) async throws -> (id: [UInt8]?, foundEmpty: Bool) {
         let names = self.names
-        if let id = try await broker.move(from: names.queue, .tail, to: names.processing, .head) {
-            return id
+        if tryingWithoutWaiting {
+            if let id = try await broker.move(from: names.queue, .tail, to: names.processing, .head) {
+                return (id, false)
+            }
         }
-        return try await cancelWhenGracefulShutdown { [broker] in
+        let id = try await cancelWhenGracefulShutdown { [broker] in
             try await broker.blockingMove(from: names.queue, .tail, to: names.processing, .head, timeout: nil)
         }
+        return (id, tryingWithoutWaiting)
     }
 
     // MARK: Running one job
@@ -115,8 +126,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     }
 
     private func process(_ jobId: String) async {
-        var logger = self.logger
-        logger[metadataKey: "jobId"] = "\(jobId)"
+        let logger = JobLogger(base: self.logger, jobId: jobId)
         leases.hold(jobId)
         defer { leases.release(jobId) }
 
@@ -139,7 +149,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
         let record: JobRecord
         do {
-            record = try JSONDecoder().decode(JobRecord.self, from: Data(recordBytes))
+            record = try JobRecord.decodeForAgent(recordBytes)
         } catch {
             logger.error("job record is not a valid job; dropping the id", metadata: ["error": "\(error)"])
             counters.withLock { $0.skipped += 1 }
@@ -150,7 +160,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
         do {
             try await broker.publish(
-                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: AgentTimestamp.now())),
+                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: Timestamp.now().iso8601)),
                 to: names.statusChannel)
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
@@ -161,11 +171,11 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         switch await runHandler(record, logger: logger) {
         case .done(let result, let attempts):
             update = StatusUpdate(
-                jobId: jobId, status: .done, userId: userId, timestamp: AgentTimestamp.now(), result: result,
+                jobId: jobId, status: .done, userId: userId, timestamp: Timestamp.now().iso8601, result: result,
                 attempts: attempts > 1 ? attempts : nil)
         case .failed(let failure, let attempts):
             update = StatusUpdate(
-                jobId: jobId, status: .error, userId: userId, timestamp: AgentTimestamp.now(), error: failure.message,
+                jobId: jobId, status: .error, userId: userId, timestamp: Timestamp.now().iso8601, error: failure.message,
                 details: failure.details, attempts: attempts)
             logger.notice("job failed", metadata: ["error": "\(failure.message)", "attempts": "\(attempts)"])
         case .abandoned:
@@ -179,7 +189,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     }
 
     /// Runs the handler, retrying transient failures per the retry policy.
-    private func runHandler(_ record: JobRecord, logger: Logger) async -> Outcome {
+    private func runHandler(_ record: JobRecord, logger: JobLogger) async -> Outcome {
         let policy = configuration.retry
         var attempt = 0
         while true {
@@ -204,26 +214,33 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     // MARK: Finishing
 
-    /// Publishes `update` (if any), removes the id from the processing list and deletes its
-    /// lease, all in one atomic step: a job is never reported finished yet still taken, nor
-    /// released without its report. Retried a few times; if the broker stays unreachable the
-    /// lease lapses and the job runs again (at least once).
+    /// Publishes `update` (if any), then removes the id from the processing list and deletes
+    /// its lease: one pipelined round trip, in that order.
+    ///
+    /// No `MULTI` is needed: the only other writer of these keys is the reaper, whose
+    /// transaction watches both the processing list and the lease, so it sees either the job
+    /// still leased (before the `LREM`) or no longer taken (after). If the pipeline is cut
+    /// short, the order decides what is left: the report without the removal (the job runs
+    /// again: at least once), or the removal without the lease deletion (the lease expires).
+    /// Never a job released without its report. Retried a few times; if the broker stays
+    /// unreachable, the lease lapses and the job runs again.
     @discardableResult
-    private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: Logger) async -> Bool {
+    private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: JobLogger) async -> Bool {
         var commands: [BrokerCommand] = []
         if let update {
-            do {
-                commands.append(.publish(payload: try encode(update), channel: names.statusChannel))
-            } catch {
-                logger.error("could not encode the status update", metadata: ["error": "\(error)"])
-            }
+            commands.append(.publish(payload: encode(update), channel: names.statusChannel))
         }
         let id = Array(jobId.utf8)
         commands.append(.remove(value: id, count: 1, queue: names.processing))
         commands.append(.delete(keys: [names.lease(jobId)]))
+        var completed = 0  // commands of the pipeline that have succeeded, never re-sent
         for attempt in 1...5 {
             do {
-                _ = try await broker.execute(commands, atomically: true)
+                let replies = try await broker.execute(Array(commands[completed...]), atomically: false)
+                for reply in replies {
+                    if case .error(let error) = reply { throw error }
+                    completed += 1
+                }
                 return true
             } catch {
                 logger.warning("could not acknowledge the job", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
@@ -237,7 +254,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     /// Puts an abandoned job straight back on the queue (best effort: if this fails, its lease
     /// lapses and the reaper does it).
-    private func putBack(_ jobId: String, logger: Logger) async {
+    private func putBack(_ jobId: String, logger: JobLogger) async {
         let id = Array(jobId.utf8)
         do {
             _ = try await broker.execute(
@@ -252,7 +269,33 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
     }
 
-    private func encode(_ update: StatusUpdate) throws -> [UInt8] {
-        Array(try JSONEncoder().encode(update))
+    private func encode(_ update: StatusUpdate) -> [UInt8] {
+        update.jsonBytesForAgent
+    }
+}
+
+/// The agent's logger with the job id attached at log time only: setting metadata on a
+/// `Logger` per job costs more than a memory-backed job's broker work, and most jobs log nothing.
+struct JobLogger {
+    let base: Logger
+    let jobId: String
+
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata) {
+        guard base.logLevel <= level else { return }
+        var metadata = metadata
+        metadata["jobId"] = "\(jobId)"
+        base.log(level: level, message(), metadata: metadata)
+    }
+
+    func notice(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.notice, message(), metadata: metadata)
+    }
+
+    func warning(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.warning, message(), metadata: metadata)
+    }
+
+    func error(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata = [:]) {
+        log(.error, message(), metadata: metadata)
     }
 }

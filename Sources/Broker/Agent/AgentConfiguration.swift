@@ -23,7 +23,7 @@ public struct AgentConfiguration: Sendable {
 
     /// - Parameters:
     ///   - visibilityTimeout: must be positive; the renewal interval defaults to a third of it,
-    ///     the reap interval and the take grace to a quarter.
+    ///     the reap interval to a quarter, the take grace to a quarter but at least one second.
     public init(
         names: JobNames = JobNames(),
         concurrency: Int = 1,
@@ -37,7 +37,9 @@ public struct AgentConfiguration: Sendable {
         self.visibilityTimeout = visibility
         self.leaseRenewalInterval = visibility / 3
         self.reapInterval = visibility / 4
-        self.takeGrace = visibility / 4
+        // The gap it covers is one round trip, but a loaded machine can stall a task for far
+        // longer; a reap inside the gap is not a loss, only a second run, so err on the long side.
+        self.takeGrace = max(visibility / 4, .seconds(1))
         self.retry = retry
         self.agentId = agentId ?? AgentConfiguration.makeAgentId()
     }

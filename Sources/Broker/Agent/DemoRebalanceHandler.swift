@@ -24,7 +24,7 @@ public struct DemoRebalanceHandler: JobHandler {
             "originalAmount": original,
             "fee": .number(fee),
             "remainingAmount": .number(amount - fee),
-            "processedAt": .string(AgentTimestamp.now()),
+            "processedAt": .string(Timestamp.now().iso8601),
         ]
     }
 }

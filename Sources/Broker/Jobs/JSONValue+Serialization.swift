@@ -1,5 +1,3 @@
-import Foundation
-
 extension JSONValue {
     /// The value as compact JSON text, object keys sorted (deterministic, so equal values give
     /// equal bytes). Written by hand: events are serialized once per event and node, and this
@@ -19,10 +17,10 @@ extension JSONValue {
         return output
     }
 
-    /// Parses JSON text (any top-level value).
-    /// - Throws: `DecodingError` when `bytes` are not JSON.
+    /// Parses JSON text (any top-level value), strictly (RFC 8259).
+    /// - Throws: an error saying where and why when `bytes` are not JSON.
     public init(parsing bytes: [UInt8]) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        self = try JSONParser.parse(bytes)
     }
 
     /// Appends the value's compact JSON to `output`.

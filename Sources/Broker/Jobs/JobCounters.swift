@@ -31,6 +31,10 @@ public struct JobCounters: Sendable, Hashable {
     /// Every dropped message: invalid, wrong owner, after final (duplicates are not drops).
     public var dropped: Int { invalid + wrongOwner + afterFinal }
 
+    /// Messages whose handling has finished, whatever the outcome (``statusReceived`` counts
+    /// them on arrival; the difference is what is still being applied).
+    public var handled: Int { applied + routedWithoutRecord + duplicates + dropped + failed }
+
     mutating func count(_ reason: StatusDropReason) {
         switch reason {
         case .invalid(.malformed): malformed += 1

@@ -1,4 +1,3 @@
-import Foundation
 public import Logging
 import Synchronization
 
@@ -30,9 +29,10 @@ public final class JobStore: Sendable {
     public let names: JobNames
     /// Where the events of job lifecycles go.
     public let eventLog: EventLog
-    private let logger: Logger
-    private let stats = Mutex(JobCounters())
-    private let now: @Sendable () -> Timestamp
+    let logger: Logger
+    let stats = Mutex(JobCounters())
+    let now: @Sendable () -> Timestamp
+    let creations = Combiner<NewJob, JobRecord>(maxBatch: 256)
 
     /// - Parameters:
     ///   - clock: the wall clock for ids and timestamps (injectable for tests).
@@ -69,30 +69,17 @@ public final class JobStore: Sendable {
         let record = JobRecord(
             jobId: jobId, type: names.type, status: .created, user: .init(publicKey: userId), payload: payload,
             createdAt: stamp, updatedAt: stamp, history: [.init(status: .created, timestamp: stamp)])
-        let recordBytes = try Self.encode(record)
-        let update = StatusUpdate(jobId: jobId, status: .created, userId: userId, timestamp: stamp)
-        let sequenceKey = eventLog.sequenceKey(userId)
-        let broker = self.broker
-        _ = try await broker.transaction(watching: [sequenceKey]) {
-            let eventId = EventID.next(after: EventLog.eventId(stored: try await broker.get(sequenceKey)), now: time)
-            let event = RoutedEvent(
-                name: names.event(.created), room: JobNames.userRoom(userId),
-                data: update.eventData(eventId: eventId, routedAt: time), eventId: eventId, timestamp: time)
-            let commands: [BrokerCommand] = [
-                .set(key: names.record(jobId), value: recordBytes, expiry: .after(JobNames.recordLifetime), condition: .always),
-                .push([Array(jobId.utf8)], end: .head, queue: names.queue),
-            ]
-            return Transaction(commands: commands + eventLog.appendCommands(event))
-        }
+        let job = NewJob(record: record, bytes: StoredRecord(record: record).bytes, time: time)
+        let created = try await creations.submit(job) { batch in await self.commitCreations(batch) }
         stats.withLock { $0.created += 1 }
-        return record
+        return created
     }
 
     /// The record of `jobId`, or `nil` if it does not exist (or expired).
     /// - Throws: ``JobError/corruptRecord(_:)`` if the stored value is not a job record.
     public func record(_ jobId: String) async throws -> JobRecord? {
         guard JobID.isAcceptable(jobId) else { return nil }
-        return try await broker.get(names.record(jobId)).map { try Self.decode($0, jobId: jobId) }
+        return try await broker.get(names.record(jobId)).map { try Self.decode($0, jobId: jobId).record }
     }
 
     /// The record of `jobId` as `userId` may see it: never another user's content.
@@ -115,7 +102,7 @@ public final class JobStore: Sendable {
     @discardableResult
     public func handle(statusMessage bytes: [UInt8]) async -> StatusOutcome {
         switch receive(statusMessage: bytes) {
-        case .success(let parsed): return await applyReporting(parsed.update, fields: parsed.fields)
+        case .success(let parsed): return await applyReporting([parsed])[0]
         case .failure(let error): return .dropped(.invalid(error))
         }
     }
@@ -134,16 +121,15 @@ public final class JobStore: Sendable {
         }
     }
 
-    /// ``apply(_:fields:)`` with broker failures counted and logged instead of thrown.
-    func applyReporting(_ update: StatusUpdate, fields: [String: JSONValue]) async -> StatusOutcome {
+    /// ``apply(_:)`` with broker failures counted and logged instead of thrown.
+    func applyReporting(_ updates: [(update: StatusUpdate, fields: [String: JSONValue])]) async -> [StatusOutcome] {
         do {
-            return try await apply(update, fields: fields)
+            return try await apply(updates)
         } catch {
-            stats.withLock { $0.failed += 1 }
+            stats.withLock { $0.failed += updates.count }
             logger.error(
-                "could not apply status update",
-                metadata: ["jobId": "\(update.jobId)", "status": "\(update.status.rawValue)", "error": "\(error)"])
-            return .failed("\(error)")
+                "could not apply status updates", metadata: ["count": "\(updates.count)", "error": "\(error)"])
+            return Array(repeating: .failed("\(error)"), count: updates.count)
         }
     }
 
@@ -152,63 +138,46 @@ public final class JobStore: Sendable {
     /// atomic transaction. Safe to call on every node for the same update.
     ///
     /// - Parameter fields: the message's members, passed through into the event data.
-    /// - Throws: a ``BrokerError`` if the broker fails, ``JobError/corruptRecord(_:)``.
+    /// - Throws: a ``BrokerError`` if the broker fails.
     @discardableResult
     public func apply(_ update: StatusUpdate, fields: [String: JSONValue] = [:]) async throws -> StatusOutcome {
-        guard JobID.isAcceptable(update.jobId), JobID.isAcceptable(update.userId) else {
-            let reason = StatusDropReason.invalid(.malformed("jobId or userId is not a usable id"))
-            stats.withLock { $0.count(reason) }
-            return .dropped(reason)
-        }
-        let recordKey = names.record(update.jobId)
-        let sequenceKey = eventLog.sequenceKey(update.userId)
-        let markerKey = routedMarkerKey(update)
-        let broker = self.broker
-        let time = now()
-        let outcome = try await broker.transaction(watching: [recordKey, sequenceKey, markerKey]) {
-            let replies = try await broker.execute([.get(key: recordKey), .get(key: sequenceKey), .get(key: markerKey)], atomically: false)
-            let record = try replies[0].value().map { try Self.decode($0, jobId: update.jobId) }
-            let decision = JobLifecycle.decide(
-                update, on: record, alreadyRoutedWithoutRecord: try replies[2].value() != nil, now: time)
-            let event: () throws -> RoutedEvent = {
-                let eventId = EventID.next(after: EventLog.eventId(stored: try replies[1].value()), now: time)
-                return RoutedEvent(
-                    name: self.names.event(update.status), room: JobNames.userRoom(update.userId),
-                    data: update.eventData(fields: fields, eventId: eventId, routedAt: time), eventId: eventId,
-                    timestamp: time)
-            }
-            switch decision {
-            case .drop(let reason):
-                return Transaction(commands: [], value: StatusOutcome.dropped(reason))
-            case .apply(let updated):
-                let routed = try event()
-                let store = BrokerCommand.set(key: recordKey, value: try Self.encode(updated), expiry: .keepExisting, condition: .always)
-                return Transaction(commands: [store] + eventLog.appendCommands(routed), value: .applied(routed))
-            case .routeWithoutRecord:
-                let routed = try event()
-                let mark = BrokerCommand.set(
-                    key: markerKey, value: Array("1".utf8), expiry: .after(JobNames.recordLifetime), condition: .always)
-                return Transaction(commands: [mark] + eventLog.appendCommands(routed), value: .routedWithoutRecord(routed))
-            }
-        }.value
+        try await apply([(update, fields)])[0]
+    }
+
+    /// Applies several updates in one transaction, in order (a job's `processing` then `done`
+    /// may be in the same batch). Outcomes are counted and logged.
+    public func apply(_ updates: [(update: StatusUpdate, fields: [String: JSONValue])]) async throws -> [StatusOutcome] {
+        let outcomes = try await commitUpdates(updates)
         stats.withLock { counters in
-            switch outcome {
-            case .applied: counters.applied += 1
-            case .routedWithoutRecord: counters.routedWithoutRecord += 1
-            case .dropped(let reason): counters.count(reason)
-            case .failed: counters.failed += 1
+            for outcome in outcomes {
+                switch outcome {
+                case .applied: counters.applied += 1
+                case .routedWithoutRecord: counters.routedWithoutRecord += 1
+                case .dropped(let reason): counters.count(reason)
+                case .failed: counters.failed += 1
+                }
             }
         }
-        switch outcome {
-        case .dropped(.wrongOwner):
-            logger.warning("dropped status update for another user's job", metadata: ["jobId": "\(update.jobId)", "userId": "\(update.userId)"])
-        case .dropped(.afterFinal):
-            logger.info("dropped status update after the job finished", metadata: ["jobId": "\(update.jobId)", "status": "\(update.status.rawValue)"])
-        case .routedWithoutRecord:
-            logger.info("routed status update for a job without a record", metadata: ["jobId": "\(update.jobId)"])
-        default: break
+        for (item, outcome) in zip(updates, outcomes) {
+            let update = item.update
+            switch outcome {
+            case .dropped(.wrongOwner):
+                logger.warning(
+                    "dropped status update for another user's job", metadata: ["jobId": "\(update.jobId)", "userId": "\(update.userId)"])
+            case .dropped(.afterFinal):
+                logger.info(
+                    "dropped status update after the job finished",
+                    metadata: ["jobId": "\(update.jobId)", "status": "\(update.status.rawValue)"])
+            case .dropped(.invalid(let error)):
+                logger.warning("dropped status update", metadata: ["jobId": "\(update.jobId)", "reason": "\(error)"])
+            case .routedWithoutRecord:
+                logger.info("routed status update for a job without a record", metadata: ["jobId": "\(update.jobId)"])
+            case .failed(let reason):
+                logger.error("could not apply status update", metadata: ["jobId": "\(update.jobId)", "error": "\(reason)"])
+            default: break
+            }
         }
-        return outcome
+        return outcomes
     }
 
     /// Marks that an update for a missing record was routed (once across nodes).
@@ -219,18 +188,9 @@ public final class JobStore: Sendable {
 
     // MARK: Encoding
 
-    private static func encode(_ record: JobRecord) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return Array(try encoder.encode(record))
-    }
-
-    private static func decode(_ bytes: [UInt8], jobId: String) throws -> JobRecord {
-        do {
-            return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
-        } catch {
-            throw JobError.corruptRecord(jobId)
-        }
+    static func decode(_ bytes: [UInt8], jobId: String) throws -> StoredRecord {
+        guard let stored = StoredRecord(bytes: bytes) else { throw JobError.corruptRecord(jobId) }
+        return stored
     }
 
     private static func preview(_ bytes: [UInt8]) -> String {

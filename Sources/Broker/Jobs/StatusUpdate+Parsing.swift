@@ -57,9 +57,11 @@ extension StatusUpdate {
         case .string(let text)?: attempts = Int(text)
         default: attempts = nil
         }
+        var result: JSONValue?  // absent and null alike mean no result
+        if let value = fields["result"], value != .null { result = value }
         let update = StatusUpdate(
             jobId: jobId, status: status, userId: userId, timestamp: fields["timestamp"]?.stringValue,
-            result: fields["result"].flatMap { $0 == .null ? nil : $0 }, error: text("error"),
+            result: result, error: text("error"),
             details: text("details"), attempts: attempts)
         return (update, fields)
     }

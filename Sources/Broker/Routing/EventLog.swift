@@ -37,19 +37,42 @@ public struct EventLog: Sendable {
     /// and target a user room). Run them atomically, in a transaction watching
     /// ``sequenceKey(_:)`` whose current value gave the id (``EventID/next(after:now:)``).
     public func appendCommands(_ event: RoutedEvent) -> [BrokerCommand] {
-        precondition(event.eventId != nil && event.userId != nil, "only numbered user events are logged")
-        let userId = event.userId!
-        let message = event.emitMessage
-        let log = logKey(userId)
-        return [
-            .set(
-                key: sequenceKey(userId), value: Array(event.eventId!.description.utf8),
-                expiry: .after(lifetime), condition: .always),
-            .push([message], end: .tail, queue: log),
-            .trim(queue: log, start: -capacity, stop: -1),
-            .expire(key: log, after: lifetime),
-            .publish(payload: message, channel: JobNames.emitChannel),
-        ]
+        appendCommands([event])
+    }
+
+    /// The commands that log and publish `events` (each numbered, each for a user room, ids
+    /// increasing per user in array order): per user one counter write, one `RPUSH` of all
+    /// its events, one `LTRIM` and one `PEXPIRE`; then one `PUBLISH` per event, in order.
+    public func appendCommands(_ events: [RoutedEvent]) -> [BrokerCommand] {
+        var users: [String] = []
+        var byUser: [String: (last: EventID, messages: [[UInt8]])] = [:]
+        var publishes: [BrokerCommand] = []
+        publishes.reserveCapacity(events.count)
+        for event in events {
+            precondition(event.eventId != nil && event.userId != nil, "only numbered user events are logged")
+            let userId = event.userId!
+            let message = event.emitMessage
+            if byUser[userId] == nil {
+                users.append(userId)
+                byUser[userId] = (event.eventId!, [message])
+            } else {
+                byUser[userId]!.last = event.eventId!
+                byUser[userId]!.messages.append(message)
+            }
+            publishes.append(.publish(payload: message, channel: JobNames.emitChannel))
+        }
+        var commands: [BrokerCommand] = []
+        commands.reserveCapacity(users.count * 4 + publishes.count)
+        for userId in users {
+            let (last, messages) = byUser[userId]!
+            let log = logKey(userId)
+            commands.append(
+                .set(key: sequenceKey(userId), value: Array(last.description.utf8), expiry: .after(lifetime), condition: .always))
+            commands.append(.push(messages, end: .tail, queue: log))
+            commands.append(.trim(queue: log, start: -capacity, stop: -1))
+            commands.append(.expire(key: log, after: lifetime))
+        }
+        return commands + publishes
     }
 
     /// Parses the counter's stored value.

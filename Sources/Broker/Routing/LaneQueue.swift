@@ -75,6 +75,20 @@ final class LaneQueue<Element: Sendable>: Sendable {
         }
     }
 
+    /// The next elements, up to `limit`, waiting for at least one; `nil` once finished and
+    /// drained.
+    func nextBatch(limit: Int) async -> [Element]? {
+        guard let first = await next() else { return nil }
+        let (rest, producer) = state.withLock { state -> ([Element], CheckedContinuation<Void, Never>?) in
+            var rest: [Element] = []
+            while rest.count < limit - 1, let element = state.items.popFirst() { rest.append(element) }
+            defer { if !rest.isEmpty { state.producer = nil } }
+            return (rest, rest.isEmpty ? nil : state.producer)
+        }
+        producer?.resume()
+        return [first] + rest
+    }
+
     /// Ends the queue: the consumer drains what is queued, then gets `nil`; a waiting
     /// producer returns.
     func finish() {

@@ -24,8 +24,15 @@ extension Router {
         await withDiscardingTaskGroup { group in
             for lane in lanes {
                 group.addTask {
-                    while let work = await lane.next() {
-                        _ = await work.store.applyReporting(work.update, fields: work.fields)
+                    // Whatever queued while the last batch was applied goes in one transaction.
+                    while let batch = await lane.nextBatch(limit: 128) {
+                        var start = batch.startIndex
+                        while start < batch.endIndex {
+                            let store = batch[start].store
+                            let end = batch[start...].firstIndex { $0.store !== store } ?? batch.endIndex
+                            _ = await store.applyReporting(batch[start..<end].map { ($0.update, $0.fields) })
+                            start = end
+                        }
                     }
                 }
             }

@@ -14,6 +14,20 @@ import Synchronization
 /// - It connects new sessions with replay (``connect(userId:lastEventId:transport:capacity:)``)
 ///   and keeps each user's delivered watermark for offline delivery (see ``EventLog``).
 ///
+/// A transport uses it like this (the same for Socket.IO, plain WebSocket and SSE):
+///
+/// ```swift
+/// let session = try await router.connect(userId: userId, lastEventId: lastEventId, transport: "websocket")
+/// defer { session.close() }                        // leaves every room
+/// for await event in session {                     // replayed events first, then live ones
+///     try await send(event.name, event.dataJSON, id: event.eventId)
+/// }
+/// if case .slowConsumer = session.closeReason { /* close 1013 "try again later" */ }
+/// ```
+///
+/// and for the HTTP API: `try await router.jobs().create(payload:for:)`,
+/// `router.jobs().lookup(_:for:)`, `router.canFollow(jobId:userId:)`, `router.stats`.
+///
 /// `run()` holds the subscriptions, the status lanes and the watermark writer; it ends on
 /// graceful shutdown (or cancellation), closing this node's sessions with
 /// ``SessionCloseReason/shutdown``. A subscription that fails (a broker going away for good,

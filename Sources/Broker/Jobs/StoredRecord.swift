@@ -1,0 +1,118 @@
+/// The job record's own JSON path (no Foundation coders on the hot path): records are read
+/// and rewritten for every status update.
+///
+/// Members this version does not know — added by other software sharing the keys — are kept
+/// across rewrites (``StoredRecord``): SPEC §1 allows fields to be added, so we must not
+/// remove them.
+package struct StoredRecord: Sendable, Hashable {
+    package var record: JobRecord
+    /// Members of the stored object that ``JobRecord`` does not model.
+    package var extra: [String: JSONValue]
+
+    private static let known: Set<String> = [
+        "jobId", "type", "status", "user", "payload", "createdAt", "updatedAt", "history", "result", "error", "attempts",
+    ]
+
+    package init(record: JobRecord, extra: [String: JSONValue] = [:]) {
+        self.record = record
+        self.extra = extra
+    }
+
+    /// Parses a stored record, with the same defaults as `JobRecord`'s `Decodable`
+    /// conformance; `nil` if it is not a job record.
+    package init?(bytes: [UInt8]) {
+        guard case .object(let members)? = try? JSONParser.parse(bytes),
+            let jobId = members["jobId"]?.stringValue,
+            let status = members["status"]?.stringValue.flatMap(JobStatus.init(rawValue:)),
+            let publicKey = members["user"]?["publicKey"]?.stringValue
+        else { return nil }
+        var history: [JobRecord.HistoryEntry] = []
+        switch members["history"] {
+        case nil, .null?: break
+        case .array(let entries)?:
+            for entry in entries {
+                guard let status = entry["status"]?.stringValue.flatMap(JobStatus.init(rawValue:)),
+                    let timestamp = entry["timestamp"]?.stringValue
+                else { return nil }
+                history.append(.init(status: status, timestamp: timestamp))
+            }
+        default: return nil
+        }
+        func optionalString(_ key: String) -> String?? {
+            switch members[key] {
+            case nil, .null?: return .some(nil)
+            case .string(let text)?: return .some(text)
+            default: return nil
+            }
+        }
+        guard let type = optionalString("type"), let createdAt = optionalString("createdAt"),
+            let updatedAt = optionalString("updatedAt"), let error = optionalString("error")
+        else { return nil }
+        var attempts = 0
+        switch members["attempts"] {
+        case nil, .null?: break
+        case .integer(let value)?: attempts = Int(clamping: value)
+        default: return nil
+        }
+        // Not `flatMap { … nil … }`: JSONValue is ExpressibleByNilLiteral, so that `nil` would be `.null`.
+        var result: JSONValue?
+        if let value = members["result"], value != .null { result = value }
+        record = JobRecord(
+            jobId: jobId, type: type ?? "rebalance", status: status, user: .init(publicKey: publicKey),
+            payload: members["payload"] ?? .object([:]), createdAt: createdAt ?? "", updatedAt: updatedAt ?? createdAt ?? "",
+            history: history, result: result, error: error, attempts: attempts)
+        extra = members.filter { !Self.known.contains($0.key) }
+    }
+
+    /// The record as stored: SPEC §1's member order, `result` and `error` as explicit
+    /// `null`s when absent, then any extra members.
+    package var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        func key(_ name: String, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(name, into: &out)
+            out.append(UInt8(ascii: ":"))
+        }
+        out.append(UInt8(ascii: "{"))
+        key("jobId", first: true)
+        JSONValue.writeString(record.jobId, into: &out)
+        key("type")
+        JSONValue.writeString(record.type, into: &out)
+        key("status")
+        JSONValue.writeString(record.status.rawValue, into: &out)
+        key("user")
+        out.append(contentsOf: #"{"publicKey":"#.utf8)
+        JSONValue.writeString(record.user.publicKey, into: &out)
+        out.append(UInt8(ascii: "}"))
+        key("payload")
+        record.payload.write(into: &out)
+        key("createdAt")
+        JSONValue.writeString(record.createdAt, into: &out)
+        key("updatedAt")
+        JSONValue.writeString(record.updatedAt, into: &out)
+        key("history")
+        out.append(UInt8(ascii: "["))
+        for (index, entry) in record.history.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #"{"status":"#.utf8)
+            JSONValue.writeString(entry.status.rawValue, into: &out)
+            out.append(contentsOf: #","timestamp":"#.utf8)
+            JSONValue.writeString(entry.timestamp, into: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+        key("result")
+        (record.result ?? .null).write(into: &out)
+        key("error")
+        if let error = record.error { JSONValue.writeString(error, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        key("attempts")
+        out.append(contentsOf: String(record.attempts).utf8)
+        for name in extra.keys.sorted() {
+            key(name)
+            extra[name]!.write(into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// The conformance suite; see BrokerConformance.swift.

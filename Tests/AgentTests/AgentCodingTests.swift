@@ -1,0 +1,54 @@
+@testable import Broker
+import Foundation
+import Testing
+
+@Suite("The agent's JSON: record parsing and status writing")
+struct AgentCodingTests {
+    @Test("a record written by JSONEncoder reads back the same through the fast path")
+    func recordRoundTrip() throws {
+        let record = JobRecord(
+            jobId: "1731304200000-a7f3e2k", type: "rebalance", status: .processing,
+            user: .init(publicKey: "GXHEXYVepv5EQnhq9VYVWkvW6QDMRj4QZA2B2mmKpCzq"),
+            payload: ["amount": 1000, "priority": "high", "ratio": 0.25, "tags": ["a", "b"], "note": "é \"q\" \\ \n\u{1F600}"],
+            createdAt: "2025-11-11T10:30:00.000Z", updatedAt: "2025-11-11T10:30:45.000Z",
+            history: [.init(status: .created, timestamp: "2025-11-11T10:30:00.000Z")], result: nil, error: nil,
+            attempts: 2)
+        let bytes = Array(try JSONEncoder().encode(record))
+        #expect(try JobRecord.decodeForAgent(bytes) == record)
+    }
+
+    @Test("escapes, surrogate pairs, numbers and nesting parse as JSON says")
+    func parserCases() throws {
+        let text = #"{"s":"a\u00e9\ud83d\ude00\/\t","i":-12,"d":1.5e2,"z":0,"b":[true,false,null],"o":{}}"#
+        let value = try JSONBytesParser.parse(Array(text.utf8))
+        #expect(value["s"] == "aé😀/\t")
+        #expect(value["i"] == .integer(-12))
+        #expect(value["d"] == .number(150))
+        #expect(value["z"] == .integer(0))
+        #expect(value["b"] == [true, false, nil])
+        #expect(value["o"] == .object([:]))
+    }
+
+    @Test("malformed JSON is refused", arguments: [
+        "", "{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "\"\\ud800\"", "tru", "{\"a\":1} x", "\"a\nb\"", "1.", "-",
+    ])
+    func malformed(text: String) {
+        #expect(throws: JSONBytesParser.Failure.self) { try JSONBytesParser.parse(Array(text.utf8)) }
+    }
+
+    @Test("a record missing its owner is refused with Codable's error")
+    func recordWithoutOwner() {
+        let bytes = Array(#"{"jobId":"x","status":"created","payload":{}}"#.utf8)
+        #expect(throws: DecodingError.self) { try JobRecord.decodeForAgent(bytes) }
+    }
+
+    @Test("status updates are compact JSON that decodes to the same update")
+    func statusRoundTrip() throws {
+        let update = StatusUpdate(
+            jobId: "j", status: .error, userId: "u\"1", timestamp: "2025-11-11T10:30:00.000Z",
+            result: ["fee": 20.5, "ok": true], error: "Invalid amount", details: "line\nbreak", attempts: 3)
+        let bytes = update.jsonBytesForAgent
+        #expect(try JSONDecoder().decode(StatusUpdate.self, from: Data(bytes)) == update)
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"jobId":"j","status":"error","userId":"u\"1""#))
+    }
+}

@@ -1,0 +1,65 @@
+import Broker
+import RedisBackend
+import Testing
+
+/// Kills the Redis server mid-run (SIGKILL) and starts it again on the same port. The broker
+/// must fail calls fast during the outage, reconnect by itself, resubscribe live subscriptions
+/// without the test doing anything, and let a blocked consumer carry on.
+@Suite(
+    "Redis faults",
+    .enabled(if: RedisTestServer.isConfigured, RedisTestServer.skipReason),
+    .enabled(if: RedisServerProcess.isAvailable, "redis-server is not on PATH")
+)
+struct FaultTests {
+    @Test(.timeLimit(.minutes(1)))
+    func survivesARestartOfRedis() async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        try await withRedisBroker(url: server.url) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
+            try await broker.subscribe(to: "fault:channel") { subscription in
+                #expect(try await broker.publish("before", to: "fault:channel") == 1)
+                #expect(try await nextMessage(subscription)?.payload == Array("before".utf8))
+
+                // A consumer blocked across the outage.
+                async let popped = broker.blockingPop(from: .head, of: ["fault:queue"], timeout: .seconds(45))
+                #expect(await eventually { (try? await broker.clientsBlocked()) == 1 })
+
+                await server.kill()
+
+                // During the outage calls fail with connectionLost (they return: no hang).
+                #expect(await eventually {
+                    do {
+                        try await broker.ping()
+                        return false
+                    } catch let error as BrokerError {
+                        return error.code == .connectionLost
+                    } catch {
+                        return false
+                    }
+                })
+                await #expect(throws: BrokerError(.connectionLost, "")) {
+                    do {
+                        _ = try await broker.get("fault:key")
+                    } catch let error as BrokerError {
+                        throw BrokerError(error.code, "")
+                    }
+                }
+
+                try server.start()
+                #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
+
+                // The subscription is back without resubscribing here.
+                #expect(await eventually { ((try? await broker.publish("after", to: "fault:channel")) ?? 0) == 1 })
+                #expect(try await nextMessage(subscription)?.payload == Array("after".utf8))
+
+                // The blocked consumer retried on a fresh connection and gets what is pushed now.
+                #expect(await eventually { (try? await broker.clientsBlocked()) == 1 })
+                try await broker.push("after-restart", to: .tail, of: "fault:queue")
+                #expect(try await popped == PoppedValue(queue: "fault:queue", value: Array("after-restart".utf8)))
+            }
+            #expect(broker.reconnectCount >= 2, "the command and subscriber connections both reconnected")
+        }
+        await server.kill()
+    }
+}

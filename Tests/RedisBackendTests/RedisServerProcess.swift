@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A redis-server of the test's own, on a free loopback port, without persistence: the fault
+/// test kills it (SIGKILL) and starts it again on the same port.
+final class RedisServerProcess: @unchecked Sendable {
+    // @unchecked: `process` is only touched by the test task that owns this object.
+    let port: Int
+    private var process: Process?
+    private let directory: URL
+
+    init() throws {
+        port = try Self.freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-fault-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        if let process, process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    static var isAvailable: Bool {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").contains {
+            FileManager.default.isExecutableFile(atPath: "\($0)/redis-server")
+        }
+    }
+
+    func start(_ extraArguments: [String] = []) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
+        ] + extraArguments
+        try process.run()
+        self.process = process
+    }
+
+    /// SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing answers) and resumes.
+    func pause() { process.map { _ = Glibc.kill($0.processIdentifier, SIGSTOP) } }
+    func resume() { process.map { _ = Glibc.kill($0.processIdentifier, SIGCONT) } }
+
+    /// SIGKILL: the server dies without closing anything politely, like a crash.
+    func kill() async {
+        guard let process else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        // Reap it without blocking a pool thread: poll `isRunning` (exit comes within ms).
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
+        self.process = nil
+    }
+
+    private static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
