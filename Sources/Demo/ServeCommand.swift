@@ -124,7 +124,8 @@ struct ServeCommand: AsyncParsableCommand {
             onServerRunning: { port in await announce.print(port: port) })
         // Shut down in reverse order: the agent drains first, then the gateway closes its
         // connections, then the router and the backend stop.
-        services += [router, gateway]
+        let socketIO = SocketIOTransport(gateway: gateway)  // Socket.IO at /socket.io/, shut down before the server
+        services += [router, gateway.addingRoutes(socketIO.register), socketIO]
         if settings.runsAgent {
             services.append(
                 Agent(

@@ -10,9 +10,9 @@ cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 
 VENV="$ROOT/.venv"
-if ! "$VENV/bin/python" -c 'import websocket, requests, redis' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import websocket, requests, redis, socketio' 2>/dev/null; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check websocket-client requests redis
+    "$VENV/bin/pip" install -q --disable-pip-version-check websocket-client requests redis "python-socketio[client]"
 fi
 
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
@@ -44,6 +44,7 @@ status=0
 cd tests/interop
 echo "== interop: third-party clients and agent, two gateways on $SWITCHBOARD_TEST_REDIS_URL"
 "$VENV/bin/python" test_interop.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1
+"$VENV/bin/python" socketio_test.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1  # Socket.IO: python-socketio client
 echo "== interop: live page in headless Chromium"
 "$VENV/bin/python" test_browser.py || status=1
 if [ "$status" != 0 ]; then
