@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// A test gateway with the Socket.IO transport plugged in and running beside it.
 struct SocketIOTestGateway: Sendable {
@@ -46,10 +47,18 @@ struct SocketIOTestGateway: Sendable {
 }
 
 /// A hand-driven Engine.IO polling client.
-struct PollingClient: Sendable {
+final class PollingClient: Sendable {
     let client: any TestClientProtocol
     let sid: String
     let handshake: String
+    /// Packets of an answer received but not yet looked at by `collect`.
+    private let unread = Mutex<[String]>([])
+
+    init(client: any TestClientProtocol, sid: String, handshake: String) {
+        self.client = client
+        self.sid = sid
+        self.handshake = handshake
+    }
 
     static let base = "/socket.io/?EIO=4&transport=polling"
 
@@ -90,16 +99,28 @@ struct PollingClient: Sendable {
     func collect(
         until predicate: @escaping @Sendable (String) -> Bool, within limit: Duration = .seconds(10)
     ) async throws -> [String] {
-        try await within(limit, "a packet") {
-            var seen: [String] = []
-            while true {
-                for packet in try await get() {
-                    if packet == "2" { try await post("3") }
-                    seen.append(packet)
-                    if predicate(packet) { return seen }
+        // A held GET cannot be cancelled: check the deadline between GETs (the server answers
+        // a held GET within its ping interval at the latest).
+        let deadline = ContinuousClock.now + limit
+        var seen: [String] = []
+        var batch = unread.withLock { unread in
+            defer { unread.removeAll() }
+            return unread
+        }
+        while true {
+            while !batch.isEmpty {
+                let packet = batch.removeFirst()
+                if packet == "2" { try await post("3") }
+                seen.append(packet)
+                if predicate(packet) {
+                    unread.withLock { $0 = batch }
+                    return seen
                 }
             }
+            guard ContinuousClock.now < deadline else { break }
+            batch = try await get()
         }
+        throw DeadlineExceeded(what: "a packet (seen: \(seen))")
     }
 
     /// CONNECTs the default namespace with `auth`; returns the server's answer packet.
