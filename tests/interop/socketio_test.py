@@ -63,7 +63,10 @@ class Recorder:
 def test_default_transports_upgrade(node):
     with Recorder() as sio:
         sio.client.connect(node.url, auth={"token": f"Bearer {token(user('ana'))}"}, wait_timeout=TIMEOUT)
-        expect(sio.client.transport() == "polling", f"started on {sio.client.transport()}")
+        # python-engineio upgrades within connect(): the session was opened by a polling
+        # handshake (which offered the upgrade) and now runs on the WebSocket.
+        expect("transport=polling" in sio.client.eio.base_url, f"no polling handshake: {sio.client.eio.base_url}")
+        expect(sio.client.eio.upgrades == ["websocket"], f"upgrades offered: {sio.client.eio.upgrades}")
         wait_for(lambda: sio.client.transport() == "websocket", "the upgrade to websocket")
         sio.client.emit("ping")
         expect("timestamp" in sio.next("pong"), "pong without timestamp")
@@ -102,16 +105,19 @@ def test_bad_token_refused(node):
 
 def test_job_events_end_to_end(node_a, node_b):
     name = user("jo")
-    with Recorder() as sio:
+    with Recorder() as sio, Recorder() as polling:
         sio.client.connect(node_a.url, auth={"token": token(name)}, wait_timeout=TIMEOUT)
         wait_for(lambda: sio.client.transport() == "websocket", "the upgrade to websocket")
+        polling.client.connect(node_b.url, auth={"token": token(name)}, transports=["polling"], wait_timeout=TIMEOUT)
         job_id = create_job(node_b, name)
         ids = []
         for event in ("rebalance:created", "rebalance:processing", "rebalance:done"):
             data = sio.next(event)
             expect(data["jobId"] == job_id and data["userId"] == name, data)
             ids.append(int(data["eventId"]))
+            expect(polling.next(event) == data, "the polling client saw another event")
         expect(ids == sorted(set(ids)), f"event ids {ids}")
+        expect(polling.client.transport() == "polling", polling.client.transport())
     # Replay: a client that saw the first event asks for the rest.
     with Recorder() as sio:
         sio.client.connect(node_b.url, auth={"token": token(name), "lastEventId": str(ids[0])},
@@ -152,7 +158,7 @@ def main():
         runner.run("socket.io: websocket only, token in the query; join-room acks", test_websocket_only_token_in_query, b)
         runner.run("socket.io: token in the Authorization header", test_token_in_authorization_header, a)
         runner.run("socket.io: bad or missing token refused (ConnectionError)", test_bad_token_refused, b)
-        runner.run("socket.io: rebalance events end to end with the guide agent, then replay",
+        runner.run("socket.io: rebalance events end to end (upgraded and polling-only clients, guide agent), replay",
                    test_job_events_end_to_end, a, b)
         runner.run("socket.io: chat between clients on two gateway nodes", test_chat_across_nodes, a, b)
     finally:
