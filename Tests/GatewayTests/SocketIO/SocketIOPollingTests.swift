@@ -197,6 +197,32 @@ struct SocketIOPollingTests {
         }
     }
 
+    @Test func clientThatStopsPollingIsDisconnectedAsSlowConsumer() async throws {
+        let gateway = try await SocketIOTestGateway(withAgent: false)
+        let token = try await gateway.base.token("kim")
+        try await gateway.run { client in
+            let polling = try await PollingClient.open(client, query: "&token=\(token)")
+            _ = try await polling.connect()
+            // Never polls again: 64 frames wait in the Engine.IO buffer, 256 more in the session, then it overflows.
+            for index in 0..<400 {
+                try await gateway.router.emit("notification", data: ["n": .integer(Int64(index))], toUser: "kim")
+            }
+            try await eventually("the session to be closed as a slow consumer") {
+                !gateway.router.registry.hasSessions(ofUser: "kim")
+            }
+            try await eventually("the slow consumer metric") {
+                let metrics = try await client.execute(uri: "/metrics", method: .get)
+                return String(buffer: metrics.body).contains(
+                    #"switchboard_slow_consumer_disconnects_total{transport="socketio"} 1"#)
+            }
+            // What was handed to the Engine.IO session still goes out, then DISCONNECT and close.
+            let rest = try await polling.get()
+            #expect(rest.suffix(2) == ["41", "1"])
+            #expect(rest.dropLast(2).allSatisfy { socketIOEvent($0)?.name == "notification" })
+            #expect(gateway.transport.sessionCount == 0)
+        }
+    }
+
     @Test func manyOpenCloseCyclesLeaveNothing() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
         let token = try await gateway.base.token("henry")
