@@ -8,6 +8,7 @@ import HummingbirdWSTesting
 import JWTKit
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOWebSocket
 import Synchronization
 import Testing
@@ -64,6 +65,31 @@ struct WebSocketTests {
                 }
             }
             #expect(test.router.registry.counts.sessions == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ("/ws?token=garbage", 401, "invalid token"), ("/ws", 401, "missing token"),
+        ("/ws?token=VALID&lastEventId=zz", 400, "lastEventId \"zz\" is not a valid event id"),
+    ])
+    func refusedUpgradeAnswersWithItsRealStatus(_ path: String, _ status: Int, _ message: String) async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await within(.seconds(10), "the refusal") {
+                let response = try await EventStreamClient.connect(
+                    port: port, path: path.replacingOccurrences(of: "VALID", with: token),
+                    headers: [
+                        ("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+                        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                    ])
+                #expect(Int(response.status.code) == status)
+                let body = try await response.readToEnd()
+                let json = try JSONDecoder().decode(JSONValue.self, from: Data(body.utf8))
+                #expect(json["error"]?.stringValue == message)
+                await response.close()
+            }
         }
     }
 
