@@ -64,3 +64,12 @@ final class UpgradeRefusals: Sendable {
     /// How many refusals wait (for tests: none may linger).
     var count: Int { filed.withLock { $0.count } }
 }
+
+extension GatewayRequestContext {
+    /// Makes a refused WebSocket upgrade on this connection answer with `error`'s status and
+    /// JSON body instead of a bare `400` (for transports that add their own `router.ws` routes,
+    /// such as Socket.IO). Call it from `shouldUpgrade` before throwing `error`.
+    public func refuseUpgrade(with error: GatewayError) {
+        UpgradeRefusals.shared.file(error, for: channel)
+    }
+}

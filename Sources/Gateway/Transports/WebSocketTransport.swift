@@ -25,7 +25,7 @@ struct WebSocketTransport: Sendable {
                 // An upgrade attempt is answered by the upgrader, not by this response: file
                 // the refusal so the client gets this status rather than a bare 400.
                 if request.headers[.upgrade]?.lowercased() == "websocket" {
-                    UpgradeRefusals.shared.file(error, for: context.channel)
+                    context.refuseUpgrade(with: error)
                 }
                 throw error
             }
