@@ -125,7 +125,11 @@ let package = Package(
         // Jobs, router and sessions against every backend (memory; Redis when present).
         .testTarget(
             name: "JobsTests",
-            dependencies: ["Broker", "MemoryBackend", "RedisBackend"],
+            dependencies: [
+                "Broker", "MemoryBackend", "RedisBackend",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
