@@ -148,7 +148,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisBackendTests",
-            dependencies: ["Broker", "RedisBackend", "BrokerTesting", "MemoryBackend"],
+            dependencies: [
+                "Broker", "RedisBackend", "BrokerTesting", "MemoryBackend",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
