@@ -20,13 +20,22 @@ public struct ChannelPattern: Sendable, Hashable, CustomStringConvertible {
         var channel = channel
         return channel.withUTF8 { text in
             bytes.withUnsafeBufferPointer { pattern in
-                Self.match(pattern[...], text[...])
+                var skipLongerMatches = false
+                return Self.match(pattern[...], text[...], skipLongerMatches: &skipLongerMatches)
             }
         }
     }
 
     /// A port of Redis's `stringmatchlen` (util.c), without the case-insensitive flag.
-    private static func match(_ pattern: Slice<UnsafeBufferPointer<UInt8>>, _ text: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+    ///
+    /// `skipLongerMatches` is Redis's guard against exponential backtracking: once the rest of
+    /// the pattern failed against every suffix after a `*`, trying longer prefixes for an
+    /// earlier `*` cannot succeed either, so every pending `*` gives up at once.
+    private static func match(
+        _ pattern: Slice<UnsafeBufferPointer<UInt8>>,
+        _ text: Slice<UnsafeBufferPointer<UInt8>>,
+        skipLongerMatches: inout Bool
+    ) -> Bool {
         var p = pattern.startIndex
         var s = text.startIndex
         let pEnd = pattern.endIndex
@@ -38,9 +47,11 @@ public struct ChannelPattern: Sendable, Hashable, CustomStringConvertible {
                 if p + 1 == pEnd { return true }
                 var start = s
                 while start < sEnd {
-                    if match(pattern[(p + 1)...], text[start...]) { return true }
+                    if match(pattern[(p + 1)...], text[start...], skipLongerMatches: &skipLongerMatches) { return true }
+                    if skipLongerMatches { return false }
                     start += 1
                 }
+                skipLongerMatches = true
                 return false
             case UInt8(ascii: "?"):
                 s += 1

@@ -102,7 +102,7 @@ public struct Gateway: Service {
             server: .http1WebSocketUpgrade(
                 webSocketRouter: http,
                 configuration: .init(
-                    http1: .init(idleTimeout: nil),
+                    http1: .init(additionalChannelHandlers: [UpgradeRefusalHandler()], idleTimeout: nil),
                     ws: .init(maxFrameSize: configuration.maxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)))
                 )
             ),

@@ -1,9 +1,19 @@
 import Broker
 
-/// Undo information for one atomic batch: each key's entry as it was before the batch first
-/// changed it, and where the batch's queued side effects begin.
+/// Undo information for one atomic batch, in the order the changes were made, and where the
+/// batch's queued side effects begin.
 struct Journal {
-    var saved: [String: Entry?] = [:]
+    enum Undo {
+        /// Put back `key`'s entry as it was before a change (`nil`: there was none).
+        case restore(String, Entry?)
+        /// Take back the last `count` values pushed onto `end` of the list at `key`.
+        ///
+        /// A push records this instead of a copy of the list: a copy would share the list's
+        /// storage, so the push itself would then copy every element (job creation would cost
+        /// O(queue length)).
+        case unpush(String, QueueEnd, count: Int)
+    }
+    var undo: [Undo] = []
     /// Watched keys the batch wrote; their watches are marked dirty only if it commits.
     var touched: [String] = []
     let readyMark: Int
@@ -35,18 +45,42 @@ extension MemoryStore {
         return replies
     }
 
-    /// Records `key`'s entry before the batch first changes it.
+    /// Records `key`'s entry before the batch changes it.
     mutating func journalSnapshot(_ key: String) {
-        guard journal!.saved.index(forKey: key) == nil else { return }
         // A value copy: a list's storage is shared until the live list changes, then copied.
-        journal!.saved[key] = .some(entries[key])
+        journal!.undo.append(.restore(key, entries[key]))
+    }
+
+    /// Records how to take back a push of `count` values onto `end` of `key`: just that, when
+    /// the key holds a live list (an emptied one included); the whole entry otherwise.
+    mutating func journalPush(_ key: String, end: QueueEnd, count: Int) {
+        if let index = physicalIndex(key), entries.values[index].isList,
+            entries.values[index].deadline.map({ $0 > now() }) ?? true
+        {
+            journal!.undo.append(.unpush(key, end, count: count))
+        } else {
+            journalSnapshot(key)
+        }
     }
 
     private mutating func rollBack() {
         let journal = journal!
         self.journal = nil
         cachedIndex = nil
-        for (key, saved) in journal.saved {
+        for undo in journal.undo.reversed() {
+            guard case .restore(let key, let saved) = undo else {
+                if case .unpush(let key, let end, let count) = undo, let index = entries.index(forKey: key),
+                    entries.values[index].isList
+                {
+                    entries.values[index].withList { items in
+                        switch end {
+                        case .head: items.removeFirst(count)
+                        case .tail: items.removeLast(count)
+                        }
+                    }
+                }
+                continue
+            }
             if let saved {
                 entries[key] = saved
                 // Its place in the list of emptied lists may have been used up meanwhile.

@@ -75,7 +75,7 @@ extension MemoryStore {
     mutating func push(_ values: [[UInt8]], end: QueueEnd, queue key: String) throws(BrokerError) -> Reply {
         guard !values.isEmpty else { throw BrokerError(.invalidArgument, "a push needs at least one value") }
         let count: Int
-        willModify(key)
+        if journal != nil { journalPush(key, end: end, count: values.count) }
         if let index = try pushIndex(key) {
             count = entries.values[index].withList { items in Self.add(values, to: &items, at: end) }
         } else {
@@ -91,7 +91,7 @@ extension MemoryStore {
     /// `push(_:end:queue:)` for one value, without the array around it.
     @usableFromInline
     mutating func push(one value: [UInt8], end: QueueEnd, queue key: String) throws(BrokerError) -> Int {
-        willModify(key)
+        if journal != nil { journalPush(key, end: end, count: 1) }
         if let index = physicalIndex(key) {
             func add(_ items: inout Deque<[UInt8]>) -> Int {
                 switch end {

@@ -93,3 +93,37 @@ extension BrokerCommand {
         }
     }
 }
+
+extension RESPEncoder {
+    /// Encodes `command` straight into the buffer (the hot path: no intermediate argument
+    /// arrays), after the same checks as ``BrokerCommand/redisArguments()``.
+    mutating func append(_ command: BrokerCommand) throws(BrokerError) {
+        switch command {
+        case .get(let key):
+            header(2)
+            argument("GET")
+            argument(key)
+        case .set(let key, let value, .never, .always):
+            header(3)
+            argument("SET")
+            argument(key)
+            argument(value)
+        case .push(let values, let end, let queue) where !values.isEmpty:
+            header(2 + values.count)
+            argument(end == .head ? "LPUSH" : "RPUSH")
+            argument(queue)
+            for value in values { argument(value) }
+        case .pop(let end, let queue):
+            header(2)
+            argument(end == .head ? "LPOP" : "RPOP")
+            argument(queue)
+        case .publish(let payload, let channel):
+            header(3)
+            argument("PUBLISH")
+            argument(channel)
+            argument(payload)
+        default:
+            append(try command.redisArguments())
+        }
+    }
+}

@@ -66,7 +66,8 @@ final class HiredisContext {
         }
     }
 
-    /// Copies already formatted RESP commands into hiredis's output buffer.
+    /// Copies already formatted RESP commands into hiredis's output buffer (handshake only:
+    /// afterwards ``RedisConnection`` writes to the socket itself and uses hiredis to read).
     func append(_ bytes: [UInt8]) throws(BrokerError) {
         let status = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
@@ -74,18 +75,6 @@ final class HiredisContext {
             }
         }
         guard status == REDIS_OK else { throw failure("cannot queue a command") }
-    }
-
-    /// Whether output is still waiting for the socket to accept it.
-    var hasPendingOutput: Bool { chiredis_has_pending_output(context) != 0 }
-
-    /// Writes as much pending output as the socket takes without blocking.
-    func flush() throws(BrokerError) {
-        var done: Int32 = 0
-        while hasPendingOutput {
-            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write failed") }
-            if done == 0 { return }  // the socket is full: wait for POLLOUT
-        }
     }
 
     /// Reads what the socket holds into hiredis's reader.

@@ -84,13 +84,13 @@ struct RESPEncoder {
     mutating func append(_ arguments: [[UInt8]]) {
         bytes.append(UInt8(ascii: "*"))
         appendDecimal(arguments.count)
-        bytes.append(contentsOf: [13, 10])
+        appendCRLF()
         for argument in arguments {
             bytes.append(UInt8(ascii: "$"))
             appendDecimal(argument.count)
-            bytes.append(contentsOf: [13, 10])
+            appendCRLF()
             bytes.append(contentsOf: argument)
-            bytes.append(contentsOf: [13, 10])
+            appendCRLF()
         }
         commandCount += 1
     }
@@ -103,11 +103,55 @@ struct RESPEncoder {
         append(arguments.map { Array($0.utf8) })
     }
 
+    /// Starts a command of `count` arguments; follow with exactly `count` ``argument(_:)`` calls.
+    mutating func header(_ count: Int) {
+        bytes.append(UInt8(ascii: "*"))
+        appendDecimal(count)
+        appendCRLF()
+        commandCount += 1
+    }
+
+    mutating func argument(_ value: [UInt8]) {
+        bytes.append(UInt8(ascii: "$"))
+        appendDecimal(value.count)
+        appendCRLF()
+        bytes.append(contentsOf: value)
+        appendCRLF()
+    }
+
+    mutating func argument(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            bytes.append(UInt8(ascii: "$"))
+            appendDecimal(utf8.count)
+            appendCRLF()
+            bytes.append(contentsOf: utf8)
+            appendCRLF()
+        }
+    }
+
+    mutating func argument<Number: BinaryInteger>(_ value: Number) {
+        argument(String(value))
+    }
+
+    private mutating func appendCRLF() {
+        bytes.append(13)
+        bytes.append(10)
+    }
+
+    /// A non-negative length or count in decimal, without going through `String`.
     private mutating func appendDecimal(_ value: Int) {
         if value < 10 {
             bytes.append(UInt8(ascii: "0") + UInt8(value))
-        } else {
-            bytes.append(contentsOf: String(value).utf8)
+            return
+        }
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
     }
 }

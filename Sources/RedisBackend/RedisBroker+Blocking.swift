@@ -82,7 +82,12 @@ extension RedisBroker {
             let call = BlockedCall()
             let outcome: Result<[RESPValue], BrokerError> = await withTaskCancellationHandler {
                 let replyTimeout = deadline.map { clock.now.duration(to: $0) + configuration.commandTimeout }
-                return await connection.result(of: encoder.bytes, replies: 1, timeout: replyTimeout)
+                return await withCheckedContinuation { continuation in
+                    connection.enqueue(.init(bytes: encoder.bytes, replies: 1, timeout: replyTimeout) { result in
+                        call.finish()  // before the caller runs again: stop unblocking at once
+                        continuation.resume(returning: result)
+                    })
+                }
             } onCancel: {
                 unblock(connection, call)
             }

@@ -27,18 +27,32 @@ public final class RedisBroker: Broker, Service {
     let registry = Mutex(SubscriptionRegistry())
     private let reconnects = Atomic<Int>(0)
     private let atomicScriptHash = Mutex<String?>(nil)
+    private let commandConnectionExecutor: ConnectionExecutor
+
+    /// An executor that runs tasks on the shared command connection's I/O thread (while it is
+    /// connected; otherwise on the global executor).
+    ///
+    /// A task that makes many calls one after another, waiting for each, can prefer it:
+    /// `withTaskExecutorPreference(broker.commandExecutor) { … }`. Each reply then resumes the
+    /// task on the thread that read it, saving two thread switches per round trip (the most a
+    /// strictly sequential caller can gain). Only for short, non-blocking work between calls:
+    /// while such a task runs, that connection reads nothing.
+    public var commandExecutor: any TaskExecutor { commandConnectionExecutor }
 
     /// A broker for `configuration`. Nothing connects until the first call or ``run()``.
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchboard.redis")) {
         self.configuration = configuration
         self.logger = logger
         let owner = Box<RedisBroker>()
+        let executor = ConnectionExecutor()
+        commandConnectionExecutor = executor
         commands = ConnectionSlot(
             role: "commands", configuration: configuration, logger: logger,
             opener: { onClose in
                 let (connection, hashes) = try await RedisConnection.open(
                     configuration,
-                    setup: .init(name: "commands", loadScripts: [AtomicBatch.script], onClose: onClose),
+                    setup: .init(
+                        name: "commands", loadScripts: [AtomicBatch.script], executor: executor, onClose: onClose),
                     logger: logger)
                 owner.value?.atomicScriptHash.withLock { $0 = hashes.first }
                 return connection
@@ -125,7 +139,7 @@ public final class RedisBroker: Broker, Service {
 
     public func execute(_ command: BrokerCommand) async throws -> Reply {
         var encoder = RESPEncoder()
-        encoder.append(try command.redisArguments())
+        try encoder.append(command)
         let connection = try await commands.connection()
         let replies = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
         return try replies[0].reply()
@@ -139,10 +153,17 @@ public final class RedisBroker: Broker, Service {
         var encoder = RESPEncoder(capacity: 64 * commands.count)
         for (index, command) in commands.enumerated() {
             do {
-                encoder.append(try command.redisArguments())
+                try encoder.append(command)
             } catch {
                 results[index] = .error(error)
             }
+        }
+        if encoder.commandCount == commands.count {
+            // Every command encoded (the usual case): one reply each, in order.
+            let connection = try await self.commands.connection()
+            return try await connection.send(
+                encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
+            ).map { $0.replyCapturingError() }
         }
         if encoder.commandCount > 0 {
             let connection = try await self.commands.connection()

@@ -53,6 +53,8 @@ final class RedisConnection: Sendable {
         var closed: BrokerError?
         var clientID: Int64 = 0
         var socket: Int32 = -1
+        /// The I/O thread is writing buffered output outside the lock: nobody else writes.
+        var writing = false
 
         var hasOutput: Bool { outputOffset < output.count }
     }
@@ -62,6 +64,8 @@ final class RedisConnection: Sendable {
         var name: String
         var loadScripts: [String] = []
         var pushHandler: (@Sendable (RESPValue) -> Void)?
+        /// Runs its jobs on this connection's I/O thread while the connection is up.
+        var executor: ConnectionExecutor?
         var onClose: @Sendable (BrokerError) -> Void
     }
 
@@ -110,7 +114,9 @@ final class RedisConnection: Sendable {
 
     /// ``send(_:replies:timeout:)`` with the outcome as a value.
     func result(of bytes: [UInt8], replies: Int, timeout: Duration?) async -> Result<[RESPValue], BrokerError> {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Result<[RESPValue], BrokerError>, Never>) in
+        // Unsafe: the hot path; every request's completion runs exactly once (a reply, a
+        // failure of the connection, or at once when it is closed).
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[RESPValue], BrokerError>, Never>) in
             enqueue(Request(bytes: bytes, replies: replies, timeout: timeout) { continuation.resume(returning: $0) })
         }
     }
@@ -121,10 +127,12 @@ final class RedisConnection: Sendable {
         let deadline = request.timeout.map { clock.now + $0 }
         let action: Action = state.withLock { state in
             if let closed = state.closed { return .fail(closed) }
-            let idle = state.inFlight.isEmpty && !state.hasOutput
+            let idle = state.inFlight.isEmpty && !state.hasOutput && !state.writing
             if request.replies > 0 {
+                var collected: [RESPValue] = []
+                collected.reserveCapacity(request.replies)
                 state.inFlight.append(InFlight(
-                    remaining: request.replies, collected: [], deadline: deadline, completion: request.completion))
+                    remaining: request.replies, collected: collected, deadline: deadline, completion: request.completion))
             }
             guard idle else {
                 // Replies are on their way (or the socket is full): the I/O thread flushes this
@@ -132,7 +140,10 @@ final class RedisConnection: Sendable {
                 state.output.append(contentsOf: request.bytes)
                 return .none
             }
-            let written = request.bytes.withUnsafeBytes { Glibc.write(state.socket, $0.baseAddress, $0.count) }
+            // send(MSG_NOSIGNAL): a peer that went away gives EPIPE, not a process-killing SIGPIPE.
+            let written = request.bytes.withUnsafeBytes {
+                Glibc.send(state.socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             if written == request.bytes.count { return .none }
             if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
                 if state.closeRequest == nil {
@@ -161,7 +172,7 @@ final class RedisConnection: Sendable {
         wake()
     }
 
-    private func wake() {
+    fileprivate func wake() {
         var one: UInt64 = 1
         _ = Glibc.write(wakeDescriptor, &one, 8)
     }
@@ -172,6 +183,12 @@ final class RedisConnection: Sendable {
         _ configuration: RedisConfiguration, setup: Setup, ready: CheckedContinuation<[String], any Error>,
         logger: Logger
     ) {
+        // hiredis writes the handshake with write(2): block SIGPIPE on this thread so a server
+        // dying mid-handshake gives EPIPE instead of killing the process.
+        var pipe = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, nil)
         let context: HiredisContext
         do {
             context = try HiredisContext(host: configuration.host, port: configuration.port,
@@ -182,6 +199,7 @@ final class RedisConnection: Sendable {
                 state.clientID = clientID
                 state.socket = context.fileDescriptor
             }
+            setup.executor?.attach(.init(thread: pthread_self(), wake: { self.wake() }))
             ready.resume(returning: hashes)
         } catch {
             state.withLock { $0.closed = error }
@@ -189,6 +207,8 @@ final class RedisConnection: Sendable {
             return
         }
         let reason = pollLoop(context, setup: setup)
+        // Before failing callers: their tasks must not be queued for a thread that is leaving.
+        setup.executor?.detach()
         let pending = state.withLock { state in
             state.closed = reason
             state.socket = -1
@@ -235,22 +255,51 @@ final class RedisConnection: Sendable {
         return (clientID, hashes)
     }
 
-    /// Writes what the output buffer holds, as far as the socket takes it (lock held).
-    private static func flush(_ state: inout State) -> BrokerError? {
-        while state.hasOutput {
-            let written = state.output.withUnsafeBytes { buffer in
-                Glibc.write(state.socket, buffer.baseAddress! + state.outputOffset, buffer.count - state.outputOffset)
+    /// Writes the buffered output, as far as the socket takes it, outside the lock (callers
+    /// keep appending meanwhile; `writing` keeps them from writing themselves).
+    private func writePending() -> BrokerError? {
+        while true {
+            let taken: (bytes: [UInt8], offset: Int, socket: Int32)? = state.withLock { state in
+                guard state.hasOutput, !state.writing else { return nil }
+                state.writing = true
+                var bytes: [UInt8] = []
+                swap(&bytes, &state.output)
+                defer { state.outputOffset = 0 }
+                return (bytes, state.outputOffset, state.socket)
             }
-            if written < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
-                return BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
+            guard let (bytes, start, socket) = taken else { return nil }
+            var offset = start
+            var failure: BrokerError?
+            var full = false
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes {
+                    Glibc.send(socket, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+                }
+                if written >= 0 {
+                    offset += written
+                } else if errno == EINTR {
+                    continue
+                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                    full = true
+                    break
+                } else {
+                    failure = BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
+                    break
+                }
             }
-            state.outputOffset += written
+            state.withLock { state in
+                state.writing = false
+                if offset < bytes.count {
+                    // Unwritten bytes go back in front of what callers appended meanwhile.
+                    var rest = Array(bytes[offset...])
+                    rest.append(contentsOf: state.output[state.outputOffset...])
+                    state.output = rest
+                    state.outputOffset = 0
+                }
+            }
+            if let failure { return failure }
+            if full { return nil }  // POLLOUT tells when to go on
         }
-        state.output.removeAll(keepingCapacity: true)
-        state.outputOffset = 0
-        return nil
     }
 
     /// Runs until the connection fails or is closed; returns why.
@@ -261,6 +310,8 @@ final class RedisConnection: Sendable {
         ]
         var completed: [(Completion, [RESPValue])] = []
         while true {
+            // Tasks that prefer this connection's executor run here, between reads.
+            let moreJobs = setup.executor?.runPending() ?? false
             let now = clock.now
             let (closeRequest, wantsWrite, deadline) = state.withLock { state in
                 (state.closeRequest, state.hasOutput, state.inFlight.first?.deadline)
@@ -268,7 +319,7 @@ final class RedisConnection: Sendable {
             if let closeRequest { return closeRequest }
             // Wake at least every 100 ms, so a request sent directly by a caller while this
             // thread slept still meets its deadline.
-            var timeout = Duration.milliseconds(100)
+            var timeout = moreJobs ? Duration.zero : Duration.milliseconds(100)
             if let deadline {
                 let remaining = now.duration(to: deadline)
                 if remaining <= .zero {
@@ -311,18 +362,21 @@ final class RedisConnection: Sendable {
                                     completed.append((done.completion, done.collected))
                                 }
                             }
-                            return Self.flush(&state)
+                            return nil
                         }
+                        if let failure { return failure }
+                        // Send what queued up while these were in flight before waking the
+                        // callers, who will queue more.
+                        if let failure = writePending() { return failure }
                         for (completion, values) in completed { completion(.success(values)) }
                         completed.removeAll(keepingCapacity: true)
-                        if let failure { return failure }
                     }
                 } catch {
                     return error
                 }
             }
             if socketEvents & Int16(POLLOUT) != 0 || wantsWrite {
-                if let failure = state.withLock({ Self.flush(&$0) }) { return failure }
+                if let failure = writePending() { return failure }
             }
         }
     }

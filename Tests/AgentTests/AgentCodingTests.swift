@@ -20,7 +20,7 @@ struct AgentCodingTests {
     @Test("escapes, surrogate pairs, numbers and nesting parse as JSON says")
     func parserCases() throws {
         let text = #"{"s":"a\u00e9\ud83d\ude00\/\t","i":-12,"d":1.5e2,"z":0,"b":[true,false,null],"o":{}}"#
-        let value = try JSONBytesParser.parse(Array(text.utf8))
+        let value = try JSONValue.parse(utf8: Array(text.utf8))
         #expect(value["s"] == "aé😀/\t")
         #expect(value["i"] == .integer(-12))
         #expect(value["d"] == .number(150))
@@ -33,7 +33,7 @@ struct AgentCodingTests {
         "", "{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "\"\\ud800\"", "tru", "{\"a\":1} x", "\"a\nb\"", "1.", "-",
     ])
     func malformed(text: String) {
-        #expect(throws: JSONBytesParser.Failure.self) { try JSONBytesParser.parse(Array(text.utf8)) }
+        #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(utf8: Array(text.utf8)) }
     }
 
     @Test("a record missing its owner is refused with Codable's error")

@@ -55,3 +55,40 @@ struct ShutdownTests {
         }
     }
 }
+
+@Suite("Cancellation")
+struct CancellationTests {
+    /// Runs until cancelled.
+    struct EndlessHandler: JobHandler {
+        func handle(_ job: JobRecord) async throws -> JSONValue {
+            try await Task.sleep(for: .seconds(3600))
+            return nil
+        }
+    }
+
+    @Test("a cancelled agent abandons its job without losing it", arguments: AgentBackend.all)
+    func cancellationLosesNothing(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let agent = Agent(
+                broker: broker, handler: EndlessHandler(), configuration: fastConfiguration(names),
+                logger: Fixture.logger)
+            try await broker.subscribe(to: names.statusChannel) { subscription in
+                // The deadline covers the cancelled agent's return too.
+                try await within(.seconds(20), "the cancelled agent to return") {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await agent.run() }
+                        try await Fixture.enqueue(broker, names: names, id: "endless", payload: ["amount": 1])
+                        _ = try await subscription.statuses("processing") { $0.contains { $0.jobId == "endless" } }
+                        group.cancelAll()
+                        try await group.waitForAll()
+                    }
+                }
+            }
+            #expect(agent.statistics.abandoned == 1)
+            // Put straight back when the broker still answers; otherwise left taken for the reaper.
+            let waiting = try await broker.range(of: names.queue)
+            let taken = try await broker.range(of: names.processing)
+            #expect((waiting + taken).map { String(decoding: $0, as: UTF8.self) } == ["endless"])
+        }
+    }
+}

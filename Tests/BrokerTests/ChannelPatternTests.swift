@@ -29,6 +29,18 @@ struct ChannelPatternTests {
         #expect(!pattern.matches("aaab"))
     }
 
+    /// Without Redis's skip-longer-matches guard this pattern takes exponential time (about
+    /// 200 characters against 12 stars would not finish); with it, it is linear-ish and must
+    /// still give the right answers.
+    @Test func manyStarsOnALongChannelDoNotBacktrackExponentially() {
+        let stars = ChannelPattern(String(repeating: "a*", count: 12) + "b")
+        let long = String(repeating: "a", count: 200)
+        #expect(!stars.matches(long))
+        #expect(stars.matches(long + "b"))
+        #expect(!stars.matches(long + "c"))
+        #expect(ChannelPattern("*x*y*z").matches(String(repeating: "q", count: 100) + "xyz"))
+    }
+
     @Test func describesItself() {
         #expect(ChannelPattern("user:*").description == "user:*")
         #expect(ChannelPattern("user:*").pattern == "user:*")

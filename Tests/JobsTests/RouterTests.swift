@@ -1,5 +1,7 @@
 import Broker
 import Foundation
+import Logging
+import ServiceLifecycle
 import Testing
 
 @Suite("Router on each backend")
@@ -19,9 +21,14 @@ struct RouterTests {
                 ]
                 defer { for session in sessions { session.close() } }
                 let agent = GuideAgent(broker: broker, names: names)
-                var jobs: [String] = []
-                for index in 0..<jobCount {
-                    jobs.append(try await routers[index % 2].jobs().create(payload: ["n": .integer(Int64(index))], for: user).jobId)
+                // Created concurrently on both nodes: creators contend for the user's event counter.
+                let jobs = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<jobCount {
+                        group.addTask {
+                            try await routers[index % 2].jobs().create(payload: ["n": .integer(Int64(index))], for: user).jobId
+                        }
+                    }
+                    return try await group.reduce(into: [String]()) { $0.append($1) }
                 }
                 for _ in 0..<jobCount {
                     let job = try await agent.take()
@@ -32,11 +39,17 @@ struct RouterTests {
                 for session in sessions {
                     let events = try await session.nextEvents(expected)
                     let ids = events.map { $0.eventId! }
-                    #expect(ids == ids.sorted() && Set(ids).count == expected, "each event once, in order")
+                    // Each once. (Not asserted: one global id order. Events committed at the same
+                    // moment by two nodes reach subscribers in publish order on Redis, but the
+                    // memory backend delivers concurrent publishers' messages after releasing its
+                    // lock, so their relative order may differ from their ids.)
+                    #expect(Set(ids).count == expected, "each event once")
                     // Lifecycle order per job.
+                    // Lifecycle order per job, with increasing ids.
                     for job in jobs {
-                        let names = events.filter { $0.data["jobId"] == .string(job) }.map(\.name)
-                        #expect(names == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                        let own = events.filter { $0.data["jobId"] == .string(job) }
+                        #expect(own.map(\.name) == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                        #expect(own.map { $0.eventId! } == own.map { $0.eventId! }.sorted())
                     }
                 }
                 // Both nodes heard every status; exactly one applied each.
@@ -362,6 +375,33 @@ struct RouterSessionTests {
                 #expect(slow.closeReason == .slowConsumer(capacity: 3))
                 #expect(router.stats.sessions.slowClosed == 1)
                 #expect(router.stats.counts.sessions == 1)
+            }
+        }
+    }
+}
+
+@Suite("Router lifecycle")
+struct RouterLifecycleTests {
+    @Test("graceful shutdown: run() returns, sessions close as .shutdown, updates heard before are applied",
+        arguments: TestBackend.all)
+    func gracefulShutdown(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let router = Router(broker: broker, configuration: RouterConfiguration(jobTypes: [names]))
+            let group = ServiceGroup(configuration: .init(services: [router], logger: Logger(label: "test")))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await withDeadline { await router.waitUntilSubscribed() }
+                let session = try await router.connect(userId: user, transport: "test")
+                let job = try await router.jobs().create(payload: [:], for: user)
+                try await GuideAgent(broker: broker, names: names).publish(.processing, for: job)
+                _ = try await session.nextEvents(2)  // created, processing: heard and applied
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                #expect(session.closeReason == .shutdown)
+                #expect(router.stats.counts.sessions == 0)
+                #expect(try await router.jobs().record(job.jobId)?.status == .processing)
             }
         }
     }

@@ -245,6 +245,34 @@ import Testing
         #expect(try await broker.range(of: "l") == [bytes("x")])
     }
 
+    /// Pushes are undone by taking the pushed values back (not from a copy of the list), so
+    /// mixing them with commands that are undone from a copy must still restore every value
+    /// in its place.
+    @Test func failedBatchTakesBackPushesAtBothEndsInOrder() async throws {
+        let before = (0..<300).map { bytes("v\($0)") }
+        try await broker.push(before, to: .tail, of: "long")
+        let batch: [BrokerCommand] = [
+            .push([bytes("h1"), bytes("h2")], end: .head, queue: "long"),
+            .push([bytes("t1")], end: .tail, queue: "long"),
+            .remove(value: bytes("v7"), count: 0, queue: "long"),  // undone from a copy
+            .push([bytes("t2"), bytes("t3")], end: .tail, queue: "long"),
+            .pop(end: .head, queue: "long"),
+            .push([bytes("new")], end: .head, queue: "fresh-list"),
+            .set(key: "s", value: bytes("x"), expiry: .never, condition: .always),
+            .push([bytes("boom")], end: .head, queue: "s"),  // fails: wrong type
+        ]
+        await #expect(throws: BrokerError.self) { try await broker.execute(batch, atomically: true) }
+        #expect(try await broker.range(of: "long") == before)
+        #expect(try await broker.length(of: "fresh-list") == 0)
+        #expect(try await broker.get("s") == nil)
+        // A good batch of the same shape applies fully.
+        let good = Array(batch.dropLast())
+        _ = try await broker.execute(good, atomically: true)
+        #expect(try await broker.length(of: "long") == 300 + 2 + 1 - 1 + 2 - 1)
+        #expect(try await broker.range(of: "long", from: 0, through: 0) == [bytes("h1")])
+        #expect(try await broker.range(of: "long", from: -1, through: -1) == [bytes("t3")])
+    }
+
     @Test func failedAtomicBatchIsRolledBack() async throws {
         try await broker.push("old", to: .tail, of: "q")
         try await broker.set("n", to: "5", expiry: .after(.seconds(9)))

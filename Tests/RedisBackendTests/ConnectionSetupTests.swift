@@ -49,6 +49,7 @@ struct ConnectionSetupTests {
         try server.start()
         try await withRedisBroker(url: server.url, configure: { $0.commandTimeout = .milliseconds(300) }) { broker in
             #expect(await eventually { (try? await broker.ping()) != nil })
+            try await broker.subscribe(to: "hung:warm") { _ in }  // the subscriber connection is up too
             server.pause()
             do {
                 _ = try await broker.get("hung:key")

@@ -46,6 +46,13 @@ struct FaultTests {
                     }
                 }
 
+                // Also from a task that prefers the (now gone) command connection's thread.
+                await #expect(throws: BrokerError.self) {
+                    try await withTaskExecutorPreference(broker.commandExecutor) { () async throws -> Void in
+                        _ = try await broker.get("fault:key")
+                    }
+                }
+
                 try server.start()
                 #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
 

@@ -6,7 +6,7 @@ extension JobRecord {
     /// Decodes a stored record. Anything the fast path does not recognise goes through
     /// `JSONDecoder`, so what is accepted, and the errors, stay those of `Codable`.
     static func decodeForAgent(_ bytes: [UInt8]) throws -> JobRecord {
-        if let value = try? JSONBytesParser.parse(bytes), let record = JobRecord(fastFields: value) {
+        if let value = try? JSONValue.parse(utf8: bytes), let record = JobRecord(fastFields: value) {
             return record
         }
         return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))

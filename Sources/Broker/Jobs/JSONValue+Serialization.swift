@@ -17,10 +17,10 @@ extension JSONValue {
         return output
     }
 
-    /// Parses JSON text (any top-level value), strictly (RFC 8259).
-    /// - Throws: an error saying where and why when `bytes` are not JSON.
-    public init(parsing bytes: [UInt8]) throws {
-        self = try JSONParser.parse(bytes)
+    /// Parses JSON text (any top-level value), strictly (RFC 8259); see `parse(utf8:)`.
+    /// - Throws: ``JSONSyntaxError`` saying where and why when `bytes` are not JSON.
+    public init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
+        self = try JSONValue.parse(utf8: bytes)
     }
 
     /// Appends the value's compact JSON to `output`.
@@ -60,6 +60,15 @@ extension JSONValue {
 
     static func writeString(_ string: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        // Most strings (ids, names, timestamps) need no escaping: copy them whole.
+        let clean = string.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        }
+        if clean == true {
+            output.append(contentsOf: string.utf8)
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

@@ -11,6 +11,12 @@ import Synchronization
 /// update, exactly one applies it, appends it to `history` and emits its event; the others
 /// find it applied (``StatusDropReason/duplicate``).
 ///
+/// Writes are group-committed: creations that arrive while one is being committed go
+/// together in the next transaction (``create(payload:for:)``), and the router hands over each
+/// lane's queued updates in one ``apply(_:)``. A batch costs the round trips of one job
+/// (on Redis: WATCH, one pipelined read, MULTI/EVAL/EXEC), and the callers of one node never
+/// conflict with each other over a user's event counter.
+///
 /// ## A status for a job without a record
 /// When the record does not exist (never created by a gateway, or expired after 24 h), there
 /// is nothing to update and no owner to check against. The update is still routed to the
@@ -54,7 +60,9 @@ public final class JobStore: Sendable {
 
     /// Creates a job for `userId`: stores its record (TTL 24 h), queues its id (LPUSH, so a
     /// `BRPOP` agent takes the oldest first) and emits `<type>:created` to the user — all in
-    /// one atomic transaction.
+    /// one atomic transaction, shared with the creations other callers make at the same moment.
+    /// If the caller is cancelled while its job is already on its way, the job may still be
+    /// created.
     ///
     /// - Parameter payload: a JSON object, stored as the record's `payload`.
     /// - Throws: ``JobError`` for a non-object payload or an unusable user id; a
@@ -93,6 +101,13 @@ public final class JobStore: Sendable {
     public func canFollow(jobId: String, userId: String) async throws -> Bool {
         if case .found = try await lookup(jobId, for: userId) { return true }
         return false
+    }
+
+    /// How many job ids wait in the queue and how many are taken but not acknowledged (for
+    /// `/api/v1/stats` and `/metrics`); one pipelined round trip.
+    public func queueDepth() async throws -> (waiting: Int, processing: Int) {
+        let replies = try await broker.execute([.length(queue: names.queue), .length(queue: names.processing)], atomically: false)
+        return (Int(try replies[0].integer()), Int(try replies[1].integer()))
     }
 
     // MARK: Status updates

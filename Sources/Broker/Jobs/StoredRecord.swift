@@ -21,7 +21,7 @@ package struct StoredRecord: Sendable, Hashable {
     /// Parses a stored record, with the same defaults as `JobRecord`'s `Decodable`
     /// conformance; `nil` if it is not a job record.
     package init?(bytes: [UInt8]) {
-        guard case .object(let members)? = try? JSONParser.parse(bytes),
+        guard case .object(let members)? = try? JSONValue.parse(utf8: bytes),
             let jobId = members["jobId"]?.stringValue,
             let status = members["status"]?.stringValue.flatMap(JobStatus.init(rawValue:)),
             let publicKey = members["user"]?["publicKey"]?.stringValue
@@ -52,6 +52,7 @@ package struct StoredRecord: Sendable, Hashable {
         switch members["attempts"] {
         case nil, .null?: break
         case .integer(let value)?: attempts = Int(clamping: value)
+        case .number(let value)? where value == value.rounded() && abs(value) < 1e15: attempts = Int(value)
         default: return nil
         }
         // Not `flatMap { … nil … }`: JSONValue is ExpressibleByNilLiteral, so that `nil` would be `.null`.

@@ -83,7 +83,18 @@ public struct EventLog: Sendable {
     /// The logged events of `userId` with ids above `after` (all of them when `nil`), oldest
     /// first. Entries that do not parse are skipped.
     public func events(of userId: String, after: EventID?, on broker: any Broker) async throws -> [RoutedEvent] {
-        let entries = try await broker.range(of: logKey(userId))
+        Self.events(in: try await broker.range(of: logKey(userId)), after: after)
+    }
+
+    /// The events no connection of `userId` has received yet (above the delivered watermark):
+    /// the watermark and the log in one pipelined round trip.
+    public func undeliveredEvents(of userId: String, on broker: any Broker) async throws -> [RoutedEvent] {
+        let replies = try await broker.execute(
+            [.get(key: watermarkKey(userId)), .range(queue: logKey(userId), start: 0, stop: -1)], atomically: false)
+        return Self.events(in: try replies[1].values(), after: Self.eventId(stored: try replies[0].value()))
+    }
+
+    private static func events(in entries: [[UInt8]], after: EventID?) -> [RoutedEvent] {
         var events: [RoutedEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {
@@ -95,12 +106,6 @@ public struct EventLog: Sendable {
         // a log written by other software must not make replay go backwards.
         events.sort { $0.eventId! < $1.eventId! }
         return events
-    }
-
-    /// The events no connection of `userId` has received yet (above the delivered watermark).
-    public func undeliveredEvents(of userId: String, on broker: any Broker) async throws -> [RoutedEvent] {
-        let watermark = Self.eventId(stored: try await broker.get(watermarkKey(userId)))
-        return try await events(of: userId, after: watermark, on: broker)
     }
 
     /// The commands that record `eventId` as delivered to `userId`.

@@ -80,13 +80,32 @@ extension RoutedEvent {
         self.init(name: name, room: room, data: members["data"] ?? .object([:]), eventId: eventId, timestamp: timestamp)
     }
 
-    /// The emit-message JSON this event travels and is logged as.
+    /// The emit-message JSON this event travels and is logged as (keys sorted, `data`
+    /// spliced in from ``dataJSON`` rather than serialized again).
     public var emitMessage: [UInt8] {
-        var members: [String: JSONValue] = [
-            "event": .string(name), "data": data, "timestamp": .string(timestamp.iso8601),
-        ]
-        if let userId { members["userId"] = .string(userId) } else { members["room"] = .string(room) }
-        if let eventId { members["eventId"] = .string(eventId.description) }
-        return JSONValue.object(members).jsonBytes
+        var out: [UInt8] = []
+        out.reserveCapacity(dataJSON.utf8.count + name.utf8.count + room.utf8.count + 80)
+        out.append(contentsOf: #"{"data":"#.utf8)
+        out.append(contentsOf: dataJSON.utf8)
+        out.append(contentsOf: #","event":"#.utf8)
+        JSONValue.writeString(name, into: &out)
+        if let eventId {
+            out.append(contentsOf: #","eventId":""#.utf8)
+            out.append(contentsOf: eventId.description.utf8)
+            out.append(UInt8(ascii: "\""))
+        }
+        if userId == nil {
+            out.append(contentsOf: #","room":"#.utf8)
+            JSONValue.writeString(room, into: &out)
+        }
+        out.append(contentsOf: #","timestamp":""#.utf8)
+        out.append(contentsOf: timestamp.iso8601.utf8)
+        out.append(UInt8(ascii: "\""))
+        if let userId {
+            out.append(contentsOf: #","userId":"#.utf8)
+            JSONValue.writeString(userId, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 }

@@ -3,52 +3,59 @@ import ServiceLifecycle
 import Synchronization
 
 extension Router {
-    /// Subscribes and routes until graceful shutdown or cancellation, then writes the last
-    /// delivered watermarks and closes this node's sessions (``SessionCloseReason/shutdown``).
+    /// Subscribes and routes until graceful shutdown or cancellation.
+    ///
+    /// On graceful shutdown it stops listening, applies the status updates it already heard,
+    /// writes the last delivered watermarks, then closes this node's sessions
+    /// (``SessionCloseReason/shutdown``). Cancellation ends everything at once. Call it once.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.runStatusLanes() }
-                group.addTask { await self.runEmitDelivery() }
-                group.addTask { await self.runWatermarkWriter() }
-            }
-        }
-        try? await writeWatermarks(only: nil)
-        registry.closeAll(reason: .shutdown)
-    }
-
-    /// Status channels → lanes (by user, so each user's updates stay in order) → job stores.
-    private func runStatusLanes() async {
-        let storesByChannel = Dictionary(stores.values.map { ($0.names.statusChannel, $0) }, uniquingKeysWith: { a, _ in a })
         let lanes = (0..<configuration.statusLanes).map { _ in LaneQueue<StatusWork>(capacity: 256) }
         await withDiscardingTaskGroup { group in
             for lane in lanes {
-                group.addTask {
-                    // Whatever queued while the last batch was applied goes in one transaction.
-                    while let batch = await lane.nextBatch(limit: 128) {
-                        var start = batch.startIndex
-                        while start < batch.endIndex {
-                            let store = batch[start].store
-                            let end = batch[start...].firstIndex { $0.store !== store } ?? batch.endIndex
-                            _ = await store.applyReporting(batch[start..<end].map { ($0.update, $0.fields) })
-                            start = end
-                        }
+                group.addTask { await self.drain(lane) }
+            }
+            group.addTask { await self.runWatermarkWriter() }
+            group.addTask {
+                await cancelWhenGracefulShutdown {
+                    await withDiscardingTaskGroup { listeners in
+                        listeners.addTask { await self.runStatusSubscription(into: lanes) }
+                        listeners.addTask { await self.runEmitDelivery() }
                     }
                 }
+                // Nothing new arrives now: the lanes drain and the watermark writer finishes.
+                for lane in lanes { lane.finish() }
+                self.finishWatermarks()
             }
-            group.addTask {
-                defer { for lane in lanes { lane.finish() } }
-                await self.subscribeRepeatedly(
-                    to: Array(storesByChannel.keys), buffering: self.configuration.statusBuffering,
-                    onSubscribed: { self.markSubscribed(status: $0) }
-                ) { message in
-                    guard let store = storesByChannel[message.channel],
-                        case .success(let parsed) = store.receive(statusMessage: message.payload)
-                    else { return }
-                    let lane = Int(UInt(bitPattern: parsed.update.userId.hashValue) % UInt(lanes.count))
-                    await lanes[lane].push(StatusWork(store: store, update: parsed.update, fields: parsed.fields))
-                }
+        }
+        registry.closeAll(reason: .shutdown)
+    }
+
+    /// Applies a lane's updates: whatever queued while the last batch was applied goes in one
+    /// transaction per job type.
+    private func drain(_ lane: LaneQueue<StatusWork>) async {
+        while let batch = await lane.nextBatch(limit: 128) {
+            var start = batch.startIndex
+            while start < batch.endIndex {
+                let store = batch[start].store
+                let end = batch[start...].firstIndex { $0.store !== store } ?? batch.endIndex
+                _ = await store.applyReporting(batch[start..<end].map { ($0.update, $0.fields) })
+                start = end
             }
+        }
+    }
+
+    /// Status channels → lanes, by user, so that each user's updates stay in order.
+    private func runStatusSubscription(into lanes: [LaneQueue<StatusWork>]) async {
+        let storesByChannel = Dictionary(stores.values.map { ($0.names.statusChannel, $0) }, uniquingKeysWith: { a, _ in a })
+        await subscribeRepeatedly(
+            to: Array(storesByChannel.keys), buffering: configuration.statusBuffering,
+            onSubscribed: { self.markSubscribed(status: $0) }
+        ) { message in
+            guard let store = storesByChannel[message.channel],
+                case .success(let parsed) = store.receive(statusMessage: message.payload)
+            else { return }
+            let lane = Int(UInt(bitPattern: parsed.update.userId.hashValue) % UInt(lanes.count))
+            await lanes[lane].push(StatusWork(store: store, update: parsed.update, fields: parsed.fields))
         }
     }
 
@@ -130,6 +137,8 @@ extension Router {
                 logger.warning("could not write delivered watermarks; will retry", metadata: ["error": "\(error)"])
             }
         }
+        // Finished (shutdown): what is still pending goes now, if the broker lets it.
+        try? await writeWatermarks(only: nil)
     }
 
     /// Writes the pending watermarks (of one user, or all). On failure they stay pending.

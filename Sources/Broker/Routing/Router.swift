@@ -223,6 +223,10 @@ public final class Router: Service, Sendable {
         watermarkContinuation.yield()
     }
 
+    func finishWatermarks() {
+        watermarkContinuation.finish()
+    }
+
     func countEmit(malformed: Bool) {
         state.withLock { state in
             if malformed { state.emitMalformed += 1 } else { state.emitReceived += 1 }

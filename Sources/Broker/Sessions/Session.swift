@@ -37,10 +37,12 @@ public enum SessionCloseReason: Sendable, Hashable, CustomStringConvertible {
 /// ``closeReason`` and reports it (WebSocket close 1008/1013, Socket.IO disconnect, end of
 /// the SSE stream). Memory per session is bounded whatever the client does.
 ///
-/// A session delivers each numbered event at most once and in increasing ``EventID`` order:
-/// an event whose id is not above the last one delivered is skipped. That is what makes
-/// replay on connect race-free: live events arriving while the log is read are held, then
-/// released after the replayed ones, and whatever the log already had is skipped.
+/// A session delivers each numbered event at most once: it remembers the ids it handed over
+/// (the last 1,024) and skips repeats, and never hands over an id at or below the client's
+/// `lastEventId`. That is what makes replay on connect race-free: live events arriving while
+/// the log is read are held, then released after the replayed ones, and whatever the log
+/// already had is skipped. Events go out in the order they arrive, which is id order when the
+/// broker delivers a user's events in the order they were committed (Redis does).
 ///
 /// The transport must call ``close()`` when its connection ends; that removes the session
 /// from every room.
@@ -65,7 +67,13 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         var closeReason: SessionCloseReason?
         var replaying: Bool
         var held: [RoutedEvent] = []
+        /// The highest event id handed over.
         var lastEventId: EventID?
+        /// Ids at or below it are never handed over (the client's `lastEventId`).
+        var floor: EventID?
+        /// The ids handed over recently, to skip repeats without relying on arrival order.
+        var recent = Set<EventID>()
+        var recentOrder = Deque<EventID>()
         var delivered = 0
     }
 
@@ -117,6 +125,9 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
 
     // MARK: Delivery
 
+    /// How many recent event ids a session remembers to skip repeats.
+    static let recentWindow = 1024
+
     /// What ``deliver(_:)`` did.
     enum Delivery { case queued, held, duplicate, closed, overflowed }
 
@@ -150,7 +161,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         let last: EventID? = state.withLock { state in
             guard state.closeReason == nil, state.replaying else { return state.lastEventId }
             state.replaying = false
-            if let floor, state.lastEventId.map({ $0 < floor }) ?? true { state.lastEventId = floor }
+            state.floor = floor
             let held = state.held
             state.held = []
             for event in replayed + held where enqueue(event, into: &state, resume: &resume) == .overflowed {
@@ -169,8 +180,18 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     ) -> Delivery {
         if state.closeReason != nil { return .closed }
         if let id = event.eventId {
-            if let last = state.lastEventId, id <= last { return .duplicate }
-            state.lastEventId = id
+            // Repeats are recognised by id, not by order: two nodes may publish a user's events
+            // in an order that differs from their ids, and a later id must not hide an earlier one.
+            if let floor = state.floor, id <= floor { return .duplicate }
+            if state.recent.contains(id) { return .duplicate }
+            if state.recentOrder.count >= Self.recentWindow {
+                // Older than everything remembered: it can only be a repeat.
+                if let oldest = state.recentOrder.first, id < oldest { return .duplicate }
+                state.recent.remove(state.recentOrder.removeFirst())
+            }
+            state.recent.insert(id)
+            state.recentOrder.append(id)
+            if state.lastEventId.map({ $0 < id }) ?? true { state.lastEventId = id }
         }
         state.delivered += 1
         if let waiter = state.waiter {

@@ -13,6 +13,10 @@ import RedisBackend
 /// | (b) explicit pipeline of 16 | one task, `execute(_:atomically: false)` of 16 | `-c 1 -P 16` |
 /// | (c) 50 concurrent callers | 50 tasks, one command at a time each, auto-pipelined on the shared connection | `-c 50 -P 1` |
 ///
+/// (a) and (b) are also measured with the caller preferring ``RedisBroker/commandExecutor``,
+/// which resumes it on the connection's I/O thread: one thread switch per round trip, as
+/// redis-benchmark has, instead of two.
+///
 /// Each runs `SET key:__rand_int__ xxx` then `GET key:__rand_int__` (redis-benchmark's own key
 /// and 3-byte value) `--requests` times. Both sides run `--rounds` times, alternately, and the
 /// best round of each is reported: on a shared machine the best is the least disturbed.
@@ -44,11 +48,15 @@ struct RedisBench: AsyncParsableCommand {
         var label: String
         var clients: Int
         var pipeline: Int
+        /// Callers prefer ``RedisBroker/commandExecutor`` (resumed on the connection's I/O thread).
+        var onConnectionExecutor = false
     }
 
     static let shapes = [
         Shape(label: "(a) 1 caller, no pipeline", clients: 1, pipeline: 1),
+        Shape(label: "(a) same, on commandExecutor", clients: 1, pipeline: 1, onConnectionExecutor: true),
         Shape(label: "(b) 1 caller, pipeline 16", clients: 1, pipeline: 16),
+        Shape(label: "(b) same, on commandExecutor", clients: 1, pipeline: 16, onConnectionExecutor: true),
         Shape(label: "(c) 50 callers, auto-pipelined", clients: 50, pipeline: 1),
     ]
 
@@ -96,7 +104,8 @@ struct RedisBench: AsyncParsableCommand {
             let perClient = requests / shape.clients
             let batch = [BrokerCommand](repeating: command, count: shape.pipeline)
             let start = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withTaskExecutorPreference(shape.onConnectionExecutor ? broker.commandExecutor : nil) {
+              try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<shape.clients {
                     group.addTask {
                         if shape.pipeline == 1 {
@@ -109,6 +118,7 @@ struct RedisBench: AsyncParsableCommand {
                     }
                 }
                 try await group.waitForAll()
+              }
             }
             let elapsed = start.duration(to: .now)
             let done = shape.pipeline == 1

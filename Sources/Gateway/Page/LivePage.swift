@@ -73,6 +73,8 @@ enum LivePage {
   let lastEventId = null;          // for replay when the transport reconnects
   let socket = null, source = null, retry = 0, stopped = false;
 
+  const RANKS = { created: 1, processing: 2, retrying: 3, done: 4, error: 4 };
+  function rank(status) { return RANKS[status] || 0; }
   function log(text) { $("log").textContent = text; }
   function setTransport(name) { $("transport").textContent = name; document.body.dataset.transport = name; }
   function token() { return $("token").value.trim().replace(/^Bearer\s+/i, ""); }
@@ -105,11 +107,18 @@ enum LivePage {
     entry.innerHTML = '<span class="t"></span><span class="n"></span>';
     entry.querySelector(".t").textContent = when.toLocaleTimeString();
     entry.querySelector(".n").textContent = status + (payload.error ? " — " + payload.error : "");
-    job.li.querySelector("ol").append(entry);
-    const badge = job.li.querySelector(".badge");
-    badge.textContent = status;
-    badge.className = "badge s-" + status;
-    job.li.dataset.status = status;
+    // Keep the timeline in lifecycle order and the badge on the furthest status, whatever
+    // order the events arrive in (a replay can interleave with live events).
+    entry.dataset.rank = rank(status);
+    const list = job.li.querySelector("ol");
+    const later = Array.from(list.children).find((e) => Number(e.dataset.rank) > rank(status));
+    list.insertBefore(entry, later || null);
+    if (rank(status) >= rank(job.li.dataset.status)) {
+      const badge = job.li.querySelector(".badge");
+      badge.textContent = status;
+      badge.className = "badge s-" + status;
+      job.li.dataset.status = status;
+    }
     if (payload.result) {
       const pre = document.createElement("pre");
       pre.className = "result";

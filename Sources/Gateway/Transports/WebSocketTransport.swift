@@ -17,9 +17,18 @@ struct WebSocketTransport: Sendable {
     let gateway: Gateway
 
     func register(on router: Hummingbird.Router<GatewayRequestContext>) {
-        router.ws("/ws") { request, _ in
-            _ = try await gateway.authenticate(request.presentedToken)
-            try Self.validate(lastEventId: request.lastEventId)
+        router.ws("/ws") { request, context in
+            do {
+                _ = try await gateway.authenticate(request.presentedToken)
+                try Self.validate(lastEventId: request.lastEventId)
+            } catch let error as GatewayError {
+                // An upgrade attempt is answered by the upgrader, not by this response: file
+                // the refusal so the client gets this status rather than a bare 400.
+                if request.headers[.upgrade]?.lowercased() == "websocket" {
+                    context.refuseUpgrade(with: error)
+                }
+                throw error
+            }
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             try await serve(

@@ -59,6 +59,21 @@ struct SessionRegistryTests {
         for session in [a1, a2, b] { session.close() }
     }
 
+    @Test("events arriving out of id order are all delivered; repeats are not")
+    func outOfOrder() async {
+        let registry = SessionRegistry()
+        let session = registry.open(userId: "alice", transport: "test")
+        for id: Int64 in [6, 5, 6, 7, 5] { registry.broadcast(event(room: "user:alice", id: id)) }
+        var iterator = session.makeAsyncIterator()
+        var ids: [EventID?] = []
+        for _ in 0..<3 { ids.append(await iterator.next()?.eventId) }
+        #expect(ids == [EventID(6), EventID(5), EventID(7)])
+        #expect(session.bufferedCount == 0)
+        #expect(session.lastEventId == EventID(7))
+        #expect(registry.counters.duplicatesSkipped == 2)
+        session.close()
+    }
+
     @Test("1,000 open/join/close cycles leave no session and no room")
     func noLeaks() throws {
         let registry = SessionRegistry()
