@@ -38,6 +38,9 @@ struct FanoutBench: AsyncParsableCommand {
     @Option(help: "Concurrent publishers.")
     var publishers = 32
 
+    @Option(name: .customLong("protocol"), help: "Client protocol: websocket (/ws) or socketio (/socket.io/, WebSocket transport).")
+    var clientProtocol: FanoutProtocol = .websocket
+
     func validate() throws {
         guard clients >= 1, messages >= 1, rate >= 1, publishers >= 1 else {
             throw ValidationError("--clients, --messages, --rate and --publishers must be positive")
@@ -65,13 +68,21 @@ struct FanoutBench: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in 0..<clients {
                 let token = try await authority.issue(userId: "fan-\(client)", lifetime: .seconds(3_600))
+                let socketIO = clientProtocol == .socketio
+                let path = socketIO ? "/socket.io/?EIO=4&transport=websocket&token=\(token)" : "/ws?token=\(token)"
                 group.addTask {
                     try await WebSocketClient.connect(
-                        url: "ws://127.0.0.1:\(port)/ws?token=\(token)", configuration: .init(maxFrameSize: 1 << 16),
+                        url: "ws://127.0.0.1:\(port)\(path)", configuration: .init(maxFrameSize: 1 << 16),
                         logger: logger
-                    ) { inbound, _, _ in
+                    ) { inbound, outbound, _ in
+                        // Socket.IO: connect the default namespace (token from the URL), answer pings.
+                        if socketIO { try await outbound.write(.text("40")) }
                         for try await frame in inbound.messages(maxSize: 1 << 16) {
                             guard case .text(let text) = frame else { continue }
+                            if socketIO, text == "2" {
+                                try await outbound.write(.text("3"))
+                                continue
+                            }
                             recorder.receive(text, at: DispatchTime.now().uptimeNanoseconds)
                         }
                     }
@@ -85,7 +96,7 @@ struct FanoutBench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(200))
 
             var table = BenchTable(
-                title: "fanout: \(messages) status updates to \(clients) WebSocket clients through one gateway (\(url))",
+                title: "fanout: \(messages) status updates to \(clients) \(clientProtocol.label) clients through one gateway (\(url))",
                 headers: ["phase", "sent", "delivered", "lost", "delivery rate", "p50", "p99", "max", "gateway CPU/msg"])
             for (phase, paced) in [("\(rate)/s", true), ("as fast as possible", false)] {
                 recorder.reset()
@@ -157,6 +168,16 @@ struct FanoutBench: AsyncParsableCommand {
     }
 }
 
+/// What the bench clients speak.
+enum FanoutProtocol: String, ExpressibleByArgument, CaseIterable {
+    /// The plain WebSocket at `/ws`.
+    case websocket
+    /// Socket.IO at `/socket.io/`, on its WebSocket transport.
+    case socketio
+
+    var label: String { self == .websocket ? "WebSocket" : "Socket.IO" }
+}
+
 /// Hands out message indexes to concurrent publishers.
 final class TicketCounter: Sendable {
     private let next = Atomic<Int>(0)
@@ -179,11 +200,13 @@ final class FanoutRecorder: Sendable {
     }
 
     func receive(_ text: String, at now: UInt64) {
-        if text.hasPrefix(#"{"type":"connected""#) {
+        if text.hasPrefix(#"{"type":"connected""#) || text.hasPrefix(#"40{"sid""#) {
             state.withLock { $0.connected += 1 }
             return
         }
-        guard text.hasPrefix(#"{"type":"rebalance:processing""#), let sentAt = Self.sentAt(in: text) else { return }
+        guard text.hasPrefix(#"{"type":"rebalance:processing""#) || text.hasPrefix(#"42["rebalance:processing""#),
+            let sentAt = Self.sentAt(in: text)
+        else { return }
         state.withLock { state in
             state.delivered += 1
             state.latencies.append(now >= sentAt ? now - sentAt : 0)
