@@ -85,7 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             authority = try await TokenAuthority(secret: settings.secret)
         } catch let error as TokenAuthority.WeakSecretError {
-            throw ValidationError(error.description)
+            throw StartupError(error.description)
         }
 
         let broker: any Broker
@@ -96,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 redis = try RedisBroker(url: url, logger: Logger(label: "switchboard.redis"))
             } catch {
-                throw ValidationError("--redis \(url): \(error)")
+                throw StartupError("--redis \(url): \(error)")
             }
             broker = redis
             reconnects = { redis.reconnectCount }
@@ -138,6 +138,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
+/// A setting that makes starting impossible; printed as `Error: <message>` (exit status 1).
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// The command's options merged with the environment, checked.
 struct ServeSettings {
     var redisURL: String?
@@ -157,7 +163,7 @@ struct ServeSettings {
         if let port = command.port {
             self.port = port
         } else if let text = nonEmpty(environment["PORT"]) {
-            guard let port = Int(text), (0...65_535).contains(port) else { throw ValidationError("PORT=\(text) is not a port") }
+            guard let port = Int(text), (0...65_535).contains(port) else { throw StartupError("PORT=\(text) is not a port") }
             self.port = port
         } else {
             port = 3001
@@ -173,7 +179,7 @@ struct ServeSettings {
             secret = String((0..<48).map { _ in alphabet.randomElement()! })
             generatedSecret = true
         } else {
-            throw ValidationError("a JWT secret is required with Redis: --jwt-secret or env JWT_SECRET (32+ bytes)")
+            throw StartupError("a JWT secret is required with Redis: --jwt-secret or env JWT_SECRET (32+ bytes)")
         }
     }
 }

@@ -29,7 +29,7 @@ struct TokenCommand: AsyncParsableCommand {
         do {
             authority = try await TokenAuthority(secret: secret)
         } catch let error as TokenAuthority.WeakSecretError {
-            throw ValidationError(error.description)
+            throw StartupError(error.description)
         }
         print(try await authority.issue(userId: user, lifetime: lifetime == .zero ? nil : lifetime))
     }

@@ -88,8 +88,9 @@ def page_creates_job_and_sees_done(executable, gateway, query, transport, amount
     try:
         wait_for(lambda: browser.evaluate("document.body && document.body.dataset.transport") == transport,
                  f"the page to connect over {transport}", timeout=30, interval=0.1)
-        user = browser.evaluate("document.getElementById('user').textContent")
-        expect(user == "demo-user", f"page user {user!r}")
+        # The user shows once the `connected` frame arrived, just after the transport opened.
+        wait_for(lambda: browser.evaluate("document.getElementById('user').textContent") == "demo-user",
+                 "the page to show the demo user", timeout=15, interval=0.05)
         browser.evaluate(f"document.getElementById('amount').value = '{amount}'")
         browser.evaluate(f"document.getElementById('delay').value = '{delay}'")
         browser.evaluate("document.getElementById('create').click()")
