@@ -70,7 +70,9 @@ extension EngineIOConnection.State {
     }
 
     /// Performs what the Socket.IO session asks after a message.
-    mutating func handle(_ action: SocketIOSession.Action, now: ContinuousClock.Instant, effects: inout [ConnectionEffect]) {
+    mutating func handle(
+        _ action: SocketIOSession.Action, now: ContinuousClock.Instant, effects: inout [ConnectionEffect]
+    ) {
         switch action {
         case .none, .acknowledgement:
             break

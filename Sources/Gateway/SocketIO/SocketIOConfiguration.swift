@@ -25,7 +25,8 @@ public struct SocketIOConfiguration: Sendable {
         sweepInterval: Duration = .milliseconds(250),
         maxInFlightFrames: Int = 64
     ) {
-        self.engine = EngineIOConfiguration(pingInterval: pingInterval, pingTimeout: pingTimeout, maxPayload: maxPayload)
+        self.engine = EngineIOConfiguration(
+            pingInterval: pingInterval, pingTimeout: pingTimeout, maxPayload: maxPayload)
         self.connectTimeout = connectTimeout
         self.sweepInterval = sweepInterval
         self.maxInFlightFrames = maxInFlightFrames

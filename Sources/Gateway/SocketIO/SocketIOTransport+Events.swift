@@ -82,7 +82,8 @@ extension SocketIOTransport {
         case .slowConsumer(let capacity):
             gateway.metrics.slowConsumer(.socketio)
             logger.warning(
-                "socket.io client too slow: disconnected", metadata: ["sid": "\(connection.sid)", "capacity": "\(capacity)"])
+                "socket.io client too slow: disconnected",
+                metadata: ["sid": "\(connection.sid)", "capacity": "\(capacity)"])
             // Its socket may be full: do not wait for the close to be written.
             let channel = connection.webSocketChannel
             await perform(connection.close(disconnect: true), on: connection)

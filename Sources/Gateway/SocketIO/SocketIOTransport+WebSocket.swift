@@ -82,7 +82,8 @@ extension SocketIOTransport {
                         if !effects.isEmpty { await perform(effects, on: connection) }
                     }
                 } catch {
-                    logger.debug("socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
+                    logger.debug(
+                        "socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
                 }
             }
             group.addTask { [self] in
@@ -96,7 +97,9 @@ extension SocketIOTransport {
                         return
                     }
                     if let since = progress.blockedSince, since.duration(to: .now) > stallTimeout {
-                        logger.warning("socket.io client stopped reading: connection dropped", metadata: ["sid": "\(connection.sid)"])
+                        logger.warning(
+                            "socket.io client stopped reading: connection dropped",
+                            metadata: ["sid": "\(connection.sid)"])
                         channel.close(promise: nil)
                         return
                     }

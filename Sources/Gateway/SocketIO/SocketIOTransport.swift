@@ -1,7 +1,7 @@
+import Broker
 import HTTPTypes
 public import Hummingbird
 import HummingbirdWebSocket
-import Broker
 import Logging
 import NIOCore
 public import ServiceLifecycle

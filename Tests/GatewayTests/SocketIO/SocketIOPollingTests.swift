@@ -16,7 +16,9 @@ struct SocketIOPollingTests {
             #expect(response.headers[.contentType] == "text/plain; charset=UTF-8")
             let body = String(buffer: response.body)
             #expect(body.hasPrefix(#"0{"sid":""#))
-            #expect(body.hasSuffix(#","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":65536}"#))
+            #expect(
+                body.hasSuffix(
+                    #","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":65536}"#))
             #expect(gateway.transport.sessionCount == 1)
         }
     }
@@ -49,7 +51,9 @@ struct SocketIOPollingTests {
         let good = try await gateway.base.token("carol")
         try await gateway.run { client in
             let polling = try await PollingClient.open(client)
-            #expect(try await polling.connect(auth: #"{"token":"Bearer not-a-token"}"#) == #"44{"message":"invalid token"}"#)
+            #expect(
+                try await polling.connect(auth: #"{"token":"Bearer not-a-token"}"#) == #"44{"message":"invalid token"}"#
+            )
             let missing = try await PollingClient.open(client)
             #expect(try await missing.connect() == #"44{"message":"missing token"}"#)
             // Signed with another secret.
@@ -133,14 +137,18 @@ struct SocketIOPollingTests {
             try await polling.post(#"42["ping"]"#)
             #expect(socketIOEvent(try await polling.collect(until: { $0.hasPrefix("42") }).last!)?.name == "pong")
             try await polling.post(#"421["join-room","room:lobby"]"#)
-            #expect(try await polling.collect(until: { $0.hasPrefix("43") }).last == #"431[{"ok":true,"room":"room:lobby"}]"#)
+            #expect(
+                try await polling.collect(until: { $0.hasPrefix("43") }).last
+                    == #"431[{"ok":true,"room":"room:lobby"}]"#)
             try await polling.post(#"422["join-room","secret"]"#)
             let refused = try await polling.collect(until: { $0.hasPrefix("43") }).last!
             #expect(refused.hasPrefix(#"432[{"error":"#) && refused.contains(#""ok":false"#))
             try await polling.post(#"42["join-room",42]"#)
             #expect(socketIOEvent(try await polling.collect(until: { $0.hasPrefix("42") }).last!)?.name == "error")
             try await polling.post(#"423["leave-room","room:lobby"]"#)
-            #expect(try await polling.collect(until: { $0.hasPrefix("43") }).last == #"433[{"ok":true,"room":"room:lobby"}]"#)
+            #expect(
+                try await polling.collect(until: { $0.hasPrefix("43") }).last
+                    == #"433[{"ok":true,"room":"room:lobby"}]"#)
         }
     }
 
@@ -168,7 +176,8 @@ struct SocketIOPollingTests {
     }
 
     @Test func oversizedPostIsRefusedAndEndsTheSession() async throws {
-        let gateway = try await SocketIOTestGateway(configuration: SocketIOConfiguration(maxPayload: 1000), withAgent: false)
+        let gateway = try await SocketIOTestGateway(
+            configuration: SocketIOConfiguration(maxPayload: 1000), withAgent: false)
         try await gateway.run { client in
             let polling = try await PollingClient.open(client)
             let response = try await polling.post("4" + String(repeating: "x", count: 2000))

@@ -88,7 +88,9 @@ struct SocketIOWebSocketTests {
             let polling = try await PollingClient.open(client, query: "&token=\(token)")
             #expect(try await polling.connect().hasPrefix("40{"))
             try await within(.seconds(20), "the upgrade") {
-                try await client.ws("/socket.io/?EIO=4&transport=websocket&sid=\(polling.sid)", logger: TestGateway.logger) {
+                try await client.ws(
+                    "/socket.io/?EIO=4&transport=websocket&sid=\(polling.sid)", logger: TestGateway.logger
+                ) {
                     inbound, outbound, _ in
                     var packets = PacketReader(inbound)
                     try await outbound.write(.text("2probe"))
