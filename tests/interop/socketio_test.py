@@ -144,6 +144,23 @@ def test_chat_across_nodes(node_a, node_b):
         expect(first.next("chat-message")["message"] == "and back", "no answer on node a")
 
 
+def test_sigterm_with_open_clients(redis_url):
+    node = Gateway("--redis", redis_url, env={"JWT_SECRET": SECRET}, name="socketio-sigterm")
+    try:
+        with Recorder() as polling, Recorder() as upgraded:
+            polling.client.connect(node.url, auth={"token": token(user("pat"))}, transports=["polling"],
+                                   wait_timeout=TIMEOUT)
+            upgraded.client.connect(node.url, auth={"token": token(user("uma"))}, wait_timeout=TIMEOUT)
+            started = time.time()
+            code = node.stop()
+            expect(code == 0, f"exit status {code}")
+            # A held poll is released at once, not after the ping interval.
+            expect(time.time() - started < 10, f"took {time.time() - started:.1f}s to stop")
+            wait_for(lambda: not polling.client.connected and not upgraded.client.connected, "clients to notice")
+    finally:
+        node.stop()
+
+
 def main():
     redis_url = sys.argv[1]
     nodes = [Gateway("--redis", redis_url, env={"JWT_SECRET": SECRET}, name=f"socketio-{index}")
@@ -161,6 +178,8 @@ def main():
         runner.run("socket.io: rebalance events end to end (upgraded and polling-only clients, guide agent), replay",
                    test_job_events_end_to_end, a, b)
         runner.run("socket.io: chat between clients on two gateway nodes", test_chat_across_nodes, a, b)
+        runner.run("socket.io: SIGTERM with open polling and websocket clients exits 0", test_sigterm_with_open_clients,
+                   redis_url)
     finally:
         agent.stop()
         for node in nodes:
