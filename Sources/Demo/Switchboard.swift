@@ -5,6 +5,6 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "Queues, pub/sub and key-value with TTL; jobs, routing and a real-time gateway.",
-        subcommands: [AgentCommand.self, Bench.self]
+        subcommands: [ServeCommand.self, AgentCommand.self, TokenCommand.self, Bench.self]
     )
 }

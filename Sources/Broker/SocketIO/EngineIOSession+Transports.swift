@@ -37,6 +37,8 @@ extension EngineIOSession {
 
     /// The connection of the held GET dropped before it was answered. The session closes
     /// (the reference server's "poll connection closed prematurely"), unless an upgrade is under way.
+    /// Call it only for the GET that got `hold` and no `answerHeldPoll` yet; once answered, a
+    /// failed write of the answer is not reported here (a later GET may already be held).
     public mutating func pollConnectionLost() -> [Action] {
         guard case .polling(var polling) = connection, polling.heldPoll else { return [] }
         polling.heldPoll = false

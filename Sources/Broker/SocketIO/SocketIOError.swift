@@ -29,6 +29,8 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The placeholders of a binary packet are not exactly `0..<count` once each (a placeholder
     /// refers to an attachment that does not exist, is repeated, or an announced one is never used).
     case attachmentMismatch
+    /// The attachments of one binary packet add up to more than the session allows.
+    case attachmentsTooLarge
     /// A text packet arrived while attachments of a binary packet were expected.
     case unexpectedTextMessage
     /// A binary message arrived with no binary packet waiting for attachments.
@@ -53,6 +55,7 @@ public enum SocketIOError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidPayload(let type): "invalid payload for a \(type) packet"
         case .reservedEventName(let name): "reserved event name \"\(name)\""
         case .attachmentMismatch: "attachments do not match the placeholders"
+        case .attachmentsTooLarge: "attachments too large"
         case .unexpectedTextMessage: "text message while waiting for attachments"
         case .unexpectedBinaryMessage: "binary message without a binary packet"
         case .invalidState(let type): "\(type) packet not valid in this state"

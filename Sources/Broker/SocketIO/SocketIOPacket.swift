@@ -133,7 +133,19 @@ extension SocketIOPacket {
 
     /// Like `encodeEvent(name:data:)` with data that is already JSON (as it came from the broker),
     /// spliced in without parsing. The caller guarantees `json` is one valid JSON value.
-    public static func encodeEvent(name: String, json: some Collection<UInt8>) -> [UInt8] {
+    public static func encodeEvent(name: String, json: [UInt8]) -> [UInt8] {
+        json.withUnsafeBufferPointer { encodeEvent(name: name, jsonBuffer: $0) }
+    }
+
+    /// Like `encodeEvent(name:json:)` with the JSON as a string (e.g. a routed event's `dataJSON`).
+    public static func encodeEvent(name: String, json: String) -> [UInt8] {
+        var json = json
+        return json.withUTF8 { encodeEvent(name: name, jsonBuffer: $0) }
+    }
+
+    // Not generic on purpose: a public generic is called unspecialized from other modules,
+    // byte by byte, which costs more than the whole rest of the encoding.
+    static func encodeEvent(name: String, jsonBuffer json: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var text: [UInt8] = []
         text.reserveCapacity(name.utf8.count + json.count + 8)
         appendEventPrefix(name: name, to: &text)

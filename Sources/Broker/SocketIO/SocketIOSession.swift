@@ -67,15 +67,21 @@ public struct SocketIOSession: Sendable {
 
     /// Where the connection stands now.
     public private(set) var state: State = .awaitingConnect
-    /// A binary packet whose attachments are still arriving.
+    /// A binary packet whose attachments are still arriving, and their size so far.
     var pending: SocketIOPacket?
+    var pendingBytes = 0
+    /// The most bytes of attachments one binary packet may carry, all together.
+    public let maximumAttachmentBytes: Int
     /// When a client that never connects a namespace is dropped (the reference server's `connectTimeout`).
     public private(set) var connectDeadline: ContinuousClock.Instant?
 
     /// A connection waiting for CONNECT. With a `connectDeadline` (the reference server uses
     /// 45 s after the Engine.IO handshake), call `timerFired(now:)` at that time.
-    public init(connectDeadline: ContinuousClock.Instant? = nil) {
+    /// `maximumAttachmentBytes` bounds what a client can make the server hold for one binary
+    /// packet (each attachment is already bounded by the Engine.IO `maxPayload`).
+    public init(connectDeadline: ContinuousClock.Instant? = nil, maximumAttachmentBytes: Int = 1_000_000) {
         self.connectDeadline = connectDeadline
+        self.maximumAttachmentBytes = maximumAttachmentBytes
     }
 
     /// Call at or after `connectDeadline`: `.close(.connectTimeout)` if no namespace was ever
@@ -109,17 +115,21 @@ public struct SocketIOSession: Sendable {
             }
             if packet.type.isBinary, packet.attachmentCount > 0 {
                 pending = packet
+                pendingBytes = 0
                 return .none
             }
             return dispatch(packet)
         case .binary(let bytes):
             guard var packet = pending else { return fail(.unexpectedBinaryMessage) }
+            pendingBytes += bytes.count
+            guard pendingBytes <= maximumAttachmentBytes else { return fail(.attachmentsTooLarge) }
             packet.attachments.append(bytes)
             guard packet.attachments.count == packet.attachmentCount else {
                 pending = packet
                 return .none
             }
             pending = nil
+            pendingBytes = 0
             return dispatch(packet)
         }
     }

@@ -136,6 +136,16 @@ extension SocketIOTests {
             #expect(session.receive(#"2["ping"]"#) == .close(.unexpectedTextMessage))
         }
 
+        @Test func attachmentsAreBoundedInTotal() {
+            var session = SocketIOSession(maximumAttachmentBytes: 4)
+            _ = session.receive("0")
+            _ = session.connectAccepted(sid: "s")
+            _ = session.receive(#"52-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#)
+            #expect(session.receive(.binary([1, 2, 3])) == SocketIOSession.Action.none)
+            #expect(session.receive(.binary([4, 5])) == .close(.attachmentsTooLarge))
+            #expect(session.state == .closed)
+        }
+
         @Test func binaryWithoutAPacketClosesTheConnection() {
             var session = SocketIOSession.connected()
             #expect(session.receive(.binary([1])) == .close(.unexpectedBinaryMessage))

@@ -1,0 +1,218 @@
+import ArgumentParser
+import Broker
+import Foundation
+import Gateway
+import Logging
+import MemoryBackend
+import Metrics
+import Prometheus
+import RedisBackend
+import ServiceLifecycle
+import UnixSignals
+
+/// `switchboard serve`: the gateway (SPEC §5). With no Redis it runs on the embedded memory
+/// backend with the demo agent in process, so one command gives a working system.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Start the gateway: HTTP API, WebSocket, Server-Sent Events and the live page.",
+        discussion: """
+            Without --redis (or env REDIS_URL / UPSTASH_REDIS_URL) it runs on the embedded memory backend \
+            with the demo agent in process, and prints a ready-to-use demo token. With Redis the in-process \
+            agent is off unless --agent is given, and a JWT secret is required. SIGTERM or SIGINT stops \
+            accepting, closes connections and drains the in-process agent.
+            """
+    )
+
+    @Option(help: "Redis URL, redis://[user:password@]host:port[/db] (default: env REDIS_URL or UPSTASH_REDIS_URL).")
+    var redis: String?
+
+    @Option(help: "Port to listen on (default: env PORT or 3001; 0 picks a free one).")
+    var port: Int?
+
+    @Option(help: "Address to bind (default: env HOST or 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "HS256 secret, at least 32 bytes (default: env JWT_SECRET; generated for the memory demo).")
+    var jwtSecret: String?
+
+    @Option(help: "Origin allowed by CORS, or * (default: env CORS_ORIGIN; none).")
+    var corsOrigin: String?
+
+    @Flag(help: "Run the demo agent in process also when using Redis.")
+    var agent = false
+
+    @Option(help: "Seconds between SSE heartbeats.")
+    var heartbeat = 30.0
+
+    @Option(help: "Events that may wait for one connection before it is disconnected as too slow.")
+    var outboundCapacity = 256
+
+    @Option(help: "The key prefix.")
+    var prefix = "agent"
+
+    @Option(help: "The job type.")
+    var type = "rebalance"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: env LOG_LEVEL or info).")
+    var logLevel: String?
+
+    func validate() throws {
+        if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
+        guard heartbeat > 0, heartbeat.isFinite else { throw ValidationError("--heartbeat must be positive") }
+        guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level") }
+        guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "switchboard")
+        let settings = try ServeSettings(command: self, environment: environment)
+
+        // Every metric of the process (router, backends, gateway) lands in one registry that
+        // /metrics renders.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let authority: TokenAuthority
+        do {
+            authority = try await TokenAuthority(secret: settings.secret)
+        } catch let error as TokenAuthority.WeakSecretError {
+            throw StartupError(error.description)
+        }
+
+        let broker: any Broker
+        var services: [any Service] = []
+        var reconnects: (@Sendable () -> Int)?
+        if let url = settings.redisURL {
+            let redis: RedisBroker
+            do {
+                redis = try RedisBroker(url: url, logger: Logger(label: "switchboard.redis"))
+            } catch {
+                throw StartupError("--redis \(url): \(error)")
+            }
+            broker = redis
+            reconnects = { redis.reconnectCount }
+            services.append(redis)
+        } else {
+            let memory = MemoryBroker()
+            broker = memory
+            services.append(memory)
+        }
+
+        let names = JobNames(prefix: prefix, type: type)
+        let router = JobRouter(
+            broker: broker, configuration: RouterConfiguration(jobTypes: [names]),
+            registry: SessionRegistry(outboundCapacity: outboundCapacity), logger: Logger(label: "switchboard.router"))
+        let configuration = GatewayConfiguration(
+            host: settings.host, port: settings.port, names: names, corsOrigin: settings.corsOrigin,
+            heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)), outboundQueueCapacity: outboundCapacity,
+            demoMode: settings.isMemoryDemo)
+        let demoUser = settings.isMemoryDemo ? "demo-user" : nil
+        let announce = Announcement(settings: settings, authority: authority, demoUser: demoUser)
+        let gateway = Gateway(
+            configuration: configuration, router: router, authority: authority,
+            metrics: GatewayMetrics(registry: registry, backendReconnects: reconnects),
+            logger: Logger(label: "switchboard.gateway"), demoUser: demoUser,
+            onServerRunning: { port in await announce.print(port: port) })
+        // Shut down in reverse order: the agent drains first, then the gateway closes its
+        // connections, then the router and the backend stop.
+        let socketIO = SocketIOTransport(gateway: gateway)  // Socket.IO at /socket.io/, shut down before the server
+        services += [router, gateway.addingRoutes(socketIO.register), socketIO]
+        if settings.runsAgent {
+            services.append(
+                Agent(
+                    broker: broker, handler: DemoRebalanceHandler(), configuration: AgentConfiguration(names: names),
+                    logger: Logger(label: "switchboard.agent")))
+        }
+        let group = ServiceGroup(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        try await group.run()
+    }
+}
+
+/// A setting that makes starting impossible; printed as `Error: <message>` (exit status 1).
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The command's options merged with the environment, checked.
+struct ServeSettings {
+    var redisURL: String?
+    var host: String
+    var port: Int
+    var secret: String
+    var corsOrigin: String?
+    var runsAgent: Bool
+    var generatedSecret: Bool
+
+    var isMemoryDemo: Bool { redisURL == nil }
+
+    init(command: ServeCommand, environment: [String: String]) throws {
+        func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        redisURL = nonEmpty(command.redis) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
+        host = nonEmpty(command.host) ?? nonEmpty(environment["HOST"]) ?? "127.0.0.1"
+        if let port = command.port {
+            self.port = port
+        } else if let text = nonEmpty(environment["PORT"]) {
+            guard let port = Int(text), (0...65_535).contains(port) else { throw StartupError("PORT=\(text) is not a port") }
+            self.port = port
+        } else {
+            port = 3001
+        }
+        corsOrigin = nonEmpty(command.corsOrigin) ?? nonEmpty(environment["CORS_ORIGIN"])
+        runsAgent = redisURL == nil || command.agent
+        if let secret = nonEmpty(command.jwtSecret) ?? nonEmpty(environment["JWT_SECRET"]) {
+            self.secret = secret
+            generatedSecret = false
+        } else if redisURL == nil {
+            // The memory demo is self-contained: a fresh secret per run, announced with a token.
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+            secret = String((0..<48).map { _ in alphabet.randomElement()! })
+            generatedSecret = true
+        } else {
+            throw StartupError("a JWT secret is required with Redis: --jwt-secret or env JWT_SECRET (32+ bytes)")
+        }
+    }
+}
+
+/// What `serve` prints once it listens: where, on what, and in the demo a token to use.
+struct Announcement: Sendable {
+    let settings: ServeSettings
+    let authority: TokenAuthority
+    let demoUser: String?
+
+    func print(port: Int) async {
+        let shownHost = settings.host == "0.0.0.0" || settings.host == "::" ? "127.0.0.1" : settings.host
+        let url = "http://\(shownHost):\(port)"
+        var lines = ["Switchboard gateway listening on \(url)"]
+        if let redisURL = settings.redisURL {
+            lines.append("backend: redis (\(Self.redacted(redisURL)))" + (settings.runsAgent ? ", demo agent in process" : ""))
+        } else {
+            lines.append("backend: memory, demo agent in process")
+        }
+        if let demoUser, let token = try? await authority.issue(userId: demoUser, lifetime: .seconds(86_400)) {
+            lines.append("demo user: \(demoUser)")
+            lines.append("demo token: \(token)")
+            lines.append("open \(url)/ in a browser, or:")
+            lines.append(
+                "  curl -X POST \(url)/api/v1/agent/rebalance -H 'Authorization: Bearer \(token)' "
+                    + "-H 'Content-Type: application/json' -d '{\"amount\":1000}'")
+        }
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    /// The URL without its password.
+    static func redacted(_ url: String) -> String {
+        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
+        return String(url[..<scheme.upperBound]) + "***@" + String(url[url.index(after: at)...])
+    }
+}

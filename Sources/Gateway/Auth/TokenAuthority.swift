@@ -1,0 +1,79 @@
+import JWTKit
+import Foundation
+
+/// Verifies (and, for `switchboard token` and the demo, issues) HS256 tokens signed with the
+/// gateway's secret.
+///
+/// The secret must be at least 32 bytes: RFC 7518 §3.2 requires an HS256 key at least as long
+/// as the hash output, and a shorter one is refused here with a clear message rather than
+/// left to jwt-kit's debug assertion.
+public struct TokenAuthority: Sendable {
+    /// The shortest secret accepted, in bytes.
+    public static let minimumSecretLength = 32
+
+    /// Why a secret was refused.
+    public struct WeakSecretError: Error, CustomStringConvertible {
+        public let length: Int
+        public var description: String {
+            "JWT secret is \(length) bytes; HS256 needs at least \(TokenAuthority.minimumSecretLength) "
+                + "(RFC 7518 §3.2: the key must be at least as long as the hash output)"
+        }
+    }
+
+    private let keys: JWTKeyCollection
+
+    /// - Throws: ``WeakSecretError`` when `secret` is shorter than 32 bytes.
+    public init(secret: String) async throws {
+        let length = secret.utf8.count
+        guard length >= Self.minimumSecretLength else { throw WeakSecretError(length: length) }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        self.keys = keys
+    }
+
+    /// The user a token speaks for.
+    ///
+    /// Accepts the raw token, `Bearer <token>`, and either of them URL-encoded.
+    /// - Throws: ``GatewayError`` 401 for anything else: no token, garbage, another algorithm
+    ///   (including `none`), a wrong key, a tampered token, an expired one, one naming no user.
+    public func authenticate(_ presented: String?) async throws -> String {
+        guard let token = Self.normalize(presented) else { throw GatewayError.unauthorized("missing token") }
+        let claims: TokenClaims
+        do {
+            claims = try await keys.verify(token, as: TokenClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw GatewayError.unauthorized("token expired")
+        } catch {
+            throw GatewayError.unauthorized("invalid token")
+        }
+        guard let userId = claims.userId else { throw GatewayError.unauthorized("token names no user") }
+        return userId
+    }
+
+    /// Signs a token for `userId` (as `publicKey` and `sub`) that expires after `lifetime`.
+    public func issue(userId: String, lifetime: Duration?) async throws -> String {
+        // Whole seconds: NumericDate may be fractional, but some clients expect integers.
+        try await issue(userId: userId, lifetime: lifetime, now: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
+    }
+
+    func issue(userId: String, lifetime: Duration?, now: Date) async throws -> String {
+        let expiry = lifetime.map { ExpirationClaim(value: now.addingTimeInterval(Self.seconds($0))) }
+        let claims = TokenClaims(publicKey: userId, sub: userId, exp: expiry, iat: IssuedAtClaim(value: now))
+        return try await keys.sign(claims)
+    }
+
+    /// Strips an optional URL encoding and `Bearer ` prefix; `nil` when nothing is left.
+    static func normalize(_ presented: String?) -> String? {
+        guard var token = presented?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { return nil }
+        if token.contains("%"), let decoded = token.removingPercentEncoding { token = decoded }
+        if token.count >= 7, token.prefix(7).lowercased() == "bearer " {
+            token = String(token.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        return token.isEmpty ? nil : token
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

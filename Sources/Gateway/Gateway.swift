@@ -1,0 +1,119 @@
+import HTTPTypes
+public import Broker
+public import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+public import ServiceLifecycle
+
+/// One gateway node: the HTTP API, the plain WebSocket and SSE transports, the live page, all
+/// on one Hummingbird server, on top of a job ``JobRouter`` and its session registry.
+///
+/// The gateway is a `Service`: `run()` serves until graceful shutdown, then stops accepting,
+/// ends every WebSocket and SSE connection and returns. The job router is a service of its
+/// own (it may serve several transports); run both in one `ServiceGroup`, the router first so
+/// it is shut down last:
+///
+/// ```swift
+/// let router = JobRouter(broker: broker)
+/// let gateway = Gateway(configuration: .init(), router: router, authority: authority)
+/// try await ServiceGroup(services: [router, gateway], ...).run()
+/// ```
+public struct Gateway: Service {
+    public let configuration: GatewayConfiguration
+    /// The job router: stores, event routing, this node's sessions.
+    public let router: JobRouter
+    /// Verifies and issues tokens.
+    public let authority: TokenAuthority
+    public let metrics: GatewayMetrics
+    public let logger: Logger
+    /// The user of the demo token (memory-backed demo only).
+    public let demoUser: String?
+    private let onServerRunning: @Sendable (Int) async -> Void
+    private var extraRoutes: [@Sendable (Hummingbird.Router<GatewayRequestContext>) -> Void]
+
+    /// - Parameters:
+    ///   - demoUser: in demo mode, the user `GET /api/v1/demo-token` issues tokens for.
+    ///   - onServerRunning: called with the bound port once the server listens.
+    public init(
+        configuration: GatewayConfiguration, router: JobRouter, authority: TokenAuthority,
+        metrics: GatewayMetrics = GatewayMetrics(), logger: Logger = Logger(label: "switchboard.gateway"),
+        demoUser: String? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.router = router
+        self.authority = authority
+        self.metrics = metrics
+        self.logger = logger
+        self.demoUser = demoUser
+        self.onServerRunning = onServerRunning
+        self.extraRoutes = []
+    }
+
+    /// The broker the router works on.
+    public var broker: any Broker { router.broker }
+
+    /// Adds routes of another transport (Socket.IO, say) to the same server: `register` is
+    /// given the HTTP router, which also serves WebSocket upgrades (`router.ws(...)`).
+    public func addingRoutes(_ register: @escaping @Sendable (Hummingbird.Router<GatewayRequestContext>) -> Void)
+        -> Gateway
+    {
+        var copy = self
+        copy.extraRoutes.append(register)
+        return copy
+    }
+
+    /// The user a presented token speaks for; counts failures.
+    func authenticate(_ presented: String?) async throws -> String {
+        do {
+            return try await authority.authenticate(presented)
+        } catch {
+            metrics.authFailed()
+            throw error
+        }
+    }
+
+    /// The HTTP router with every route and middleware of the gateway.
+    public func makeHTTPRouter() -> Hummingbird.Router<GatewayRequestContext> {
+        let http = Hummingbird.Router(context: GatewayRequestContext.self)
+        if let origin = configuration.corsOrigin {
+            http.add(
+                middleware: CORSMiddleware(
+                    allowOrigin: origin == "*" ? .all : .custom(origin),
+                    allowHeaders: [.authorization, .contentType, .init("Last-Event-ID")!],
+                    allowMethods: [.get, .post, .options]
+                ))
+        }
+        http.add(middleware: JSONErrorMiddleware())
+        OperatorRoutes(gateway: self).register(on: http)
+        APIRoutes(gateway: self).register(on: http)
+        EventStreamTransport(gateway: self).register(on: http)
+        WebSocketTransport(gateway: self).register(on: http)
+        for register in extraRoutes { register(http) }
+        return http
+    }
+
+    /// The Hummingbird application serving the gateway; `services` run beside the server and
+    /// are shut down after it (pass the job router here when not running it elsewhere).
+    public func makeApplication(services: [any Service] = []) -> some ApplicationProtocol {
+        let http = makeHTTPRouter()
+        let onServerRunning = self.onServerRunning
+        return Application(
+            router: http,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: http,
+                configuration: .init(
+                    http1: .init(additionalChannelHandlers: [UpgradeRefusalHandler()], idleTimeout: nil),
+                    ws: .init(maxFrameSize: configuration.maxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)))
+                )
+            ),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            services: services,
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+
+    public func run() async throws {
+        try await makeApplication().run()
+    }
+}

@@ -1,0 +1,53 @@
+public import Broker
+
+/// Settings of one gateway node. The defaults are SPEC's.
+public struct GatewayConfiguration: Sendable {
+    /// Address to bind; `127.0.0.1` by default so a demo is not exposed by accident.
+    public var host: String
+    /// Port to bind (SPEC §2: 3001). `0` picks a free port (tests).
+    public var port: Int
+    /// The job type's names on the broker.
+    public var names: JobNames
+    /// `Access-Control-Allow-Origin` for browsers on other origins; `nil` sends no CORS headers.
+    public var corsOrigin: String?
+    /// Largest accepted request body (413 above it).
+    public var maxBodySize: Int
+    /// Largest accepted WebSocket frame or message from a client (closed with 1009 above it).
+    public var maxFrameSize: Int
+    /// How often an idle SSE stream gets a comment line, so proxies and clients keep it open.
+    public var heartbeatInterval: Duration
+    /// Events that may wait for one slow connection before it is disconnected.
+    public var outboundQueueCapacity: Int
+    /// How often each connection's watchdog checks for a client that stopped reading.
+    public var watchdogInterval: Duration
+    /// How long one write to a client may stay blocked before the connection is dropped.
+    public var writeStallTimeout: Duration
+    /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
+    public var demoMode: Bool
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 3001,
+        names: JobNames = JobNames(),
+        corsOrigin: String? = nil,
+        maxBodySize: Int = 64 * 1024,
+        maxFrameSize: Int = 64 * 1024,
+        heartbeatInterval: Duration = .seconds(30),
+        outboundQueueCapacity: Int = 256,
+        watchdogInterval: Duration = .seconds(1),
+        writeStallTimeout: Duration = .seconds(30),
+        demoMode: Bool = false
+    ) {
+        self.host = host
+        self.port = port
+        self.names = names
+        self.corsOrigin = corsOrigin
+        self.maxBodySize = maxBodySize
+        self.maxFrameSize = maxFrameSize
+        self.heartbeatInterval = heartbeatInterval
+        self.outboundQueueCapacity = outboundQueueCapacity
+        self.watchdogInterval = watchdogInterval
+        self.writeStallTimeout = writeStallTimeout
+        self.demoMode = demoMode
+    }
+}

@@ -1,0 +1,90 @@
+import HTTPTypes
+import Broker
+import Foundation
+import Hummingbird
+import Logging
+
+/// The job API of SPEC §2: create a job, read one's record (owner only), and in the
+/// memory-backed demo a token for the live page.
+struct APIRoutes: Sendable {
+    let gateway: Gateway
+
+    func register(on router: Hummingbird.Router<GatewayRequestContext>) {
+        for store in gateway.router.stores.values {
+            let type = store.names.type
+            router.post("/api/v1/agent/\(type)") { request, context in
+                try await createJob(request, context: context, store: store)
+            }
+            router.get("/api/v1/\(type)/:jobId") { request, context in
+                try await readJob(request, context: context, store: store)
+            }
+        }
+        router.get("/api/v1/demo-token") { _, _ in try await demoToken() }
+    }
+
+    private func createJob(_ request: Request, context: GatewayRequestContext, store: JobStore) async throws -> Response {
+        var request = request
+        let userId = try await gateway.authenticate(request.presentedToken)
+        let payload = try await request.jsonObject(limit: gateway.configuration.maxBodySize)
+        let record: JobRecord
+        do {
+            record = try await store.create(payload: .object(payload), for: userId)
+        } catch let error as JobError {
+            throw GatewayError.badRequest(error.description)
+        } catch let error as BrokerError {
+            context.logger.warning("job not created: backend failed", metadata: ["error": "\(error)"])
+            throw GatewayError.unavailable("backend unavailable")
+        }
+        gateway.metrics.jobCreated()
+        context.logger.debug("job created", metadata: ["jobId": "\(record.jobId)", "userId": "\(userId)"])
+        return try JSONBody.response(
+            status: .created, ["jobId": .string(record.jobId), "status": .string(record.status.rawValue)])
+    }
+
+    private func readJob(_ request: Request, context: GatewayRequestContext, store: JobStore) async throws -> Response {
+        let userId = try await gateway.authenticate(request.presentedToken)
+        let jobId = try context.parameters.require("jobId")
+        let lookup: JobLookup
+        do {
+            lookup = try await store.lookup(jobId, for: userId)
+        } catch let error as BrokerError {
+            context.logger.warning("job not read: backend failed", metadata: ["error": "\(error)"])
+            throw GatewayError.unavailable("backend unavailable")
+        }
+        switch lookup {
+        case .found(let record):
+            return try JSONBody.response(status: .ok, encoding: record)
+        case .notFound:
+            throw GatewayError.notFound("job not found")
+        case .notOwner:
+            throw GatewayError.forbidden("job belongs to another user")
+        }
+    }
+
+    /// Only the memory-backed demo hands out tokens; anywhere else this route does not exist.
+    private func demoToken() async throws -> Response {
+        guard gateway.configuration.demoMode, let user = gateway.demoUser else {
+            throw GatewayError.notFound("not found")
+        }
+        let token = try await gateway.authority.issue(userId: user, lifetime: .seconds(86_400))
+        return try JSONBody.response(status: .ok, ["token": .string(token), "userId": .string(user)])
+    }
+}
+
+/// JSON response bodies.
+enum JSONBody {
+    static func response(status: HTTPResponse.Status, _ object: [String: JSONValue]) throws -> Response {
+        try response(status: status, encoding: JSONValue.object(object))
+    }
+
+    static func response(status: HTTPResponse.Status, encoding value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

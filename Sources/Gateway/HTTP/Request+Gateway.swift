@@ -1,0 +1,49 @@
+import HTTPTypes
+public import Broker
+public import Hummingbird
+import Foundation
+
+extension Request {
+    /// The request body as a JSON object.
+    ///
+    /// - Throws: ``GatewayError`` 413 when the body exceeds `limit` (checked against
+    ///   `Content-Length` first, so an oversized upload is refused without being read), 400 when
+    ///   it is not JSON or not an object.
+    public mutating func jsonObject(limit: Int) async throws -> [String: JSONValue] {
+        if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes")
+        }
+        let bytes = Data(buffer.readableBytesView)
+        guard !bytes.isEmpty else { throw GatewayError.badRequest("body must be a JSON object") }
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: bytes)
+        } catch {
+            throw GatewayError.badRequest("invalid JSON")
+        }
+        guard case .object(let members) = value else { throw GatewayError.badRequest("body must be a JSON object") }
+        return members
+    }
+
+    /// The token presented with the request: the `Authorization` header, else `?token=`.
+    public var presentedToken: String? {
+        if let header = headers[.authorization], !header.isEmpty { return header }
+        return uri.queryParameters["token"].map(String.init)
+    }
+
+    /// The last event id a reconnecting client saw: `Last-Event-ID`, else `?lastEventId=`.
+    public var lastEventId: String? {
+        if let header = headers[.lastEventID], !header.isEmpty { return header }
+        return uri.queryParameters["lastEventId"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+extension HTTPField.Name {
+    static let lastEventID = Self("Last-Event-ID")!
+}

@@ -1,0 +1,186 @@
+import Broker
+import HTTPTypes
+public import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+
+/// The Socket.IO transport at `/socket.io/` (SPEC §3.1): Engine.IO v4 over HTTP long-polling
+/// and WebSocket (directly, or as an upgrade from polling), Socket.IO v5 on the default
+/// namespace, on sessions of the gateway's job router.
+///
+/// It is a `Service`: its `run()` owns the per-connection event pumps and the timer sweep
+/// (heartbeats, timeouts); at graceful shutdown it disconnects every client. Plug its routes
+/// into the gateway and run it beside it, after the gateway so that it is shut down first
+/// (releasing held polls before the server waits for open requests):
+///
+/// ```swift
+/// let socketIO = SocketIOTransport(gateway: gateway)
+/// let server = gateway.addingRoutes(socketIO.register)
+/// try await ServiceGroup(services: [router, server, socketIO], ...).run()
+/// ```
+///
+/// Engine.IO sessions live on the node that created them (polling needs sticky routing);
+/// rooms, events and chat reach every node through the router.
+public final class SocketIOTransport: Service, Sendable {
+    /// The gateway whose router, token authority, metrics and limits this transport uses.
+    public let gateway: Gateway
+    public let configuration: SocketIOConfiguration
+    let table = EngineIOConnectionTable()
+    let logger: Logger
+    private let work: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let pending: AsyncStream<@Sendable () async -> Void>
+    private let accepting = Atomic<Bool>(true)
+
+    public init(gateway: Gateway, configuration: SocketIOConfiguration = SocketIOConfiguration()) {
+        self.gateway = gateway
+        self.configuration = configuration
+        var logger = gateway.logger
+        logger[metadataKey: "transport"] = "socket.io"
+        self.logger = logger
+        (pending, work) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+    }
+
+    /// Engine.IO sessions open on this node.
+    public var sessionCount: Int { table.count }
+
+    /// Registers `GET`/`POST /socket.io/` (polling, and the WebSocket upgrade on `GET`).
+    public func register(on router: Hummingbird.Router<GatewayRequestContext>) {
+        let upgrade = WebSocketUpgradeMiddleware<GatewayRequestContext>(
+            shouldUpgrade: { [self] request, _ in
+                try checkUpgrade(request)
+                return .upgrade([:])
+            },
+            onUpgrade: { [self] inbound, outbound, context in
+                await serveWebSocket(inbound: inbound, outbound: outbound, context: context)
+            })
+        router.get("/socket.io") { [self] request, context -> Response in
+            if request.headers[.upgrade]?.lowercased() == "websocket" {
+                return try await upgrade.handle(request, context: context) { _, _ in Response(status: .notFound) }
+            }
+            return await get(request)
+        }
+        router.post("/socket.io") { [self] request, _ -> Response in
+            await post(request)
+        }
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.sweep() }
+            for await job in pending.cancelOnGracefulShutdown() {
+                group.addTask { await job() }
+            }
+            accepting.store(false, ordering: .relaxed)
+            work.finish()
+            for connection in table.all {
+                await perform(connection.close(disconnect: true), on: connection)
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Whether new sessions are taken (until graceful shutdown).
+    var isAccepting: Bool { accepting.load(ordering: .relaxed) }
+
+    /// Runs `job` in this service's task group; `false` once the service stopped.
+    func spawn(_ job: @escaping @Sendable () async -> Void) -> Bool {
+        guard accepting.load(ordering: .relaxed) else { return false }
+        if case .enqueued = work.yield(job) { return true }
+        return false
+    }
+
+    /// Fires due timers of every session, every `sweepInterval`.
+    private func sweep() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.sweepInterval)
+            } catch {
+                return
+            }
+            let now = ContinuousClock.now
+            for connection in table.all {
+                let effects = connection.timerFired(now: now)
+                if !effects.isEmpty { await perform(effects, on: connection) }
+            }
+        }
+    }
+
+    // MARK: Polling
+
+    private func get(_ request: Request) async -> Response {
+        let target: EngineIORequest
+        do {
+            target = try classify(request, method: .get, isWebSocketUpgrade: false)
+        } catch {
+            return Self.response(.error(error))
+        }
+        switch target {
+        case .handshake:
+            guard isAccepting else { return Self.response(.error(.forbidden)) }
+            let connection = EngineIOConnection(
+                sid: EngineIOSession.makeSessionID(), transport: .polling, handshakeToken: request.presentedToken,
+                configuration: configuration, webSocket: nil, now: .now)
+            guard table.insert(connection) else { return Self.response(.error(.badRequest)) }
+            return Self.response(.body(EngineIOPayload.encode(CollectionOfOne(connection.openingFrame))))
+        case .poll(let sid):
+            guard let connection = table.connection(sid) else { return Self.response(.error(.sessionIDUnknown)) }
+            let (answer, effects) = await connection.poll()
+            await perform(effects, on: connection)
+            return Self.response(answer)
+        case .post, .upgrade:
+            return Self.response(.error(.badRequest))
+        }
+    }
+
+    private func post(_ request: Request) async -> Response {
+        let sid: String
+        do {
+            guard case .post(let target) = try classify(request, method: .post, isWebSocketUpgrade: false) else {
+                return Self.response(.error(.badRequest))
+            }
+            sid = target
+        } catch {
+            return Self.response(.error(error))
+        }
+        guard let connection = table.connection(sid) else { return Self.response(.error(.sessionIDUnknown)) }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: configuration.engine.maxPayload)
+        } catch {
+            // Too large (or the client went away): the session cannot go on without that data.
+            await perform(connection.close(disconnect: true), on: connection)
+            return Self.response(.error(.payloadTooLarge))
+        }
+        let (answer, effects) = connection.post(Array(body.readableBytesView))
+        await perform(effects, on: connection)
+        return Self.response(answer)
+    }
+
+    func classify(
+        _ request: Request, method: EngineIORequest.Method, isWebSocketUpgrade: Bool
+    ) throws(EngineIOHTTPError) -> EngineIORequest {
+        let query = request.uri.queryParameters
+        return try EngineIORequest.classify(
+            method: method, eio: query["EIO"].map(String.init), transport: query["transport"].map(String.init),
+            sid: query["sid"].map(String.init), isWebSocketUpgrade: isWebSocketUpgrade)
+    }
+
+    static func response(_ answer: PollAnswer) -> Response {
+        switch answer {
+        case .body(let bytes):
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=UTF-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        case .error(let error):
+            return Response(
+                status: .init(code: error.httpStatus), headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: error.body)))
+        }
+    }
+}

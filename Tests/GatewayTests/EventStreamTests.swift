@@ -1,0 +1,188 @@
+import Broker
+import Foundation
+import Gateway
+import HummingbirdTesting
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("Server-Sent Events /api/v1/events (SPEC §3.3)")
+struct EventStreamTests {
+    @Test func jobEventsArriveAsSSERecords() async throws {
+        let test = try await TestGateway()
+        let token = try await test.token("alice")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await within(.seconds(20), "a job's events over SSE") {
+                let stream = try await EventStreamClient.connect(
+                    port: port, path: "/api/v1/events", headers: [("Authorization", "Bearer \(token)")])
+                #expect(stream.status == .ok)
+                #expect(stream.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true)
+                let connected = try #require(try await stream.nextEvent())
+                #expect(connected.event == "connected")
+                #expect(connected.data.contains(#""userId":"alice""#))
+
+                let jobId = try await test.createJob(client, token: token)
+                var names: [String] = []
+                var ids: [Int64] = []
+                while names.last != "rebalance:done" {
+                    let record = try #require(try await stream.nextEvent())
+                    let data = try JSONDecoder().decode(JSONValue.self, from: Data(record.data.utf8))
+                    #expect(data["jobId"]?.stringValue == jobId)
+                    #expect(data["eventId"]?.stringValue == record.id)
+                    names.append(record.event)
+                    ids.append(Int64(record.id ?? "") ?? -1)
+                }
+                // Every event arrives once, `done` last; the strict lifecycle order is a known issue of
+                // the memory backend (see MemoryBackendOrdering).
+                #expect(names.last == "rebalance:done" && Set(names).count == names.count)
+                #expect(Set(names).isSubset(of: ["rebalance:created", "rebalance:processing", "rebalance:done"]))
+                withKnownIssue(MemoryBackendOrdering.note, isIntermittent: true) {
+                    #expect(names == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                }
+                #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+                await stream.close()
+            }
+        }
+    }
+
+    @Test func lastEventIdHeaderAndQueryReplayExactlyTheLaterEvents() async throws {
+        let test = try await TestGateway()
+        let token = try await test.token("grace")
+        try await test.live { client in
+            let port = try #require(client.port)
+            let jobId = try await test.createJob(client, token: token)
+            try await eventually("the job to finish") {
+                let record = try await test.broker.get(JobNames().record(jobId))
+                return record.map { String(decoding: $0, as: UTF8.self).contains(#""status":"done""#) } ?? false
+            }
+            try await within(.seconds(20), "replays") {
+                // No id: offline delivery of everything the user has not received.
+                let first = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(token)")
+                _ = try await first.nextEvent()
+                var records: [SSERecord] = []
+                for _ in 0..<3 { records.append(try #require(try await first.nextEvent())) }
+                #expect(records.map(\.event) == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                await first.close()
+
+                let createdId = try #require(records[0].id)
+                let byHeader = try await EventStreamClient.connect(
+                    port: port, path: "/api/v1/events?token=\(token)", headers: [("Last-Event-ID", createdId)])
+                _ = try await byHeader.nextEvent()
+                #expect(try await byHeader.nextEvent()?.id == records[1].id)
+                #expect(try await byHeader.nextEvent()?.id == records[2].id)
+                await byHeader.close()
+
+                let byQuery = try await EventStreamClient.connect(
+                    port: port, path: "/api/v1/events?token=\(token)&lastEventId=\(records[1].id!)")
+                _ = try await byQuery.nextEvent()
+                #expect(try await byQuery.nextEvent()?.event == "rebalance:done")
+                await byQuery.close()
+            }
+        }
+    }
+
+    @Test(arguments: ["", "?token=garbage", "?token=Bearer%20x.y.z"])
+    func badTokenIs401(_ query: String) async throws {
+        let test = try await TestGateway(withAgent: false)
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await within(.seconds(10), "401") {
+                let stream = try await EventStreamClient.connect(port: port, path: "/api/v1/events\(query)")
+                #expect(stream.status == .unauthorized)
+                #expect(try await stream.readToEnd().contains(#""error""#))
+                await stream.close()
+            }
+            #expect(test.router.registry.counts.sessions == 0)
+        }
+    }
+
+    @Test func invalidLastEventIdIs400() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await within(.seconds(10), "400") {
+                let stream = try await EventStreamClient.connect(
+                    port: port, path: "/api/v1/events?token=\(token)", headers: [("Last-Event-ID", "yesterday")])
+                #expect(stream.status == .badRequest)
+                await stream.close()
+            }
+        }
+    }
+
+    @Test func idleStreamGetsHeartbeats() async throws {
+        let test = try await TestGateway(
+            configuration: GatewayConfiguration(port: 0, heartbeatInterval: .milliseconds(100)), withAgent: false)
+        let token = try await test.token("heidi")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await within(.seconds(10), "two heartbeats") {
+                let stream = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(token)")
+                #expect(try await stream.nextEvent()?.event == "connected")
+                #expect(try await stream.next()?.event == ":")
+                #expect(try await stream.next()?.event == ":")
+                // An event still gets through between heartbeats.
+                try await test.router.emit("notification", data: ["text": "hi"], toUser: "heidi")
+                #expect(try await stream.nextEvent()?.event == "notification")
+                await stream.close()
+            }
+        }
+    }
+
+    @Test func clientGoingAwayClosesItsSession() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("ivan")
+        try await test.live { client in
+            let port = try #require(client.port)
+            for _ in 0..<20 {
+                let stream = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(token)")
+                _ = try await stream.nextEvent()
+                #expect(test.router.registry.counts.sessions == 1)
+                await stream.close()
+                // Noticed without waiting for a heartbeat (30 s by default).
+                try await eventually("the session to close", within: .seconds(5)) {
+                    test.router.registry.counts.sessions == 0
+                }
+            }
+        }
+    }
+
+    @Test func slowConsumerIsDisconnectedWithoutHoldingOthersBack() async throws {
+        let test = try await TestGateway(withAgent: false, outboundCapacity: 8)
+        let slowToken = try await test.token("slow")
+        let fastToken = try await test.token("fast")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await within(.seconds(60), "the slow client to be cut off") {
+                // The slow client never reads; its socket buffers fill, then its session's.
+                let slow = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(slowToken)")
+                let fast = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(fastToken)")
+                _ = try await fast.nextEvent()
+                let big = JSONValue.string(String(repeating: "z", count: 32 * 1024))
+                var sent = 0
+                while test.router.stats.sessions.slowClosed == 0 {
+                    try await test.router.emit("bulk", data: ["blob": big, "n": .integer(Int64(sent))], toUser: "slow")
+                    sent += 1
+                    if sent.isMultiple(of: 50) { try await Task.sleep(for: .milliseconds(5)) }
+                    if sent > 5_000 { break }
+                }
+                #expect(test.router.stats.sessions.slowClosed == 1)
+                try await eventually("the slow session to be gone") {
+                    test.router.registry.counts.sessions == 1
+                }
+                // The other user is unaffected.
+                try await test.router.emit("notification", data: ["ok": true], toUser: "fast")
+                #expect(try await fast.nextEvent()?.event == "notification")
+                // The server drops the connection: reading what was buffered reaches its end.
+                _ = try? await slow.readToEnd()
+                await fast.close()
+            }
+            try await eventually("the slow-consumer metric") {
+                let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                return metrics.contains(#"switchboard_slow_consumer_disconnects_total{transport="sse"} 1"#)
+            }
+        }
+    }
+}

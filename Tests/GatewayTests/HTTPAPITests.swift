@@ -1,0 +1,219 @@
+import Broker
+import Foundation
+import Gateway
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("HTTP API (SPEC §2)")
+struct HTTPAPITests {
+    static func auth(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+    @Test func createJobStoresQueuesAndAnswers201() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token),
+                body: ByteBuffer(string: #"{"amount":1000,"priority":"high"}"#))
+            #expect(response.status == .created)
+            let jobId = try #require(response.json?["jobId"]?.stringValue)
+            #expect(response.json?["status"] == "created")
+            // Stored with the SPEC's names, queued for a BRPOP agent.
+            let record = try #require(try await test.broker.get(JobNames().record(jobId)))
+            let stored = try JSONDecoder().decode(JobRecord.self, from: Data(record))
+            #expect(stored.user.publicKey == "alice")
+            #expect(stored.payload == ["amount": 1000, "priority": "high"])
+            #expect(try await test.broker.pop(from: .tail, of: JobNames().queue) == Array(jobId.utf8))
+        }
+    }
+
+    @Test func getJobIsForItsOwnerOnly() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let alice = try await test.token("alice")
+        let bob = try await test.token("bob")
+        try await test.gateway.makeApplication().test(.router) { client in
+            let created = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(alice),
+                body: ByteBuffer(string: #"{"amount":5}"#))
+            let jobId = try #require(created.json?["jobId"]?.stringValue)
+
+            let own = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(alice))
+            #expect(own.status == .ok)
+            #expect(own.json?["jobId"]?.stringValue == jobId)
+            #expect(own.json?["status"] == "created")
+            #expect(own.json?["history"]?.isObject == false)
+
+            let other = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(bob))
+            #expect(other.status == .forbidden)
+            #expect(other.json?["error"] != nil)
+            #expect(other.json?["payload"] == nil)
+
+            let unknown = try await client.execute(
+                uri: "/api/v1/rebalance/1700000000000-nothere", method: .get, headers: Self.auth(alice))
+            #expect(unknown.status == .notFound)
+            #expect(unknown.json?["error"] == "job not found")
+
+            let anonymous = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get)
+            #expect(anonymous.status == .unauthorized)
+        }
+    }
+
+    @Test(arguments: [
+        ("not json", "invalid JSON"), ("[1,2,3]", "body must be a JSON object"), ("42", "body must be a JSON object"),
+        ("\"text\"", "body must be a JSON object"), ("", "body must be a JSON object"), ("{\"a\":", "invalid JSON"),
+    ])
+    func badBodiesAre400(_ body: String, _ message: String) async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: body))
+            #expect(response.status == .badRequest)
+            #expect(response.json?["error"]?.stringValue == message)
+            #expect(try await test.broker.length(of: JobNames().queue) == 0)
+        }
+    }
+
+    @Test func bodyOver64KiBIs413() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            let padding = String(repeating: "x", count: 64 * 1024)
+            let response = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token),
+                body: ByteBuffer(string: #"{"amount":1,"pad":"\#(padding)"}"#))
+            #expect(response.status == .contentTooLarge)
+            #expect(response.json?["error"] != nil)
+            // Exactly at the limit is fine.
+            let fitting = String(repeating: "y", count: 64 * 1024 - #"{"pad":""}"#.utf8.count)
+            let ok = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token),
+                body: ByteBuffer(string: #"{"pad":"\#(fitting)"}"#))
+            #expect(ok.status == .created)
+        }
+    }
+
+    @Test(arguments: [nil, "Bearer", "Bearer nonsense", "Basic dXNlcjpwYXNz"])
+    func badTokensAre401(_ authorization: String?) async throws {
+        let test = try await TestGateway(withAgent: false)
+        try await test.gateway.makeApplication().test(.router) { client in
+            var headers: HTTPFields = [:]
+            if let authorization { headers[.authorization] = authorization }
+            let response = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: headers, body: ByteBuffer(string: "{}"))
+            #expect(response.status == .unauthorized)
+            #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+            #expect(response.json?["error"]?.stringValue != nil)
+        }
+    }
+
+    @Test func tokenInQueryIsAcceptedForCreation() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("carol")
+        try await test.gateway.makeApplication().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/api/v1/agent/rebalance?token=\(token)", method: .post, body: ByteBuffer(string: "{}"))
+            #expect(response.status == .created)
+        }
+    }
+
+    @Test func unknownRouteIsJSON404() async throws {
+        let test = try await TestGateway(withAgent: false)
+        try await test.gateway.makeApplication().test(.router) { client in
+            let response = try await client.execute(uri: "/nothing/here", method: .get)
+            #expect(response.status == .notFound)
+            #expect(response.json?["error"] == "not found")
+        }
+    }
+
+    @Test func healthReportsBackendAndConnectionsThen503WhenDown() async throws {
+        let outage = OutageBroker()
+        let test = try await TestGateway(withAgent: false, broker: outage)
+        try await test.gateway.makeApplication().test(.router) { client in
+            let up = try await client.execute(uri: "/health", method: .get)
+            #expect(up.status == .ok)
+            #expect(up.json == ["status": "ok", "backend": "outage-test", "websocket": ["connections": 0, "rooms": 0]])
+
+            outage.setDown(true)
+            let down = try await client.execute(uri: "/health", method: .get)
+            #expect(down.status == .serviceUnavailable)
+            #expect(down.json?["status"] == "unavailable")
+            // A job cannot be created meanwhile, and says why.
+            let token = try await test.token("alice")
+            let refused = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: "{}"))
+            #expect(refused.status == .serviceUnavailable)
+
+            outage.setDown(false)
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
+    }
+
+    @Test func statsAndMetricsAreServed() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            _ = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: "{}"))
+            let stats = try await client.execute(uri: "/api/v1/stats", method: .get)
+            #expect(stats.status == .ok)
+            #expect(stats.json?["queueLength"] == 1)
+            #expect(stats.json?["processing"] == 0)
+            #expect(stats.json?["connections"] == 0)
+            #expect(stats.json?["jobs"]?["rebalance"]?["created"] == 1)
+
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            #expect(metrics.status == .ok)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains("switchboard_jobs_created_total 1"))
+            #expect(text.contains("# TYPE switchboard_status_messages_total counter"))
+            #expect(text.contains("switchboard_sessions_open 0"))
+        }
+    }
+
+    @Test func livePageIsSelfContained() async throws {
+        let test = try await TestGateway(withAgent: false)
+        try await test.gateway.makeApplication().test(.router) { client in
+            let page = try await client.execute(uri: "/", method: .get)
+            #expect(page.status == .ok)
+            #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
+            let html = String(buffer: page.body)
+            #expect(html.contains("/api/v1/agent/rebalance"))
+            #expect(!html.contains("<script src"))
+            #expect(!html.contains("http://") && !html.contains("https://"))
+        }
+    }
+
+    @Test func demoTokenOnlyInDemoMode() async throws {
+        let production = try await TestGateway(withAgent: false)
+        try await production.gateway.makeApplication().test(.router) { client in
+            let response = try await client.execute(uri: "/api/v1/demo-token", method: .get)
+            #expect(response.status == .notFound)
+        }
+        let demo = try await TestGateway(
+            configuration: GatewayConfiguration(port: 0, demoMode: true), withAgent: false, demoUser: "demo-user")
+        try await demo.gateway.makeApplication().test(.router) { client in
+            let response = try await client.execute(uri: "/api/v1/demo-token", method: .get)
+            #expect(response.status == .ok)
+            let token = try #require(response.json?["token"]?.stringValue)
+            #expect(try await demo.authority.authenticate(token) == "demo-user")
+        }
+    }
+
+    @Test func corsHeadersFollowTheConfiguredOrigin() async throws {
+        let test = try await TestGateway(
+            configuration: GatewayConfiguration(port: 0, corsOrigin: "https://app.example"), withAgent: false)
+        try await test.gateway.makeApplication().test(.router) { client in
+            let preflight = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .options,
+                headers: [.origin: "https://app.example", .accessControlRequestMethod: "POST"])
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example")
+            let unauthorized = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: [.origin: "https://app.example"])
+            #expect(unauthorized.status == .unauthorized)
+            #expect(unauthorized.headers[.accessControlAllowOrigin] == "https://app.example")
+        }
+    }
+}

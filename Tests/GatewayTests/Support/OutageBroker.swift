@@ -1,0 +1,62 @@
+import Broker
+import MemoryBackend
+import Synchronization
+
+/// The memory backend behind a switch: while `down`, every call fails as a lost Redis
+/// connection does (``BrokerError/Code/connectionLost``), so the gateway's handling of an
+/// unreachable backend can be exercised without timing games.
+final class OutageBroker: Broker {
+    let base = MemoryBroker()
+    private let down = Mutex(false)
+
+    var backendName: String { "outage-test" }
+
+    func setDown(_ value: Bool) { down.withLock { $0 = value } }
+
+    private func check() throws {
+        if down.withLock({ $0 }) { throw BrokerError(.connectionLost, "backend switched off by the test") }
+    }
+
+    func execute(_ command: BrokerCommand) async throws -> Reply {
+        try check()
+        return try await base.execute(command)
+    }
+
+    func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
+        try check()
+        return try await base.execute(commands, atomically: atomically)
+    }
+
+    func blockingPop(from end: QueueEnd, of queues: [String], timeout: Duration?) async throws -> PoppedValue? {
+        try check()
+        return try await base.blockingPop(from: end, of: queues, timeout: timeout)
+    }
+
+    func blockingMove(
+        from source: String, _ sourceEnd: QueueEnd, to destination: String, _ destinationEnd: QueueEnd,
+        timeout: Duration?
+    ) async throws -> [UInt8]? {
+        try check()
+        return try await base.blockingMove(from: source, sourceEnd, to: destination, destinationEnd, timeout: timeout)
+    }
+
+    nonisolated(nonsending) func subscribe<Result>(
+        to channels: [String], patterns: [String], buffering: SubscriptionBuffering,
+        _ body: (Subscription) async throws -> Result
+    ) async throws -> Result {
+        try check()
+        return try await base.subscribe(to: channels, patterns: patterns, buffering: buffering, body)
+    }
+
+    nonisolated(nonsending) func attemptTransaction<Value>(
+        watching keys: [String], _ body: () async throws -> Transaction<Value>
+    ) async throws -> TransactionAttempt<Value> {
+        try check()
+        return try await base.attemptTransaction(watching: keys, body)
+    }
+
+    func ping() async throws {
+        try check()
+        try await base.ping()
+    }
+}

@@ -1,0 +1,128 @@
+import Broker
+import Foundation
+import Gateway
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MemoryBackend
+import ServiceLifecycle
+
+/// A deadline passed while awaiting an outcome.
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "deadline exceeded while awaiting \(what)" }
+}
+
+/// Runs `operation`, failing with ``DeadlineExceeded`` if it has not finished within `limit`.
+func within<T: Sendable>(
+    _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard case .some(.some(let value)) = try await group.next() else { throw DeadlineExceeded(what: what) }
+        return value
+    }
+}
+
+/// Awaits `condition` (checked after each short pause) until `limit`.
+func eventually(
+    _ what: String, within limit: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool
+) async throws {
+    try await within(limit, what) {
+        while try await !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
+/// A gateway on the memory backend, with the real job router and, when asked, the real demo
+/// agent in process: the `switchboard serve` demo, minus the command line.
+struct TestGateway: Sendable {
+    static let secret = "switchboard-test-secret-0123456789abcdef"
+    static let logger: Logger = {
+        var logger = Logger(label: "gateway-tests")
+        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        return logger
+    }()
+
+    let broker: any Broker
+    let memory: MemoryBroker?
+    let router: JobRouter
+    let gateway: Gateway
+    let authority: TokenAuthority
+    let withAgent: Bool
+
+    /// - Parameter broker: another broker (a failing one, say); the memory backend by default.
+    init(
+        configuration: GatewayConfiguration = GatewayConfiguration(port: 0), withAgent: Bool = true,
+        broker: (any Broker)? = nil, outboundCapacity: Int = 256, demoUser: String? = nil
+    ) async throws {
+        let memory = broker == nil ? MemoryBroker() : nil
+        let broker = broker ?? memory!
+        self.memory = memory
+        self.broker = broker
+        self.withAgent = withAgent
+        authority = try await TokenAuthority(secret: Self.secret)
+        router = JobRouter(
+            broker: broker, registry: SessionRegistry(outboundCapacity: outboundCapacity), logger: Self.logger)
+        gateway = Gateway(
+            configuration: configuration, router: router, authority: authority, logger: Self.logger,
+            demoUser: demoUser)
+    }
+
+    func token(_ user: String, lifetime: Duration? = .seconds(3_600)) async throws -> String {
+        try await authority.issue(userId: user, lifetime: lifetime)
+    }
+
+    /// The application with the router (and agent) running beside the server.
+    func application() -> some ApplicationProtocol {
+        var services: [any Service] = []
+        if let memory { services.append(memory) }
+        services.append(router)
+        if withAgent {
+            services.append(
+                Agent(
+                    broker: broker, handler: DemoRebalanceHandler(),
+                    configuration: AgentConfiguration(visibilityTimeout: .seconds(5)), logger: Self.logger))
+        }
+        return gateway.makeApplication(services: services)
+    }
+
+    /// Runs `body` against the live server once the router listens.
+    func live<Value: Sendable>(
+        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
+    ) async throws -> Value {
+        let router = self.router
+        return try await application().test(.live) { client in
+            await router.waitUntilSubscribed()
+            return try await body(client)
+        }
+    }
+
+    /// Creates a job over HTTP; returns its id.
+    func createJob(
+        _ client: some TestClientProtocol, token: String, payload: String = #"{"amount":1000}"#
+    ) async throws -> String {
+        let response = try await client.execute(
+            uri: "/api/v1/agent/rebalance", method: .post,
+            headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+            body: ByteBuffer(string: payload))
+        guard response.status == .created,
+            case .object(let members) = response.json,
+            let jobId = members["jobId"]?.stringValue
+        else {
+            throw DeadlineExceeded(what: "job creation (got \(response.status))")
+        }
+        return jobId
+    }
+}
+
+extension TestResponse {
+    /// The body as JSON.
+    var json: JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Gateway
+import HTTPTypes
+import JWTKit
+import Testing
+
+@Suite("Token authority (HS256 JWT)")
+struct TokenAuthorityTests {
+    let authority: TokenAuthority
+
+    init() async throws {
+        authority = try await TokenAuthority(secret: TestGateway.secret)
+    }
+
+    /// Signs `claims` with `secret` through jwt-kit directly (what another issuer would do).
+    static func sign(_ claims: TokenClaims, secret: String = TestGateway.secret) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return try await keys.sign(claims)
+    }
+
+    static func base64URL(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func expectUnauthorized(_ presented: String?, _ authority: TokenAuthority, message: String? = nil) async {
+        do {
+            let user = try await authority.authenticate(presented)
+            Issue.record("accepted \(presented ?? "nil") as \(user)")
+        } catch let error as GatewayError {
+            #expect(error.status == .unauthorized)
+            if let message { #expect(error.message == message) }
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+    }
+
+    @Test func issuedTokenNamesItsUser() async throws {
+        let token = try await authority.issue(userId: "GXHEXYVepv5EQnhq9VYVWkvW6QDMRj4QZA2B2mmKpCzq", lifetime: .seconds(60))
+        #expect(try await authority.authenticate(token) == "GXHEXYVepv5EQnhq9VYVWkvW6QDMRj4QZA2B2mmKpCzq")
+    }
+
+    @Test func bearerPrefixAndURLEncodingAreAccepted() async throws {
+        let token = try await authority.issue(userId: "alice", lifetime: nil)
+        #expect(try await authority.authenticate("Bearer \(token)") == "alice")
+        #expect(try await authority.authenticate("bearer \(token)") == "alice")
+        #expect(try await authority.authenticate("Bearer%20\(token)") == "alice")
+        let encoded = "Bearer \(token)".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        #expect(encoded.contains("%"))
+        #expect(try await authority.authenticate(encoded) == "alice")
+    }
+
+    @Test func publicKeyWinsOverSubject() async throws {
+        let both = try await Self.sign(TokenClaims(publicKey: "key-1", sub: "subject-1"))
+        #expect(try await authority.authenticate(both) == "key-1")
+        let subjectOnly = try await Self.sign(TokenClaims(sub: "subject-2"))
+        #expect(try await authority.authenticate(subjectOnly) == "subject-2")
+    }
+
+    @Test func tokenWithoutUserIsRefused() async throws {
+        let none = try await Self.sign(TokenClaims())
+        await Self.expectUnauthorized(none, authority, message: "token names no user")
+    }
+
+    @Test func expiredTokenIsRefused() async throws {
+        let expired = try await Self.sign(
+            TokenClaims(publicKey: "bob", exp: ExpirationClaim(value: Date(timeIntervalSinceNow: -5))))
+        await Self.expectUnauthorized(expired, authority, message: "token expired")
+        let live = try await Self.sign(
+            TokenClaims(publicKey: "bob", exp: ExpirationClaim(value: Date(timeIntervalSinceNow: 60))))
+        #expect(try await authority.authenticate(live) == "bob")
+    }
+
+    @Test func wrongKeyIsRefused() async throws {
+        let forged = try await Self.sign(
+            TokenClaims(publicKey: "mallory"), secret: "another-secret-of-at-least-32-bytes!!")
+        await Self.expectUnauthorized(forged, authority, message: "invalid token")
+    }
+
+    @Test func tamperedPayloadIsRefused() async throws {
+        let token = try await authority.issue(userId: "alice", lifetime: nil)
+        var parts = token.split(separator: ".").map(String.init)
+        parts[1] = Self.base64URL(#"{"publicKey":"mallory","sub":"mallory"}"#)
+        await Self.expectUnauthorized(parts.joined(separator: "."), authority)
+    }
+
+    @Test func algorithmNoneIsRefused() async throws {
+        let header = Self.base64URL(#"{"alg":"none","typ":"JWT"}"#)
+        let payload = Self.base64URL(#"{"publicKey":"mallory"}"#)
+        await Self.expectUnauthorized("\(header).\(payload).", authority)
+        await Self.expectUnauthorized("\(header).\(payload)", authority)
+    }
+
+    @Test(arguments: ["", "   ", "Bearer", "Bearer ", "garbage", "a.b.c", "....", "Bearer %%%"])
+    func garbageIsRefused(_ presented: String) async {
+        await Self.expectUnauthorized(presented, authority)
+    }
+
+    @Test func missingTokenIsRefused() async {
+        await Self.expectUnauthorized(nil, authority, message: "missing token")
+    }
+
+    @Test func shortSecretIsRefusedAtStart() async throws {
+        await #expect(throws: TokenAuthority.WeakSecretError.self) {
+            _ = try await TokenAuthority(secret: String(repeating: "x", count: 31))
+        }
+        do {
+            _ = try await TokenAuthority(secret: "short")
+        } catch let error as TokenAuthority.WeakSecretError {
+            #expect(error.description.contains("at least 32"))
+        }
+        _ = try await TokenAuthority(secret: String(repeating: "x", count: 32))
+    }
+}

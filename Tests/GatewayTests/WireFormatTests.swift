@@ -1,0 +1,59 @@
+import Broker
+import Foundation
+@testable import Gateway
+import Testing
+
+@Suite("Wire formats: client frames, server frames, SSE")
+struct WireFormatTests {
+    @Test func clientFramesParse() throws {
+        #expect(try ClientFrame.parse(#"{"type":"ping"}"#) == .ping)
+        #expect(try ClientFrame.parse(#"{"type":"subscribe","jobId":"17-abc"}"#) == .subscribe(jobId: "17-abc"))
+    }
+
+    @Test(arguments: [
+        ("not json", "frame is not valid JSON"),
+        ("[1,2]", "frame must be a JSON object"),
+        (#"{"kind":"ping"}"#, "frame has no string \"type\""),
+        (#"{"type":7}"#, "frame has no string \"type\""),
+        (#"{"type":"subscribe"}"#, "subscribe needs a string \"jobId\""),
+        (#"{"type":"subscribe","jobId":""}"#, "subscribe needs a string \"jobId\""),
+        (#"{"type":"dance"}"#, "unknown frame type \"dance\""),
+    ])
+    func malformedClientFramesAreExplained(_ text: String, _ reason: String) {
+        #expect(throws: ClientFrame.Malformed(reason)) { try ClientFrame.parse(text) }
+    }
+
+    @Test func eventFrameSplicesPayload() throws {
+        let frame = ServerFrame.event(
+            type: "rebalance:done", payload: #"{"jobId":"1-a","status":"done"}"#, eventId: "42",
+            ts: "2025-11-11T10:30:00.000Z")
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(frame.utf8))
+        #expect(value["type"] == "rebalance:done")
+        #expect(value["payload"]?["status"] == "done")
+        #expect(value["eventId"] == "42")
+        #expect(value["ts"] == "2025-11-11T10:30:00.000Z")
+    }
+
+    @Test func quotingEscapesWhatJSONRequires() throws {
+        let nasty = "a\"b\\c\nd\u{1}e✓"
+        let frame = ServerFrame.connected(userId: nasty, ts: "t")
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(frame.utf8))
+        #expect(value["payload"]?["userId"]?.stringValue == nasty)
+    }
+
+    @Test func pongCarriesMilliseconds() throws {
+        let value = try JSONDecoder().decode(
+            JSONValue.self, from: Data(ServerFrame.pong(at: Date(timeIntervalSince1970: 1.5)).utf8))
+        #expect(value["type"] == "pong")
+        #expect(value["timestamp"] == .integer(1500))
+    }
+
+    @Test func sseRecordHasIdEventAndData() {
+        #expect(
+            SSEFormat.event(id: "7", name: "rebalance:processing", data: #"{"a":1}"#)
+                == "id: 7\nevent: rebalance:processing\ndata: {\"a\":1}\n\n")
+        #expect(SSEFormat.event(id: nil, name: "x", data: "l1\nl2") == "event: x\ndata: l1\ndata: l2\n\n")
+        #expect(SSEFormat.event(id: "1\n2", name: "a\nb", data: "") == "id: 12\nevent: ab\ndata: \n\n")
+        #expect(SSEFormat.heartbeat().hasPrefix(":"))
+    }
+}

@@ -1,0 +1,309 @@
+"""Interop: third-party clients and a third-party agent against real `switchboard serve --redis`
+processes. Usage: test_interop.py REDIS_URL"""
+
+import json
+import sys
+import time
+import uuid
+
+import redis
+import requests
+import websocket
+
+from clients import SSEClient, WSClient
+from common import SECRET, Gateway, Runner, expect, token, wait_for
+from guide_agent import GuideAgent
+
+LIFECYCLE = ["rebalance:created", "rebalance:processing", "rebalance:done"]
+
+
+def create_job(gateway, bearer, payload):
+    response = requests.post(f"{gateway.url}/api/v1/agent/rebalance", json=payload,
+                             headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
+    expect(response.status_code == 201, f"create: {response.status_code} {response.text}")
+    body = response.json()
+    expect(body["status"] == "created", body)
+    return body["jobId"]
+
+
+def ws_lifecycle(ws, job_id):
+    """Reads a job's events from a WSClient until `done`; returns the frames."""
+    frames = []
+    while not frames or frames[-1]["type"] != "rebalance:done":
+        frame = ws.next_event()
+        expect(frame["payload"]["jobId"] == job_id, f"event of another job: {frame}")
+        frames.append(frame)
+    return frames
+
+
+def sse_lifecycle(sse, job_id):
+    records = []
+    while not records or records[-1]["event"] != "rebalance:done":
+        record = sse.next()
+        if record["event"] == "connected":
+            continue
+        data = json.loads(record["data"])
+        expect(data["jobId"] == job_id, f"event of another job: {record}")
+        records.append(record)
+    return records
+
+
+def test_health(nodes):
+    for node in nodes:
+        response = requests.get(f"{node.url}/health", timeout=5)
+        expect(response.status_code == 200, response.text)
+        body = response.json()
+        expect(body["status"] == "ok" and body["backend"] == "redis", body)
+
+
+def test_websocket_client_sees_lifecycle(node):
+    user = f"ws-{uuid.uuid4().hex[:8]}"
+    bearer = token(user)
+    ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+    try:
+        connected = ws.next()
+        expect(connected["type"] == "connected" and connected["payload"]["userId"] == user, connected)
+        job_id = create_job(node, bearer, {"amount": 1000})
+        frames = ws_lifecycle(ws, job_id)
+        expect([f["type"] for f in frames] == LIFECYCLE, [f["type"] for f in frames])
+        expect(frames[-1]["payload"]["result"]["fee"] == 20, frames[-1])
+        ids = [int(f["eventId"]) for f in frames]
+        expect(ids == sorted(ids) and len(set(ids)) == 3, ids)
+        ws.send({"type": "ping"})
+        expect(ws.next()["type"] == "pong", "pong")
+        record = requests.get(f"{node.url}/api/v1/rebalance/{job_id}",
+                              headers={"Authorization": f"Bearer {bearer}"}, timeout=5).json()
+        expect(record["status"] == "done" and [h["status"] for h in record["history"]] ==
+               ["created", "processing", "done"], record)
+    finally:
+        ws.close()
+
+
+def test_sse_client_sees_lifecycle(node):
+    user = f"sse-{uuid.uuid4().hex[:8]}"
+    bearer = token(user)
+    sse = SSEClient(f"{node.url}/api/v1/events", headers={"Authorization": f"Bearer {bearer}"})
+    try:
+        expect(sse.status == 200, sse.status)
+        expect(sse.next()["event"] == "connected", "connected")
+        job_id = create_job(node, bearer, {"amount": 50})
+        records = sse_lifecycle(sse, job_id)
+        expect([r["event"] for r in records] == LIFECYCLE, [r["event"] for r in records])
+        expect(all(json.loads(r["data"])["eventId"] == r["id"] for r in records), records)
+    finally:
+        sse.close()
+
+    # Replay from the `created` id: exactly the later two.
+    replay = SSEClient(f"{node.url}/api/v1/events?token={bearer}", headers={"Last-Event-ID": records[0]["id"]})
+    try:
+        expect(replay.next()["event"] == "connected", "connected")
+        expect([replay.next()["id"], replay.next()["id"]] == [records[1]["id"], records[2]["id"]], "replay")
+    finally:
+        replay.close()
+
+
+def test_error_status_reaches_user(node):
+    user = f"err-{uuid.uuid4().hex[:8]}"
+    bearer = token(user)
+    ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+    try:
+        ws.next()
+        job_id = create_job(node, bearer, {"amount": -3})
+        first = ws.next_event()
+        second = ws.next_event()
+        third = ws.next_event()
+        expect([first["type"], second["type"], third["type"]] ==
+               ["rebalance:created", "rebalance:processing", "rebalance:error"], (first, second, third))
+        expect(third["payload"]["error"] == "Invalid amount" and third["payload"]["jobId"] == job_id, third)
+    finally:
+        ws.close()
+
+
+def test_cross_node_exactly_once(node_a, node_b):
+    user = f"x-{uuid.uuid4().hex[:8]}"
+    bearer = token(user)
+    ws_b = WSClient(f"{node_b.ws_url}/ws?token={bearer}")
+    sse_b = SSEClient(f"{node_b.url}/api/v1/events?token={bearer}")
+    ws_a = WSClient(f"{node_a.ws_url}/ws?token={bearer}")
+    try:
+        for client in (ws_b, ws_a):
+            expect(client.next()["type"] == "connected", "connected")
+        expect(sse_b.next()["event"] == "connected", "connected")
+        job_ids = [create_job(node_a, bearer, {"amount": 100 + i}) for i in range(3)]
+        for ws in (ws_b, ws_a):
+            seen = {}
+            while sum(1 for t in seen.values() if "rebalance:done" in t) < len(job_ids):
+                frame = ws.next_event()
+                seen.setdefault(frame["payload"]["jobId"], []).append(frame["type"])
+            # Quiet period: a duplicate would arrive now. The ping's pong bounds what was queued.
+            ws.send({"type": "ping"})
+            while True:
+                frame = ws.next(timeout=5)
+                if frame["type"] == "pong":
+                    break
+                seen.setdefault(frame["payload"]["jobId"], []).append(frame["type"])
+            time.sleep(0.5)
+            while not ws.frames.empty():
+                frame = ws.frames.get()
+                if frame and ":" in frame.get("type", ""):
+                    seen.setdefault(frame["payload"]["jobId"], []).append(frame["type"])
+            for job_id in job_ids:
+                expect(seen.get(job_id) == LIFECYCLE, f"{job_id}: {seen.get(job_id)}")
+        sse_seen = {}
+        while sum(1 for t in sse_seen.values() if "rebalance:done" in t) < len(job_ids):
+            record = sse_b.next()
+            sse_seen.setdefault(json.loads(record["data"])["jobId"], []).append(record["event"])
+        for job_id in job_ids:
+            expect(sse_seen.get(job_id) == LIFECYCLE, f"sse {job_id}: {sse_seen.get(job_id)}")
+    finally:
+        ws_a.close()
+        ws_b.close()
+        sse_b.close()
+
+
+def test_emit_from_another_service(node_a, node_b, redis_url):
+    user = f"emit-{uuid.uuid4().hex[:8]}"
+    bearer = token(user)
+    clients = [WSClient(f"{node.ws_url}/ws?token={bearer}") for node in (node_a, node_b)]
+    try:
+        for client in clients:
+            client.next()
+        publisher = redis.Redis.from_url(redis_url)
+        wait_for(lambda: publisher.pubsub_numsub("ws:emit")[0][1] >= 2, "both nodes on ws:emit")
+        publisher.publish("ws:emit", json.dumps({"userId": user, "event": "notification", "data": {"text": "hi"}}))
+        for client in clients:
+            frame = client.next_event()
+            expect(frame["type"] == "notification" and frame["payload"]["text"] == "hi", frame)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_bad_tokens_are_refused(node):
+    for query in ["", "?token=garbage", f"?token={token('x', secret='another-secret-0123456789abcdefghijkl')}"]:
+        try:
+            websocket.create_connection(f"{node.ws_url}/ws{query}", timeout=5)
+        except websocket.WebSocketBadStatusException as error:
+            expect(error.status_code == 401, error.status_code)
+        else:
+            raise AssertionError(f"upgraded with {query!r}")
+        sse = requests.get(f"{node.url}/api/v1/events{query}", stream=True, timeout=5)
+        expect(sse.status_code == 401, sse.status_code)
+        expect("error" in sse.json(), sse.text)
+    bad = requests.post(f"{node.url}/api/v1/agent/rebalance", json={}, timeout=5)
+    expect(bad.status_code == 401 and "error" in bad.json(), bad.text)
+    large = requests.post(f"{node.url}/api/v1/agent/rebalance", data="x" * (70 * 1024),
+                          headers={"Authorization": f"Bearer {token('big')}"}, timeout=5)
+    expect(large.status_code == 413, large.status_code)
+
+
+def test_redis_down_at_start_then_up(redis_url):
+    """A gateway started before its Redis answers 503 on /health, then 200 once Redis is up,
+    and then serves jobs without a restart."""
+    import subprocess
+    import tempfile
+    from common import free_port
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}"
+    node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-late-redis")
+    server = None
+    directory = tempfile.mkdtemp(prefix="switchboard-late-redis-")
+    try:
+        down = requests.get(f"{node.url}/health", timeout=10)
+        expect(down.status_code == 503 and down.json()["status"] == "unavailable", down.text)
+        server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                   "--appendonly", "no", "--dir", directory],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: requests.get(f"{node.url}/health", timeout=10).status_code == 200, "health 200", timeout=30)
+        agent = GuideAgent(url)
+        agent.start()
+        try:
+            bearer = token("late-user")
+            wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
+                     "the gateway to resubscribe", timeout=30)
+            ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+            try:
+                ws.next()
+                job_id = create_job(node, bearer, {"amount": 10})
+                expect([f["type"] for f in ws_lifecycle(ws, job_id)][-1] == "rebalance:done", "done")
+            finally:
+                ws.close()
+        finally:
+            agent.stop()
+    finally:
+        code = node.stop()
+        expect(code == 0, f"exit code {code}")
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        import shutil
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_sigterm_with_open_connections(db_url):
+    """SIGTERM with WebSocket and SSE clients connected: they are closed and the process exits 0."""
+    node = Gateway("--redis", db_url, env={"JWT_SECRET": SECRET}, name="gateway-sigterm")
+    bearer = token("leaving")
+    ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+    sse = SSEClient(f"{node.url}/api/v1/events?token={bearer}")
+    try:
+        ws.next()
+        sse.next()
+        started = time.time()
+        code = node.stop()
+        expect(code == 0, f"exit code {code}")
+        expect(time.time() - started < 15, "stopped within 15 s")
+        # Both clients see their connection end.
+        try:
+            while True:
+                ws.next(timeout=5)
+        except AssertionError:
+            pass
+        try:
+            while True:
+                sse.next(timeout=5)
+        except AssertionError:
+            pass
+    finally:
+        ws.close()
+        sse.close()
+
+
+def main():
+    redis_url = sys.argv[1]
+    db_url = redis_url.rstrip("/") + "/7"
+    client = redis.Redis.from_url(db_url)
+    client.flushdb()
+    runner = Runner()
+    env = {"JWT_SECRET": SECRET}
+    node_a = Gateway("--redis", db_url, env=env, name="gateway-a")
+    node_b = Gateway("--redis", db_url, env=env, name="gateway-b")
+    agent = GuideAgent(db_url)
+    agent.start()
+    try:
+        wait_for(lambda: client.pubsub_numsub("agent:rebalance:status")[0][1] >= 2, "both nodes subscribed")
+        runner.run("health on both nodes", test_health, [node_a, node_b])
+        runner.run("websocket-client sees a job's lifecycle", test_websocket_client_sees_lifecycle, node_a)
+        runner.run("SSE client sees a job's lifecycle, then replay", test_sse_client_sees_lifecycle, node_b)
+        runner.run("error status reaches the user", test_error_status_reaches_user, node_a)
+        runner.run("two nodes: events of a job created on A reach B exactly once",
+                   test_cross_node_exactly_once, node_a, node_b)
+        runner.run("ws:emit from another service reaches both nodes", test_emit_from_another_service,
+                   node_a, node_b, db_url)
+        runner.run("bad tokens and bodies are refused", test_bad_tokens_are_refused, node_b)
+        runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
+                   redis_url)
+        runner.run("SIGTERM with open WebSocket and SSE connections exits 0", test_sigterm_with_open_connections,
+                   db_url)
+    finally:
+        agent.stop()
+        codes = [node_a.stop(), node_b.stop()]
+        print(f"gateways stopped with {codes}")
+        if any(code not in (0, None) for code in codes):
+            runner.failed += 1
+            print("FAIL a gateway did not stop cleanly on SIGTERM")
+    return runner.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
