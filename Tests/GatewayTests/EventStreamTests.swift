@@ -34,13 +34,8 @@ struct EventStreamTests {
                     names.append(record.event)
                     ids.append(Int64(record.id ?? "") ?? -1)
                 }
-                // Every event arrives once, `done` last; the strict lifecycle order is a known issue of
-                // the memory backend (see MemoryBackendOrdering).
-                #expect(names.last == "rebalance:done" && Set(names).count == names.count)
-                #expect(Set(names).isSubset(of: ["rebalance:created", "rebalance:processing", "rebalance:done"]))
-                withKnownIssue(MemoryBackendOrdering.note, isIntermittent: true) {
+                // Lifecycle order, each event once (SPEC §3).
                     #expect(names == ["rebalance:created", "rebalance:processing", "rebalance:done"])
-                }
                 #expect(ids == ids.sorted() && Set(ids).count == ids.count)
                 await stream.close()
             }

@@ -45,13 +45,8 @@ struct WebSocketTests {
                             #expect(frame["payload"]?["result"]?["remainingAmount"]?.doubleValue == 980)
                         }
                     }
-                    // Every event arrives once, `done` last; the strict lifecycle order is a known issue of
-                // the memory backend (see MemoryBackendOrdering).
-                #expect(seen.last == "rebalance:done" && Set(seen).count == seen.count)
-                #expect(Set(seen).isSubset(of: ["rebalance:created", "rebalance:processing", "rebalance:done"]))
-                    withKnownIssue(MemoryBackendOrdering.note, isIntermittent: true) {
-                        #expect(seen == ["rebalance:created", "rebalance:processing", "rebalance:done"])
-                    }
+                    // Lifecycle order, each event once (SPEC §3).
+                    #expect(seen == ["rebalance:created", "rebalance:processing", "rebalance:done"])
                     #expect(eventIds == eventIds.sorted() && Set(eventIds).count == eventIds.count)
                 }
             }
@@ -298,12 +293,3 @@ final class ResultBox: Sendable {
     func append(_ values: [String]) { storage.withLock { $0.1 += values } }
 }
 
-/// The memory backend runs a transaction's effects waking blocked waiters first and
-/// delivering its publications second (`Effects.run()`), so the in-process agent can take a
-/// new job and its `processing` can reach `ws:emit` before the job's `created`: the session
-/// then skips `created`, or (since sessions skip by id) delivers it after `processing`.
-/// Redis delivers a transaction's PUBLISH before it serves blocked clients, and so should the
-/// memory backend (deliver publications first).
-enum MemoryBackendOrdering {
-    static let note: Comment = "memory backend: created can trail processing (Effects.run wakes waiters first)"
-}

@@ -105,11 +105,7 @@ def page_creates_job_and_sees_done(executable, gateway, query, transport, amount
         expect(status == "done", f"page shows {status}")
         timeline = browser.evaluate(
             f"Array.from(document.querySelectorAll('li.job[data-job-id=\"{job_id}\"] ol li')).map(e => e.dataset.status)")
-        expect(timeline in (["created", "processing", "done"], ["processing", "done"]), f"timeline {timeline}")
-        if timeline != ["created", "processing", "done"]:
-            # Known issue of the memory backend (Effects.run wakes waiters before delivering a
-            # transaction's publications), not of the page: reported, not failed here.
-            print(f"KNOWN ISSUE memory backend ordering: timeline {timeline}")
+        expect(timeline == ["created", "processing", "done"], f"timeline {timeline}")
         shot = os.environ.get("BROWSER_SCREENSHOT")
         if shot:
             browser.screenshot(shot.replace(".png", f"-{transport}.png"))
