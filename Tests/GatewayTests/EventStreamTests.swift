@@ -35,7 +35,7 @@ struct EventStreamTests {
                     ids.append(Int64(record.id ?? "") ?? -1)
                 }
                 // Lifecycle order, each event once (SPEC §3).
-                    #expect(names == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                #expect(names == ["rebalance:created", "rebalance:processing", "rebalance:done"])
                 #expect(ids == ids.sorted() && Set(ids).count == ids.count)
                 await stream.close()
             }
