@@ -34,51 +34,8 @@ extension JSONValue {
         return value
     }
 
-    /// This value as compact JSON UTF-8 (object keys sorted, so equal values give equal bytes).
-    ///
-    /// Internal: `JSONValue+Serialization.swift` (jobs branch) has the public `jsonBytes`, same bytes; this copy
-    /// keeps the Socket.IO codec self-contained until the two are folded together.
-    var utf8JSON: [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(64)
-        appendJSON(to: &output)
-        return output
-    }
-
-    /// Appends this value as compact JSON to `output`. Non-finite numbers become `null`, as in JavaScript.
-    func appendJSON(to output: inout [UInt8]) {
-        switch self {
-        case .null: output.append(contentsOf: "null".utf8)
-        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
-        case .integer(let value): output.append(contentsOf: String(value).utf8)
-        case .number(let value):
-            if value.isFinite {
-                output.append(contentsOf: value.description.utf8)
-            } else {
-                output.append(contentsOf: "null".utf8)
-            }
-        case .string(let value): Self.appendJSONString(value, to: &output)
-        case .array(let elements):
-            output.append(UInt8(ascii: "["))
-            for (index, element) in elements.enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                element.appendJSON(to: &output)
-            }
-            output.append(UInt8(ascii: "]"))
-        case .object(let members):
-            output.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.appendJSONString(key, to: &output)
-                output.append(UInt8(ascii: ":"))
-                members[key]!.appendJSON(to: &output)
-            }
-            output.append(UInt8(ascii: "}"))
-        }
-    }
-
     /// Appends `string` as a JSON string literal: quotes, backslashes and control characters escaped.
-    static func appendJSONString(_ string: String, to output: inout [UInt8]) {
+    static func writeString(_ string: String, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in

@@ -59,11 +59,11 @@ public struct EngineIOHandshake: Sendable, Hashable {
     public var frame: EngineIOFrame {
         var text: [UInt8] = [EngineIOPacketType.open.digit]
         text.append(contentsOf: #"{"sid":"#.utf8)
-        JSONValue.appendJSONString(sid, to: &text)
+        JSONValue.writeString(sid, into: &text)
         text.append(contentsOf: #","upgrades":["#.utf8)
         for (index, upgrade) in upgrades.enumerated() {
             if index > 0 { text.append(UInt8(ascii: ",")) }
-            JSONValue.appendJSONString(upgrade, to: &text)
+            JSONValue.writeString(upgrade, into: &text)
         }
         text.append(contentsOf: "],\"pingInterval\":\(pingInterval),\"pingTimeout\":\(pingTimeout)".utf8)
         text.append(contentsOf: ",\"maxPayload\":\(maxPayload)}".utf8)

@@ -113,7 +113,7 @@ public struct SocketIOPacket: Sendable, Hashable {
             text.append(UInt8(ascii: ","))
         }
         if let ackID { text.append(contentsOf: String(ackID).utf8) }
-        data?.appendJSON(to: &text)
+        data?.write(into: &text)
     }
 }
 
@@ -126,7 +126,7 @@ extension SocketIOPacket {
         text.reserveCapacity(name.utf8.count + 64)
         appendEventPrefix(name: name, to: &text)
         text.append(UInt8(ascii: ","))
-        data.appendJSON(to: &text)
+        data.write(into: &text)
         text.append(UInt8(ascii: "]"))
         return text
     }
@@ -161,7 +161,7 @@ extension SocketIOPacket {
         appendEventPrefix(name: name, to: &text)
         for argument in arguments {
             text.append(UInt8(ascii: ","))
-            argument.appendJSON(to: &text)
+            argument.write(into: &text)
         }
         text.append(UInt8(ascii: "]"))
         return text
@@ -176,6 +176,6 @@ extension SocketIOPacket {
         text.append(EngineIOPacketType.message.digit)
         text.append(SocketIOPacketType.event.digit)
         text.append(UInt8(ascii: "["))
-        JSONValue.appendJSONString(name, to: &text)
+        JSONValue.writeString(name, into: &text)
     }
 }

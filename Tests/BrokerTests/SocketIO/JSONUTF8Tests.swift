@@ -62,17 +62,17 @@ extension SocketIOTests {
         @Test func serialisesCompactlyWithSortedKeys() {
             let value: JSONValue = ["b": [1, 2.5, nil, true], "a": "x\"y\\z\n\u{1}é"]
             #expect(
-                String(decoding: value.utf8JSON, as: UTF8.self) == #"{"a":"x\"y\\z\n\u0001é","b":[1,2.5,null,true]}"#)
-            #expect(JSONValue.number(.infinity).utf8JSON == Array("null".utf8))
+                String(decoding: value.jsonBytes, as: UTF8.self) == #"{"a":"x\"y\\z\n\u0001é","b":[1,2.5,null,true]}"#)
+            #expect(JSONValue.number(.infinity).jsonBytes == Array("null".utf8))
         }
 
         @Test func roundTrips() throws {
             let value: JSONValue = [
                 "jobId": "j-1", "amount": 12.75, "count": 3, "nested": ["list": [[], [:], "😀", -1e-7]], "flag": false,
             ]
-            #expect(try JSONValue.parse(utf8: value.utf8JSON) == value)
+            #expect(try JSONValue.parse(utf8: value.jsonBytes) == value)
             let controls = String(decoding: (0..<0x20).map { UInt8($0) } + bytes("a\"b\\c/"), as: UTF8.self)
-            #expect(try JSONValue.parse(utf8: JSONValue.string(controls).utf8JSON) == .string(controls))
+            #expect(try JSONValue.parse(utf8: JSONValue.string(controls).jsonBytes) == .string(controls))
         }
     }
 }

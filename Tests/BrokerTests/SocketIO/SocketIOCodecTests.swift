@@ -157,8 +157,8 @@ extension SocketIOTests {
             #expect(packet.eventName == "rebalance:processing")
             #expect(packet.arguments == [data])
             // Raw JSON splice gives identical bytes for identical JSON.
-            #expect(SocketIOPacket.encodeEvent(name: "rebalance:processing", json: data.utf8JSON) == frame)
-            #expect(SocketIOPacket.encodeEvent(name: "rebalance:processing", json: text(data.utf8JSON)) == frame)
+            #expect(SocketIOPacket.encodeEvent(name: "rebalance:processing", json: data.jsonBytes) == frame)
+            #expect(SocketIOPacket.encodeEvent(name: "rebalance:processing", json: text(data.jsonBytes)) == frame)
             #expect(text(SocketIOPacket.encodeEvent(name: "pong", arguments: [])) == #"42["pong"]"#)
             #expect(text(SocketIOPacket.encodeEvent(name: "a\"b", arguments: [1, "x"])) == #"42["a\"b",1,"x"]"#)
             #expect(text(SocketIOPacket.encodeAck(id: 7, arguments: [["ok": true]])) == #"437[{"ok":true}]"#)
