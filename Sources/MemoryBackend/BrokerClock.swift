@@ -15,21 +15,3 @@ struct BrokerClock: Sendable {
         sleep = { duration in try await clock.sleep(for: duration) }
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, rounded toward zero (Redis takes TTLs as integer milliseconds).
-    var wholeMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (sum, overflow2) = product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
-        if overflow2 { return seconds < 0 ? .min : .max }
-        return sum
-    }
-
-    /// Milliseconds rounded up, so that a key reported with a PTTL of 1 or more still exists.
-    var millisecondsRoundedUp: Int64 {
-        let whole = wholeMilliseconds
-        return self > .milliseconds(whole) ? whole + 1 : whole
-    }
-}

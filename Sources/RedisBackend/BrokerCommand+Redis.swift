@@ -6,26 +6,9 @@ extension QueueEnd {
 }
 
 extension Duration {
-    /// Whole milliseconds, truncated as the memory backend does (so `.after(.microseconds(500))`
-    /// is refused by both), saturating instead of overflowing.
-    var wholeRedisMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (sum, overflow2) = product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
-        if overflow2 { return seconds < 0 ? .min : .max }
-        return sum
-    }
-
-    /// Milliseconds rounded up, so that a short positive wait never becomes 0 (forever).
-    var redisMilliseconds: Int64 {
-        let whole = wholeRedisMilliseconds
-        return whole < .max && self > .milliseconds(whole) ? whole + 1 : whole
-    }
-
     /// Seconds as Redis's blocking commands take them (a decimal; `0` would mean forever).
     var redisSeconds: String {
-        let milliseconds = max(1, redisMilliseconds)
+        let milliseconds = max(1, millisecondsRoundedUp)
         return "\(milliseconds / 1000).\(String(milliseconds % 1000).leftPadded(to: 3))"
     }
 }
@@ -67,7 +50,7 @@ extension BrokerCommand {
             case .never: break
             case .keepExisting: arguments += text("KEEPTTL")
             case .after(let duration):
-                let milliseconds = duration.wholeRedisMilliseconds
+                let milliseconds = duration.wholeMilliseconds
                 guard milliseconds > 0 else {
                     throw BrokerError(.invalidArgument, "ERR invalid expire time in 'set' command (\(duration))")
                 }
@@ -83,7 +66,7 @@ extension BrokerCommand {
             guard !keys.isEmpty else { throw BrokerError(.invalidArgument, "delete needs at least one key") }
             return text("DEL") + keys.map { Array($0.utf8) }
         case .expire(let key, let duration):
-            return text("PEXPIRE", key, String(duration.wholeRedisMilliseconds))
+            return text("PEXPIRE", key, String(duration.wholeMilliseconds))
         case .timeToLive(let key):
             return text("PTTL", key)
         case .increment(let key, let amount):

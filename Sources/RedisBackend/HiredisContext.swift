@@ -13,7 +13,7 @@ final class HiredisContext {
 
     /// Connects (blocking, bounded by `timeout`); call on an I/O thread only.
     init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
-        let milliseconds = max(1, timeout.redisMilliseconds)
+        let milliseconds = max(1, timeout.millisecondsRoundedUp)
         let interval = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
         guard let context = redisConnectWithTimeout(host, Int32(port), interval) else {
             throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(host):\(port)")

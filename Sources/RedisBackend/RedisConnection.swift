@@ -330,7 +330,7 @@ final class RedisConnection: Sendable {
             descriptors[0].events = Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0)
             descriptors[0].revents = 0
             descriptors[1].revents = 0
-            let ready = poll(&descriptors, 2, Int32(clamping: timeout.redisMilliseconds))
+            let ready = poll(&descriptors, 2, Int32(clamping: timeout.millisecondsRoundedUp))
             if ready < 0 {
                 if errno == EINTR { continue }
                 return BrokerError(.connectionLost, "redis: poll failed (errno \(errno))")
