@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Broker", "MemoryBackend", "Gateway",
+                "Broker", "BrokerTesting", "MemoryBackend", "Gateway",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Broker", "MemoryBackend", "RedisBackend",
+                "Broker", "BrokerTesting", "MemoryBackend", "RedisBackend",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

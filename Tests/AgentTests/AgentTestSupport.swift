@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Logging
 import MemoryBackend
@@ -7,28 +8,6 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
-/// A deadline passed while awaiting an outcome.
-struct DeadlineExceeded: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "deadline exceeded while awaiting \(what)" }
-}
-
-/// Runs `operation`, failing with ``DeadlineExceeded`` if it has not finished within `limit`.
-func within<T: Sendable>(
-    _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard case .some(.some(let value)) = try await group.next() else { throw DeadlineExceeded(what: what) }
-        return value
-    }
-}
-
 extension Subscription {
     /// Reads status updates until `predicate` holds for all read so far (deadline `limit`).
     func statuses(
@@ -36,13 +15,13 @@ extension Subscription {
         until predicate: @escaping @Sendable ([StatusUpdate]) -> Bool
     ) async throws -> [StatusUpdate] {
         if predicate(earlier) { return earlier }
-        return try await within(limit, what) {
+        return try await withDeadline(what, within: limit) {
             var all = earlier
             for try await message in self {
                 all.append(try JSONDecoder().decode(StatusUpdate.self, from: Data(message.payload)))
                 if predicate(all) { return all }
             }
-            throw DeadlineExceeded(what: "\(what) (subscription ended)")
+            throw ConformanceFailure("did not get \(what) (subscription ended)")
         }
     }
 }
@@ -92,7 +71,7 @@ enum Fixture {
                 await group.triggerGracefulShutdown()
                 tasks.addTask {
                     try await Task.sleep(for: .seconds(10))
-                    throw DeadlineExceeded(what: "the agent to stop")
+                    throw ConformanceFailure("did not get the agent to stop")
                 }
                 _ = try await tasks.next()  // the group's end, or the deadline's error
                 tasks.cancelAll()

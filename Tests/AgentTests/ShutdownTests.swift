@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import MemoryBackend
 import ServiceLifecycle
 import Testing
@@ -74,7 +75,7 @@ struct CancellationTests {
                 logger: Fixture.logger)
             try await broker.subscribe(to: names.statusChannel) { subscription in
                 // The deadline covers the cancelled agent's return too.
-                try await within(.seconds(20), "the cancelled agent to return") {
+                try await withDeadline("the cancelled agent to return", within: .seconds(20)) {
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask { try await agent.run() }
                         try await Fixture.enqueue(broker, names: names, id: "endless", payload: ["amount": 1])

@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Gateway
 import HummingbirdTesting
@@ -14,7 +15,7 @@ struct EventStreamTests {
         let token = try await test.token("alice")
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(20), "a job's events over SSE") {
+            try await withDeadline("a job's events over SSE", within: .seconds(20)) {
                 let stream = try await EventStreamClient.connect(
                     port: port, path: "/api/v1/events", headers: [("Authorization", "Bearer \(token)")])
                 #expect(stream.status == .ok)
@@ -52,7 +53,7 @@ struct EventStreamTests {
                 let record = try await test.broker.get(JobNames().record(jobId))
                 return record.map { String(decoding: $0, as: UTF8.self).contains(#""status":"done""#) } ?? false
             }
-            try await within(.seconds(20), "replays") {
+            try await withDeadline("replays", within: .seconds(20)) {
                 // No id: offline delivery of everything the user has not received.
                 let first = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(token)")
                 _ = try await first.nextEvent()
@@ -83,7 +84,7 @@ struct EventStreamTests {
         let test = try await TestGateway(withAgent: false)
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(10), "401") {
+            try await withDeadline("401", within: .seconds(10)) {
                 let stream = try await EventStreamClient.connect(port: port, path: "/api/v1/events\(query)")
                 #expect(stream.status == .unauthorized)
                 #expect(try await stream.readToEnd().contains(#""error""#))
@@ -98,7 +99,7 @@ struct EventStreamTests {
         let token = try await test.token("alice")
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(10), "400") {
+            try await withDeadline("400", within: .seconds(10)) {
                 let stream = try await EventStreamClient.connect(
                     port: port, path: "/api/v1/events?token=\(token)", headers: [("Last-Event-ID", "yesterday")])
                 #expect(stream.status == .badRequest)
@@ -113,7 +114,7 @@ struct EventStreamTests {
         let token = try await test.token("heidi")
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(10), "two heartbeats") {
+            try await withDeadline("two heartbeats", within: .seconds(10)) {
                 let stream = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(token)")
                 #expect(try await stream.nextEvent()?.event == "connected")
                 #expect(try await stream.next()?.event == ":")
@@ -150,7 +151,7 @@ struct EventStreamTests {
         let fastToken = try await test.token("fast")
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(60), "the slow client to be cut off") {
+            try await withDeadline("the slow client to be cut off", within: .seconds(60)) {
                 // The slow client never reads; its socket buffers fill, then its session's.
                 let slow = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(slowToken)")
                 let fast = try await EventStreamClient.connect(port: port, path: "/api/v1/events?token=\(fastToken)")

@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Gateway
 import HTTPTypes
@@ -21,7 +22,7 @@ struct WebSocketTests {
         let test = try await TestGateway()
         let token = try await test.token("alice")
         try await test.live { client in
-            try await within(.seconds(20), "a job's events over /ws") {
+            try await withDeadline("a job's events over /ws", within: .seconds(20)) {
                 try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, _, _ in
                     var frames = FrameReader(inbound)
                     let connected = try await frames.next()
@@ -75,7 +76,7 @@ struct WebSocketTests {
         let token = try await test.token("alice")
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(10), "the refusal") {
+            try await withDeadline("the refusal", within: .seconds(10)) {
                 let response = try await EventStreamClient.connect(
                     port: port, path: path.replacingOccurrences(of: "VALID", with: token),
                     headers: [
@@ -107,7 +108,7 @@ struct WebSocketTests {
         let token = try await test.token("erin")
         try await test.live { client in
             let port = try #require(client.port)
-            try await within(.seconds(10), "connected frame") {
+            try await withDeadline("connected frame", within: .seconds(10)) {
                 try await WebSocketClient.connect(
                     url: "ws://127.0.0.1:\(port)/ws",
                     configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)"]), logger: Self.logger
@@ -127,7 +128,7 @@ struct WebSocketTests {
         try await test.live { client in
             let bobsJob = try await test.createJob(client, token: bob)
             let alicesJob = try await test.createJob(client, token: alice)
-            try await within(.seconds(20), "answers to client frames") {
+            try await withDeadline("answers to client frames", within: .seconds(20)) {
                 try await client.ws("/ws?token=\(alice)", logger: Self.logger) { inbound, outbound, _ in
                     var frames = FrameReader(inbound)
                     #expect(try await frames.next()["type"] == "connected")
@@ -173,7 +174,7 @@ struct WebSocketTests {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("alice")
         try await test.live { client in
-            let close = try await within(.seconds(20), "close after an oversized frame") {
+            let close = try await withDeadline("close after an oversized frame", within: .seconds(20)) {
                 try await client.ws(
                     "/ws?token=\(token)", configuration: .init(maxFrameSize: 1 << 20), logger: Self.logger
                 ) { inbound, outbound, _ in
@@ -193,7 +194,7 @@ struct WebSocketTests {
         let token = try await test.token("frank")
         try await test.live { client in
             // First connection: sees the whole job, remembers the id of its first event.
-            let first: [String] = try await within(.seconds(20), "first connection") {
+            let first: [String] = try await withDeadline("first connection", within: .seconds(20)) {
                 let box = ResultBox()
                 try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, _, _ in
                     var frames = FrameReader(inbound)
@@ -212,7 +213,7 @@ struct WebSocketTests {
             // Reconnect presenting that id: exactly the later events, in order.
             let (firstId, later) = (first[0], Array(first.dropFirst(2)))
             #expect(later.last == "rebalance:done")
-            try await within(.seconds(20), "replay") {
+            try await withDeadline("replay", within: .seconds(20)) {
                 try await client.ws("/ws?token=\(token)&lastEventId=\(firstId)", logger: Self.logger) {
                     inbound, outbound, _ in
                     var frames = FrameReader(inbound)
@@ -229,7 +230,7 @@ struct WebSocketTests {
                 let record = try await test.broker.get(JobNames().record(jobId))
                 return record.map { String(decoding: $0, as: UTF8.self).contains(#""status":"done""#) } ?? false
             }
-            try await within(.seconds(20), "offline delivery") {
+            try await withDeadline("offline delivery", within: .seconds(20)) {
                 try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, _, _ in
                     var frames = FrameReader(inbound)
                     _ = try await frames.next()
@@ -259,7 +260,7 @@ struct WebSocketTests {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("churn")
         try await test.live { client in
-            try await within(.seconds(120), "1,000 connects and disconnects") {
+            try await withDeadline("1,000 connects and disconnects", within: .seconds(120)) {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in 0..<10 {
                         group.addTask {

@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Gateway
 import HTTPTypes
@@ -71,7 +72,7 @@ final class PollingClient: Sendable {
         guard response.status == .ok, body.hasPrefix("0{"),
             case .object(let members) = try JSONDecoder().decode(JSONValue.self, from: Data(body.dropFirst().utf8)),
             let sid = members["sid"]?.stringValue
-        else { throw DeadlineExceeded(what: "a handshake (got \(response.status) \(body))") }
+        else { throw ConformanceFailure("did not get a handshake (got \(response.status) \(body))") }
         return PollingClient(client: client, sid: sid, handshake: body)
     }
 
@@ -89,7 +90,7 @@ final class PollingClient: Sendable {
     func get() async throws -> [String] {
         let response = try await client.execute(uri: uri, method: .get)
         guard response.status == .ok else {
-            throw DeadlineExceeded(what: "a poll answer (got \(response.status) \(String(buffer: response.body)))")
+            throw ConformanceFailure("did not get a poll answer (got \(response.status) \(String(buffer: response.body)))")
         }
         return String(buffer: response.body).split(separator: "\u{1e}").map(String.init)
     }
@@ -120,13 +121,13 @@ final class PollingClient: Sendable {
             guard ContinuousClock.now < deadline else { break }
             batch = try await get()
         }
-        throw DeadlineExceeded(what: "a packet (seen: \(seen))")
+        throw ConformanceFailure("did not get a packet (seen: \(seen))")
     }
 
     /// CONNECTs the default namespace with `auth`; returns the server's answer packet.
     func connect(auth: String = "") async throws -> String {
         let response = try await post("40" + auth)
-        guard String(buffer: response.body) == "ok" else { throw DeadlineExceeded(what: "POST ok") }
+        guard String(buffer: response.body) == "ok" else { throw ConformanceFailure("did not get POST ok") }
         return try await collect(until: { $0.hasPrefix("4") }).last!
     }
 }

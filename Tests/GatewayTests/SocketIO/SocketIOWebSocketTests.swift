@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Gateway
 import HTTPTypes
@@ -37,7 +38,7 @@ struct SocketIOWebSocketTests {
         let gateway = try await SocketIOTestGateway()
         let token = try await gateway.base.token("ivy")
         try await gateway.run(.live) { client in
-            try await within(.seconds(20), "a job's events over a Socket.IO WebSocket") {
+            try await withDeadline("a job's events over a Socket.IO WebSocket", within: .seconds(20)) {
                 try await client.ws("/socket.io/?EIO=4&transport=websocket", logger: TestGateway.logger) {
                     inbound, outbound, _ in
                     var packets = PacketReader(inbound)
@@ -67,7 +68,7 @@ struct SocketIOWebSocketTests {
     @Test func badTokenOverWebSocketGetsConnectError() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
         try await gateway.run(.live) { client in
-            try await within(.seconds(10), "the connect error") {
+            try await withDeadline("the connect error", within: .seconds(10)) {
                 try await client.ws("/socket.io/?EIO=4&transport=websocket&token=nope", logger: TestGateway.logger) {
                     inbound, outbound, _ in
                     var packets = PacketReader(inbound)
@@ -87,7 +88,7 @@ struct SocketIOWebSocketTests {
         try await gateway.run(.live) { client in
             let polling = try await PollingClient.open(client, query: "&token=\(token)")
             #expect(try await polling.connect().hasPrefix("40{"))
-            try await within(.seconds(20), "the upgrade") {
+            try await withDeadline("the upgrade", within: .seconds(20)) {
                 try await client.ws(
                     "/socket.io/?EIO=4&transport=websocket&sid=\(polling.sid)", logger: TestGateway.logger
                 ) {

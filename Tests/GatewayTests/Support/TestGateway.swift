@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Gateway
 import Hummingbird
@@ -7,33 +8,11 @@ import Logging
 import MemoryBackend
 import ServiceLifecycle
 
-/// A deadline passed while awaiting an outcome.
-struct DeadlineExceeded: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "deadline exceeded while awaiting \(what)" }
-}
-
-/// Runs `operation`, failing with ``DeadlineExceeded`` if it has not finished within `limit`.
-func within<T: Sendable>(
-    _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard case .some(.some(let value)) = try await group.next() else { throw DeadlineExceeded(what: what) }
-        return value
-    }
-}
-
 /// Awaits `condition` (checked after each short pause) until `limit`.
 func eventually(
     _ what: String, within limit: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool
 ) async throws {
-    try await within(limit, what) {
+    try await withDeadline(what, within: limit) {
         while try await !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 }
@@ -114,7 +93,7 @@ struct TestGateway: Sendable {
             case .object(let members) = response.json,
             let jobId = members["jobId"]?.stringValue
         else {
-            throw DeadlineExceeded(what: "job creation (got \(response.status))")
+            throw ConformanceFailure("did not get job creation (got \(response.status))")
         }
         return jobId
     }
