@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "JobsTests",
             dependencies: [
-                "Broker", "MemoryBackend", "RedisBackend",
+                "Broker", "BrokerTesting", "MemoryBackend", "RedisBackend",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -52,7 +53,7 @@ struct ReplayTests {
                 #expect(seen.data["jobId"] == .string(jobA.jobId))
                 first.close()
                 // Its watermark is written (coalesced, in the background).
-                try await eventually("the delivered watermark") {
+                try await eventually("the delivered watermark", within: .seconds(10)) {
                     try await broker.string(routers[0].eventLog.watermarkKey(user)) == seen.eventId!.description
                 }
                 // Offline: two events.
@@ -66,7 +67,7 @@ struct ReplayTests {
                 #expect(missed[1].data["jobId"] == .string(jobB.jobId))
                 #expect(second.bufferedCount == 0)
                 // A third connection while the second is open: nothing was missed.
-                try await eventually("the watermark after replay") {
+                try await eventually("the watermark after replay", within: .seconds(10)) {
                     try await broker.string(routers[0].eventLog.watermarkKey(user)) == missed[1].eventId!.description
                 }
                 let third = try await routers[0].connect(userId: user, transport: "test")

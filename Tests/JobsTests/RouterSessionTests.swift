@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -60,7 +61,7 @@ struct RouterLifecycleTests {
             let router = Router(broker: broker, configuration: RouterConfiguration(jobTypes: [JobNames(prefix: unique("t"))]))
             let session = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await router.run() }
-                try await withDeadline { await router.waitUntilSubscribed() }
+                try await withDeadline("router subscriptions", within: .seconds(10)) { await router.waitUntilSubscribed() }
                 let session = try await router.connect(userId: unique("user"), transport: "test")
                 group.cancelAll()
                 try await group.waitForAll()
@@ -83,7 +84,7 @@ struct RouterLifecycleTests {
             let group = ServiceGroup(configuration: .init(services: [router], logger: Logger(label: "test")))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                try await withDeadline { await router.waitUntilSubscribed() }
+                try await withDeadline("router subscriptions", within: .seconds(10)) { await router.waitUntilSubscribed() }
                 let session = try await router.connect(userId: user, transport: "test")
                 let job = try await router.jobs().create(payload: [:], for: user)
                 try await GuideAgent(broker: broker, names: names).publish(.processing, for: job)

@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -53,7 +54,7 @@ struct RouterTests {
                     }
                 }
                 // Both nodes heard every status; exactly one applied each.
-                try await eventually("both routers to handle every status") {
+                try await eventually("both routers to handle every status", within: .seconds(10)) {
                     routers.allSatisfy { $0.stats.jobs["rebalance"]!.handled == jobCount * 2 }
                 }
                 let counters = routers.map { $0.stats.jobs["rebalance"]! }
@@ -101,7 +102,7 @@ struct RouterTests {
                 #expect(processing.name == "rebalance:processing")
                 #expect(processing.data["progress"] == 50, "unknown fields pass through")
                 #expect(try await ownerSession.nextEvent().name == "rebalance:done")
-                try await eventually("the router to count every message") {
+                try await eventually("the router to count every message", within: .seconds(10)) {
                     router.stats.jobs["rebalance"]!.handled == 8
                 }
                 let counters = router.stats.jobs["rebalance"]!
@@ -131,7 +132,7 @@ struct RouterTests {
                 try await agent.publish(#"{"jobId":"1731304200000-gone","status":"done","userId":"\#(user)"}"#)
                 let event = try await session.nextEvent()
                 #expect(event.name == "rebalance:done")
-                try await eventually("both routers to handle it") {
+                try await eventually("both routers to handle it", within: .seconds(10)) {
                     routers.allSatisfy { $0.stats.jobs["rebalance"]!.handled == 1 }
                 }
                 #expect(routers.map { $0.stats.jobs["rebalance"]!.routedWithoutRecord }.reduce(0, +) == 1)
@@ -173,7 +174,7 @@ struct RouterTests {
                 #expect(try await mine.nextEvent().data["n"] == 2)
                 try await routers[0].emit("announcement", data: [:], toRoom: room)
                 #expect(try await theirs.nextEvent().name == "announcement")
-                try await eventually("the malformed message to be counted") {
+                try await eventually("the malformed message to be counted", within: .seconds(10)) {
                     routers.allSatisfy { $0.stats.emitMalformed == 1 }
                 }
                 #expect(theirs.deliveredCount == 2, "the other user got only room events")

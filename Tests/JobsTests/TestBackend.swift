@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Logging
 import MemoryBackend
@@ -73,47 +74,14 @@ extension String.StringInterpolation {
     }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Runs `operation`, failing with ``TimedOut`` if it has not finished within `limit`.
-func withDeadline<T: Sendable>(
-    _ limit: Duration = .seconds(10), _ what: String = "operation", _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
-        return value
-    }
-}
-
-/// Waits until `condition` holds, checking every few milliseconds, up to `limit`.
-func eventually(
-    _ what: String, within limit: Duration = .seconds(10), _ condition: @escaping @Sendable () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(2))
-    }
-    throw TimedOut(what: what)
-}
-
 extension Session {
-    /// The next event, or throws ``TimedOut`` after `limit` (or if the session ended).
+    /// The next event, or throws ``ConformanceFailure`` after `limit` (or if the session ended).
     func nextEvent(within limit: Duration = .seconds(10)) async throws -> RoutedEvent {
-        let event = try await withDeadline(limit, "an event on \(self)") { () -> RoutedEvent? in
+        let event = try await withDeadline("an event on \(self)", within: limit) { () -> RoutedEvent? in
             var iterator = self.makeAsyncIterator()
             return await iterator.next()
         }
-        guard let event else { throw TimedOut(what: "an event on \(self) (session ended: \(closeReason.map { "\($0)" } ?? "?"))") }
+        guard let event else { throw ConformanceFailure("timed out waiting for an event on \(self) (session ended: \(closeReason.map { "\($0)" } ?? "?"))") }
         return event
     }
 
@@ -140,7 +108,7 @@ func withRouters<T: Sendable>(
         }
         defer { group.cancelAll() }
         for router in routers {
-            try await withDeadline(.seconds(10), "router subscriptions") { await router.waitUntilSubscribed() }
+            try await withDeadline("router subscriptions", within: .seconds(10)) { await router.waitUntilSubscribed() }
         }
         let result = try await body(routers)
         group.cancelAll()

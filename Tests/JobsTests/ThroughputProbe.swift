@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Testing
 
