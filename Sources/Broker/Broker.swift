@@ -81,6 +81,12 @@ public protocol Broker: Sendable {
     /// modified (written, deleted or expired) since the watch began; otherwise nothing is
     /// applied and the result is ``TransactionAttempt/conflicted``. Use
     /// ``Broker/transaction(watching:maxAttempts:_:)`` for the retry loop.
+    ///
+    /// The watch begins at the latest with the body's first read through this broker (so
+    /// everything the body reads is protected), and a backend may begin it exactly there:
+    /// Redis sends `WATCH` in the same write as that read, saving a round trip. A change made
+    /// before the body's first read — by anyone — need not conflict: read what the decision
+    /// depends on through this broker, inside the body.
     nonisolated(nonsending) func attemptTransaction<Value>(
         watching keys: [String],
         _ body: () async throws -> Transaction<Value>

@@ -32,7 +32,7 @@ public final class RedisBroker: Broker, Service {
     let dedicated: DedicatedPool
     let registry = Mutex(SubscriptionRegistry())
     private let reconnects = Atomic<Int>(0)
-    private let atomicScriptHash = Mutex<String?>(nil)
+    let atomicScriptHash = Mutex<String?>(nil)
     private let commandConnectionExecutor: ConnectionExecutor
 
     /// An executor that runs tasks on the shared command connection's I/O thread (while it is
@@ -146,6 +146,9 @@ public final class RedisBroker: Broker, Service {
     public func execute(_ command: BrokerCommand) async throws -> Reply {
         var encoder = RESPEncoder()
         try encoder.append(command)
+        if let watched = watchedConnection {
+            return try await watched.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0].reply()
+        }
         let connection = try await commands.connection()
         let replies = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
         return try replies[0].reply()
@@ -166,16 +169,24 @@ public final class RedisBroker: Broker, Service {
         }
         if encoder.commandCount == commands.count {
             // Every command encoded (the usual case): one reply each, in order.
+            if let watched = watchedConnection {
+                return try await watched.send(encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
+                    .map { $0.replyCapturingError() }
+            }
             let connection = try await self.commands.connection()
             return try await connection.send(
                 encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
             ).map { $0.replyCapturingError() }
         }
         if encoder.commandCount > 0 {
-            let connection = try await self.commands.connection()
-            var replies = try await connection.send(
-                encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
-            ).makeIterator()
+            let sent: [RESPValue]
+            if let watched = watchedConnection {
+                sent = try await watched.send(encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
+            } else {
+                sent = try await self.commands.connection().send(
+                    encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
+            }
+            var replies = sent.makeIterator()
             for index in results.indices where results[index] == nil {
                 results[index] = replies.next()?.replyCapturingError()
             }

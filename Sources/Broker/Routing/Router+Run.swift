@@ -127,10 +127,18 @@ extension Router {
         watermarkSignalYield()
     }
 
-    /// Writes pending watermarks whenever there are some: one pipelined round trip for
-    /// everything noted meanwhile, so busy users cost one write per flush, not per event.
+    /// Writes pending watermarks whenever there are some, at most once per
+    /// ``RouterConfiguration/watermarkInterval``: one pipelined round trip for everything noted
+    /// meanwhile, so delivering costs a node one write per interval, not one per event.
     private func runWatermarkWriter() async {
+        let clock = ContinuousClock()
+        var lastWrite = clock.now - configuration.watermarkInterval
         for await _ in watermarkStream {
+            // Gather what the next interval brings (the stream keeps one signal for it); at
+            // shutdown the stream finishes and whatever is pending is written below.
+            let due = lastWrite + configuration.watermarkInterval
+            if clock.now < due { try? await Task.sleep(until: due, clock: clock) }
+            lastWrite = clock.now
             do {
                 try await writeWatermarks(only: nil)
             } catch {

@@ -13,12 +13,18 @@ public struct RouterConfiguration: Sendable {
     public var statusLanes: Int
     /// Wait before subscribing again after a subscription failed.
     public var resubscribeDelay: Duration
+    /// The shortest time between two writes of the delivered watermarks: a busy node writes
+    /// the watermarks of every user it delivered to meanwhile in one round trip per interval
+    /// instead of one per event. A watermark lagging by this much costs at most a repeat of
+    /// those events on a *new* connection of the user on another node, never a loss (this
+    /// node writes a user's pending watermark before replaying to a new connection).
+    public var watermarkInterval: Duration
 
     public init(
         jobTypes: [JobNames] = [JobNames()], eventLog: EventLog = EventLog(),
         statusBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000),
         emitBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000), statusLanes: Int = 16,
-        resubscribeDelay: Duration = .seconds(1)
+        resubscribeDelay: Duration = .seconds(1), watermarkInterval: Duration = .milliseconds(50)
     ) {
         self.jobTypes = jobTypes
         self.eventLog = eventLog
@@ -26,6 +32,7 @@ public struct RouterConfiguration: Sendable {
         self.emitBuffering = emitBuffering
         self.statusLanes = max(1, statusLanes)
         self.resubscribeDelay = resubscribeDelay
+        self.watermarkInterval = max(.zero, watermarkInterval)
     }
 }
 

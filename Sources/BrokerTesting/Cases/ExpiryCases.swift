@@ -71,7 +71,7 @@ extension BrokerConformance {
             for lifetime in [200, 1_000, 5_000] {
                 try await t.broker.set(key, to: "v", expiry: .after(.milliseconds(lifetime)))
                 let attempt = try await t.broker.attemptTransaction(watching: [key]) {
-                    let aliveAtStart = try await t.peer.get(key) != nil
+                    let aliveAtStart = try await t.broker.get(key) != nil
                     if aliveAtStart {
                         try await eventually("the watched key to expire") { try await t.peer.get(key) == nil }
                     }

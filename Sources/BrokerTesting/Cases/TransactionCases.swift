@@ -65,6 +65,8 @@ extension BrokerConformance {
             try await t.broker.set(deleted, to: "v")
             for key in [written, deleted, created] {
                 let attempt = try await t.broker.attemptTransaction(watching: [key]) {
+                    // The watch protects what the body read (it may begin with that read).
+                    _ = try await t.broker.get(key)
                     switch key {
                     case written: try await t.peer.set(written, to: "same length")
                     case deleted: try await t.peer.delete(deleted)
@@ -78,6 +80,25 @@ extension BrokerConformance {
                 }
             }
             #expect(try await t.broker.get(t.key("applied")) == nil)
+        },
+        ConformanceCase("transaction: a pipelined read in the body is watched, and a body may read concurrently") { t async throws in
+            let key = t.key("k"), other = t.key("other")
+            try await t.broker.set(key, to: "v")
+            let attempt = try await t.broker.attemptTransaction(watching: [key, other]) {
+                // Several reads at once (child tasks inherit the body's connection on Redis).
+                async let first = t.broker.execute([.get(key: key), .get(key: other)], atomically: false)
+                async let second = t.broker.get(key)
+                let (pipelined, single) = try await (first, second)
+                #expect(try pipelined[0].value() == "v".bytes)
+                #expect(single == "v".bytes)
+                try await t.peer.set(other, to: "intruder")
+                return Transaction(commands: [.set(key: key, value: "mine".bytes, expiry: .never, condition: .always)])
+            }
+            guard case .conflicted = attempt else {
+                Issue.record("expected a conflict, got \(attempt)")
+                return
+            }
+            #expect(try await t.broker.string(key) == "v")
         },
         ConformanceCase("transaction: an error thrown by the body applies nothing and propagates") { t async throws in
             let key = t.key("k")
