@@ -12,22 +12,32 @@ public struct RoutedEvent: Sendable, Hashable {
     public var name: String
     /// The room whose sessions receive it.
     public var room: String
-    /// The event's data. For job events: the status update plus `eventId`.
-    public var data: JSONValue
     /// The position in the user's sequence, for events that are logged and replayable.
     public var eventId: EventID?
     /// When the event was routed.
     public var timestamp: Timestamp
-    /// `data` as compact JSON, serialized once for all sessions and transports.
-    public let dataJSON: String
+    /// The event's data as JSON text, serialized once (or taken unchanged from the emit
+    /// message it arrived in) and spliced into every session's frame as it is.
+    public private(set) var dataJSON: String
 
     public init(name: String, room: String, data: JSONValue, eventId: EventID? = nil, timestamp: Timestamp = .now()) {
+        self.init(name: name, room: room, dataJSON: data.jsonText, eventId: eventId, timestamp: timestamp)
+    }
+
+    /// - Parameter dataJSON: valid JSON text (not checked here).
+    init(name: String, room: String, dataJSON: String, eventId: EventID?, timestamp: Timestamp) {
         self.name = name
         self.room = room
-        self.data = data
+        self.dataJSON = dataJSON
         self.eventId = eventId
         self.timestamp = timestamp
-        self.dataJSON = data.jsonText
+    }
+
+    /// The event's data. For job events: the status update plus `eventId`. Parsed from
+    /// ``dataJSON`` on each read: routing never needs it, only code that inspects events.
+    public var data: JSONValue {
+        get { (try? JSONValue.parse(utf8: Array(dataJSON.utf8))) ?? .null }
+        set { dataJSON = newValue.jsonText }
     }
 
     /// The user whose room this event is for, or `nil` for other rooms.
@@ -48,27 +58,31 @@ public struct EmitMessageError: Error, Sendable, Hashable, CustomStringConvertib
 extension RoutedEvent {
     /// Parses an emit message: `{"userId"|"room", "event", "data"?, "eventId"?, "timestamp"?}`.
     /// `userId` wins over `room` when both are present (the user's room is then the target).
+    /// `data` is validated and kept as the text it arrived as (see ``dataJSON``); for a
+    /// repeated member the last one counts, as in ``JSONValue``.
     public init(emitMessage bytes: [UInt8]) throws(EmitMessageError) {
-        let value: JSONValue
+        let fields: EmitFields
         do {
-            value = try JSONValue(parsing: bytes)
+            fields = try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
+                try EmitFields(buffer, members: JSONScanner.members(ofObject: buffer))
+            }
         } catch {
-            throw EmitMessageError("not JSON")
+            // Only the error path tells "valid JSON, but not an object" from "not JSON".
+            throw EmitMessageError((try? JSONValue.parse(utf8: bytes)) == nil ? "not JSON" : "not a JSON object")
         }
-        guard case .object(let members) = value else { throw EmitMessageError("not a JSON object") }
-        guard let name = members["event"]?.stringValue, !name.isEmpty else {
+        guard case .string(let name)? = fields.event, !name.isEmpty else {
             throw EmitMessageError("missing \"event\" (a non-empty string)")
         }
         let room: String
-        if let userId = members["userId"]?.stringValue, !userId.isEmpty {
+        if case .string(let userId)? = fields.userId, !userId.isEmpty {
             room = JobNames.userRoom(userId)
-        } else if let target = members["room"]?.stringValue, !target.isEmpty {
+        } else if case .string(let target)? = fields.room, !target.isEmpty {
             room = target
         } else {
             throw EmitMessageError("missing \"userId\" or \"room\" (a non-empty string)")
         }
         var eventId: EventID?
-        if let id = members["eventId"] {
+        if let id = fields.eventId {
             switch id {
             case .string(let text): eventId = EventID(text)
             case .integer(let number): eventId = EventID(number)
@@ -76,8 +90,9 @@ extension RoutedEvent {
             }
             guard eventId != nil else { throw EmitMessageError("\"eventId\" is not a decimal id") }
         }
-        let timestamp = members["timestamp"]?.stringValue.flatMap { Timestamp(iso8601: $0) } ?? .now()
-        self.init(name: name, room: room, data: members["data"] ?? .object([:]), eventId: eventId, timestamp: timestamp)
+        var timestamp = Timestamp.now()
+        if case .string(let text)? = fields.timestamp, let parsed = Timestamp(iso8601: text) { timestamp = parsed }
+        self.init(name: name, room: room, dataJSON: fields.data ?? "{}", eventId: eventId, timestamp: timestamp)
     }
 
     /// The emit-message JSON this event travels and is logged as (keys sorted, `data`
@@ -107,5 +122,32 @@ extension RoutedEvent {
         }
         out.append(UInt8(ascii: "}"))
         return out
+    }
+}
+
+/// The members of an emit message that routing reads; `data` stays text.
+private struct EmitFields {
+    var event: JSONValue?
+    var userId: JSONValue?
+    var room: JSONValue?
+    var eventId: JSONValue?
+    var timestamp: JSONValue?
+    var data: String?
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, members: [JSONScanner.Member]) throws(JSONSyntaxError) {
+        func value(_ range: Range<Int>) throws(JSONSyntaxError) -> JSONValue {
+            try JSONValue.parse(utf8: UnsafeBufferPointer(rebasing: bytes[range]))
+        }
+        for member in members {
+            switch member.key {
+            case "event": event = try value(member.value)
+            case "userId": userId = try value(member.value)
+            case "room": room = try value(member.value)
+            case "eventId": eventId = try value(member.value)
+            case "timestamp": timestamp = try value(member.value)
+            case "data": data = String(decoding: UnsafeBufferPointer(rebasing: bytes[member.value]), as: UTF8.self)
+            default: break
+            }
+        }
     }
 }

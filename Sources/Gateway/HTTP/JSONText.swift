@@ -3,6 +3,10 @@
 enum JSONText {
     /// `value` as a JSON string literal, quotes included.
     static func quoted(_ value: String) -> String {
+        // Event names, ids and timestamps almost never need escaping: copy them whole.
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            return "\"" + value + "\""
+        }
         var out = "\""
         out.reserveCapacity(value.utf8.count + 2)
         for scalar in value.unicodeScalars {
