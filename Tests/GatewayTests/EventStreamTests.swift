@@ -43,6 +43,23 @@ struct EventStreamTests {
         }
     }
 
+    @Test func finishedJobsShowTheirDurationOnMetrics() async throws {
+        let test = try await TestGateway()
+        let token = try await test.token("hedy")
+        try await test.live { client in
+            _ = try await test.createJob(client, token: token)
+            // The node that applied `done` recorded the job's creation-to-done time, once.
+            try await eventually("the duration on /metrics") {
+                let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                return text.contains(#"switchboard_job_duration_seconds_count{type="rebalance",outcome="done"} 1"#)
+            }
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(text.contains("# TYPE switchboard_job_duration_seconds histogram"))
+            #expect(text.contains(#"switchboard_job_duration_seconds_bucket{type="rebalance",outcome="done",le="+Inf"} 1"#))
+            #expect(text.contains(#"switchboard_job_duration_seconds_count{type="rebalance",outcome="error"} 0"#))
+        }
+    }
+
     @Test func lastEventIdHeaderAndQueryReplayExactlyTheLaterEvents() async throws {
         let test = try await TestGateway()
         let token = try await test.token("grace")

@@ -22,6 +22,8 @@ public struct JobCounters: Sendable, Hashable {
     public var afterFinal = 0
     /// Updates that could not be applied because the broker failed (logged with the reason).
     public var failed = 0
+    /// Creation-to-final-status times of the jobs whose final status this node applied.
+    public var durations = JobDurations()
 
     public init() {}
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A job prepared for creation (record built and encoded outside any lock or transaction).
 struct NewJob: Sendable {
     let record: JobRecord
@@ -91,7 +93,7 @@ extension JobStore {
         let keys = jobIds.map(names.record) + users.map(eventLog.sequenceKey) + markers
         let broker = self.broker
         let time = now()
-        let decided: [Int: StatusOutcome] = try await broker.transaction(watching: keys) {
+        let decided: (outcomes: [Int: StatusOutcome], durations: [(JobStatus, Double)]) = try await broker.transaction(watching: keys) {
             let replies = try await broker.execute(keys.map { .get(key: $0) }, atomically: false)
             var records: [String: StoredRecord] = [:]
             var corrupt: Set<String> = []
@@ -108,6 +110,7 @@ extension JobStore {
                 routedMarkers.insert(marker)
             }
             var results: [Int: StatusOutcome] = [:]
+            var durations: [(JobStatus, Double)] = []
             var changed: [String] = []
             var markerCommands: [BrokerCommand] = []
             var events: [RoutedEvent] = []
@@ -134,6 +137,9 @@ extension JobStore {
                     if records[update.jobId] != nil, !changed.contains(update.jobId) { changed.append(update.jobId) }
                     records[update.jobId]!.record = record
                     results[index] = .applied(event)
+                    if record.status.isFinal, let created = Timestamp(iso8601: record.createdAt) {
+                        durations.append((record.status, Double(time.milliseconds - created.milliseconds) / 1000))
+                    }
                 } else {
                     routedMarkers.insert(marker)
                     markerCommands.append(
@@ -147,9 +153,14 @@ extension JobStore {
                     .set(key: names.record(jobId), value: records[jobId]!.bytes, expiry: .keepExisting, condition: .always))
             }
             if !events.isEmpty { commands += eventLog.appendCommands(events) }
-            return Transaction(commands: commands, value: results)
+            return Transaction(commands: commands, value: (results, durations))
         }.value
-        for (index, outcome) in decided { outcomes[index] = outcome }
+        for (index, outcome) in decided.outcomes { outcomes[index] = outcome }
+        if !decided.durations.isEmpty {
+            stats.withLock { counters in
+                for (status, seconds) in decided.durations { counters.durations.observe(status, seconds: seconds) }
+            }
+        }
         return outcomes.map { $0! }
     }
 

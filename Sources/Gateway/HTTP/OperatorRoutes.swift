@@ -139,6 +139,19 @@ enum RouterExposition {
         }
         metric("switchboard_jobs_created_by_type_total", "counter", "Jobs created on this node.", created)
         metric("switchboard_status_messages_total", "counter", "Status messages by outcome.", statuses)
+        out += "# HELP switchboard_job_duration_seconds Time from a job's creation to the final status this node applied.\n"
+        out += "# TYPE switchboard_job_duration_seconds histogram\n"
+        for (type, c) in stats.jobs.sorted(by: { $0.key < $1.key }) {
+            for (outcome, histogram) in [("done", c.durations.done), ("error", c.durations.error)] {
+                let labels = "type=\"\(type)\",outcome=\"\(outcome)\""
+                let bounds = JobDurations.bucketBounds.map { "\($0)" } + ["+Inf"]
+                for (bound, count) in zip(bounds, histogram.cumulative) {
+                    out += "switchboard_job_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
+                }
+                out += "switchboard_job_duration_seconds_sum{\(labels)} \(histogram.sumSeconds)\n"
+                out += "switchboard_job_duration_seconds_count{\(labels)} \(histogram.count)\n"
+            }
+        }
         return out
     }
 }
