@@ -122,8 +122,12 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends a request; its completion runs on the I/O thread (or here, on failure).
+    ///
+    /// The write itself happens outside the lock: callers that arrive meanwhile append to the
+    /// output buffer (they would otherwise spin on the lock for the length of a syscall), and
+    /// the writing caller sends what they appended before it leaves.
     func enqueue(_ request: Request) {
-        enum Action { case none, wake, fail(BrokerError) }
+        enum Action { case none, write(Int32), fail(BrokerError) }
         let deadline = request.timeout.map { clock.now + $0 }
         let action: Action = state.withLock { state in
             if let closed = state.closed { return .fail(closed) }
@@ -135,33 +139,68 @@ final class RedisConnection: Sendable {
                     remaining: request.replies, collected: collected, deadline: deadline, completion: request.completion))
             }
             guard idle else {
-                // Replies are on their way (or the socket is full): the I/O thread flushes this
-                // together with whatever else queues up before they arrive.
+                // Replies are on their way (or someone is writing): this goes out with the
+                // next write, together with whatever else queues up meanwhile.
                 state.output.append(contentsOf: request.bytes)
                 return .none
             }
-            // send(MSG_NOSIGNAL): a peer that went away gives EPIPE, not a process-killing SIGPIPE.
-            let written = request.bytes.withUnsafeBytes {
-                Glibc.send(state.socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
-            }
-            if written == request.bytes.count { return .none }
-            if written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
-                if state.closeRequest == nil {
-                    state.closeRequest = BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
-                }
-                return .wake
-            }
-            state.output = Array(request.bytes[max(0, written)...])
-            state.outputOffset = 0
-            return .wake  // the rest waits for POLLOUT on the I/O thread
+            state.writing = true
+            return .write(state.socket)
         }
         switch action {
-        case .none, .wake:
-            if case .wake = action { wake() }
-            if request.replies == 0 { request.completion(.success([])) }
+        case .none:
+            break
+        case .write(let socket):
+            let (written, failure) = Self.write(request.bytes, from: 0, to: socket)
+            let flushMore = state.withLock { state in
+                state.writing = false
+                if written < request.bytes.count {
+                    // Unwritten bytes go back in front of what callers appended meanwhile.
+                    var rest = Array(request.bytes[written...])
+                    rest.append(contentsOf: state.output[state.outputOffset...])
+                    state.output = rest
+                    state.outputOffset = 0
+                }
+                if let failure, state.closeRequest == nil { state.closeRequest = failure }
+                return state.hasOutput
+            }
+            if failure != nil {
+                wake()
+            } else if flushMore {
+                // What others appended while this caller wrote; a full socket or a failure is
+                // left to the I/O thread (POLLOUT, close).
+                if let failure = writePending() {
+                    state.withLock { if $0.closeRequest == nil { $0.closeRequest = failure } }
+                }
+                if state.withLock({ $0.hasOutput || $0.closeRequest != nil }) { wake() }
+            }
         case .fail(let error):
             request.completion(.failure(error))
+            return
         }
+        if request.replies == 0 { request.completion(.success([])) }
+    }
+
+    /// Writes `bytes[offset...]` to a non-blocking socket until done, full (`EAGAIN`) or failed.
+    /// - Returns: how far it got, and the failure if the socket failed.
+    private static func write(_ bytes: [UInt8], from start: Int, to socket: Int32) -> (Int, BrokerError?) {
+        var offset = start
+        while offset < bytes.count {
+            // send(MSG_NOSIGNAL): a peer that went away gives EPIPE, not a process-killing SIGPIPE.
+            let written = bytes.withUnsafeBytes {
+                Glibc.send(socket, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written >= 0 {
+                offset += written
+            } else if errno == EINTR {
+                continue
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                break
+            } else {
+                return (offset, BrokerError(.connectionLost, "redis: write failed (errno \(errno))"))
+            }
+        }
+        return (offset, nil)
     }
 
     /// Closes the connection: pending and later callers fail with `reason`.
@@ -216,6 +255,9 @@ final class RedisConnection: Sendable {
             return state.inFlight
         }
         for request in pending { request.completion(.failure(reason)) }
+        // A caller may be in the middle of a write (outside the lock): the socket must not
+        // close, and its number be reused, under it. No write starts once `closed` is set.
+        while state.withLock({ $0.writing }) { usleep(20) }
         logger.debug("redis connection closed", metadata: ["connection": "\(name)", "reason": "\(reason)"])
         setup.onClose(reason)
         withExtendedLifetime(context) {}  // freed (redisFree closes the socket) only now
@@ -260,7 +302,7 @@ final class RedisConnection: Sendable {
     private func writePending() -> BrokerError? {
         while true {
             let taken: (bytes: [UInt8], offset: Int, socket: Int32)? = state.withLock { state in
-                guard state.hasOutput, !state.writing else { return nil }
+                guard state.hasOutput, !state.writing, state.closed == nil else { return nil }
                 state.writing = true
                 var bytes: [UInt8] = []
                 swap(&bytes, &state.output)
@@ -268,25 +310,8 @@ final class RedisConnection: Sendable {
                 return (bytes, state.outputOffset, state.socket)
             }
             guard let (bytes, start, socket) = taken else { return nil }
-            var offset = start
-            var failure: BrokerError?
-            var full = false
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes {
-                    Glibc.send(socket, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
-                }
-                if written >= 0 {
-                    offset += written
-                } else if errno == EINTR {
-                    continue
-                } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                    full = true
-                    break
-                } else {
-                    failure = BrokerError(.connectionLost, "redis: write failed (errno \(errno))")
-                    break
-                }
-            }
+            let (offset, failure) = Self.write(bytes, from: start, to: socket)
+            let full = failure == nil && offset < bytes.count
             state.withLock { state in
                 state.writing = false
                 if offset < bytes.count {
