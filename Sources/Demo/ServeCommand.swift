@@ -54,6 +54,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The job type.")
     var type = "rebalance"
 
+    @Option(help: "Status updates applied in parallel (each lane batches what queued while it was busy).")
+    var statusLanes = RouterConfiguration().statusLanes
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: env LOG_LEVEL or info).")
     var logLevel: String?
 
@@ -109,7 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let names = JobNames(prefix: prefix, type: type)
         let router = JobRouter(
-            broker: broker, configuration: RouterConfiguration(jobTypes: [names]),
+            broker: broker, configuration: RouterConfiguration(jobTypes: [names], statusLanes: statusLanes),
             registry: SessionRegistry(outboundCapacity: outboundCapacity), logger: Logger(label: "switchboard.router"))
         let configuration = GatewayConfiguration(
             host: settings.host, port: settings.port, names: names, corsOrigin: settings.corsOrigin,

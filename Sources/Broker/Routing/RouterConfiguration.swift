@@ -9,7 +9,10 @@ public struct RouterConfiguration: Sendable {
     /// Buffer of the `ws:emit` subscription.
     public var emitBuffering: SubscriptionBuffering
     /// How many status updates are applied at once. Updates of one user always go through
-    /// the same lane, in arrival order, so a job's events keep their lifecycle order.
+    /// the same lane, in arrival order, so a job's events keep their lifecycle order. Each lane
+    /// applies whatever queued while it was busy in one transaction, so a few lanes carry a
+    /// high rate; more lanes mean more transactions (and Redis connections) in flight, which
+    /// on a small machine cost more in thread switches than they gain (default 4).
     public var statusLanes: Int
     /// Wait before subscribing again after a subscription failed.
     public var resubscribeDelay: Duration
@@ -23,7 +26,7 @@ public struct RouterConfiguration: Sendable {
     public init(
         jobTypes: [JobNames] = [JobNames()], eventLog: EventLog = EventLog(),
         statusBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000),
-        emitBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000), statusLanes: Int = 16,
+        emitBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000), statusLanes: Int = 4,
         resubscribeDelay: Duration = .seconds(1), watermarkInterval: Duration = .milliseconds(50)
     ) {
         self.jobTypes = jobTypes

@@ -38,6 +38,9 @@ struct FanoutBench: AsyncParsableCommand {
     @Option(help: "Concurrent publishers.")
     var publishers = 32
 
+    @Option(help: "The gateway's --status-lanes (default: serve's default).")
+    var statusLanes: Int?
+
     @Option(name: .customLong("protocol"), help: "Client protocol: websocket (/ws) or socketio (/socket.io/, WebSocket transport).")
     var clientProtocol: FanoutProtocol = .websocket
 
@@ -52,7 +55,7 @@ struct FanoutBench: AsyncParsableCommand {
         let url = redis ?? environment["SWITCHBOARD_TEST_REDIS_URL"] ?? environment["REDIS_URL"] ?? "redis://127.0.0.1:6379"
         let secret = "fanout-bench-secret-0123456789abcdefghijkl"
         let port = try await FanoutGateway.freePort()
-        let gateway = try FanoutGateway.start(redis: url, port: port, secret: secret)
+        let gateway = try FanoutGateway.start(redis: url, port: port, secret: secret, statusLanes: statusLanes)
         defer { gateway.stop() }
         try await FanoutGateway.waitUntilListening(port: port)
 
@@ -256,13 +259,13 @@ final class FanoutRecorder: Sendable {
 struct FanoutGateway {
     let process: Process
 
-    static func start(redis: String, port: Int, secret: String) throws -> FanoutGateway {
+    static func start(redis: String, port: Int, secret: String, statusLanes: Int?) throws -> FanoutGateway {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = [
             "serve", "--redis", redis, "--port", "\(port)", "--jwt-secret", secret, "--outbound-capacity", "1024",
             "--log-level", "error",
-        ]
+        ] + (statusLanes.map { ["--status-lanes", "\($0)"] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         return FanoutGateway(process: process)
