@@ -85,6 +85,19 @@ struct RecordScanTests {
         #expect(scanned == (try Self.generalPath(bytes)))
     }
 
+    @Test("timestamps sharing their text, or only part of it, read as written", arguments: [
+        #"{"jobId":"1","status":"created","user":{"publicKey":"k"},"createdAt":"2025-11-11T10:30:00.000Z","updatedAt":"2025-11-11T10:30:00.000Z","history":[{"status":"created","timestamp":"2025-11-11T10:30:00.000Z"}]}"#,
+        #"{"jobId":"1","status":"created","user":{"publicKey":"k"},"createdAt":"ab","updatedAt":"abc","history":[{"status":"created","timestamp":"a"},{"status":"done","timestamp":"a"}]}"#,
+        #"{"jobId":"1","status":"created","user":{"publicKey":"k"},"createdAt":"ab","updatedAt":"ab\"c","history":[{"status":"created","timestamp":"ab\\"}]}"#,
+        #"{"jobId":"1","status":"created","user":{"publicKey":"k"},"createdAt":"t\u0031","updatedAt":"t1","history":[{"status":"created","timestamp":"t\u0031"}]}"#,
+        #"{"jobId":"1","status":"created","user":{"publicKey":"k"},"createdAt":"","updatedAt":"","history":[{"status":"created","timestamp":"x"}]}"#,
+    ])
+    func sharedTimestamps(text: String) throws {
+        let bytes = Array(text.utf8)
+        let scanned = try #require(JobRecord.scanned(bytes))
+        #expect(scanned == (try JSONDecoder().decode(JobRecord.self, from: Data(bytes))))
+    }
+
     @Test("the defaults themselves")
     func defaultValues() throws {
         let scanned = try #require(JobRecord.scanned(Array(#"{"jobId":"1-a","status":"created","user":{"publicKey":"k"},"createdAt":"c"}"#.utf8)))

@@ -62,6 +62,7 @@ extension JSONByteParser {
         var result: JSONValue?
         var history: [JobRecord.HistoryEntry] = []
         var attempts = 0
+        var stamp: PlainString?  // createdAt, updatedAt and the history's timestamps are often one text
         var members = try beginObject()
         while members {
             guard let name = try memberName() else { return nil }
@@ -88,16 +89,15 @@ extension JSONByteParser {
             case .result:
                 let value = try parseValue(depth: 1)
                 if case .null = value {} else { result = value }
-            case .type, .createdAt, .updatedAt, .error:
-                guard case .some(let text) = try optionalString() else { return nil }
-                switch member {
-                case .type: type = text
-                case .createdAt: createdAt = text
-                case .updatedAt: updatedAt = text
-                default: error = text
-                }
+            case .createdAt, .updatedAt:
+                guard case .some(let text) = try optionalString(reusing: &stamp) else { return nil }
+                if member == .createdAt { createdAt = text } else { updatedAt = text }
+            case .type, .error:
+                var unshared: PlainString?
+                guard case .some(let text) = try optionalString(reusing: &unshared) else { return nil }
+                if member == .type { type = text } else { error = text }
             case .history:
-                guard let entries = try scanHistory() else { return nil }
+                guard let entries = try scanHistory(reusing: &stamp) else { return nil }
                 history = entries
             case .attempts:
                 switch try parseValue(depth: 1) {
@@ -136,7 +136,9 @@ extension JSONByteParser {
 
     /// `history`: `null` (none) or an array of objects with a known `status` and a string
     /// `timestamp`; other members of the entries are skipped.
-    private mutating func scanHistory() throws(JSONSyntaxError) -> [JobRecord.HistoryEntry]? {
+    private mutating func scanHistory(
+        reusing stamp: inout PlainString?
+    ) throws(JSONSyntaxError) -> [JobRecord.HistoryEntry]? {
         guard index < bytes.count else { return nil }
         if bytes[index] == UInt8(ascii: "n") {
             try expectLiteral("null")
@@ -164,7 +166,7 @@ extension JSONByteParser {
                     }
                     status = value
                 } else if name.matches("timestamp") {
-                    guard timestamp == nil, let text = try stringValue() else { return nil }
+                    guard timestamp == nil, let text = try stringValue(reusing: &stamp) else { return nil }
                     timestamp = text
                 } else {
                     _ = try parseValue(depth: 3)
@@ -243,14 +245,43 @@ extension JSONByteParser {
     }
 
     /// A string or `null` (`.some(nil)`); `nil` if the value is of another type.
-    private mutating func optionalString() throws(JSONSyntaxError) -> String?? {
+    private mutating func optionalString(reusing last: inout PlainString?) throws(JSONSyntaxError) -> String?? {
         guard index < bytes.count else { return nil }
         if bytes[index] == UInt8(ascii: "n") {
             try expectLiteral("null")
             return .some(nil)
         }
-        guard let text = try stringValue() else { return nil }
+        guard let text = try stringValue(reusing: &last) else { return nil }
         return .some(text)
+    }
+
+    /// A string read earlier from these bytes without escapes: its place and its text.
+    fileprivate struct PlainString {
+        let start: Int
+        let count: Int
+        let text: String
+    }
+
+    /// A string value (`nil` if the value is of another type), sharing `last`'s text when the
+    /// literal's bytes are the same: then no new string is allocated. `last` becomes this
+    /// string if it has no escapes.
+    ///
+    /// Same bytes give the same text: `last` had no escapes (its text is exactly as long as
+    /// its bytes, and every escape is longer than what it stands for), so neither has this
+    /// literal, which ends where `last` ended.
+    private mutating func stringValue(reusing last: inout PlainString?) throws(JSONSyntaxError) -> String? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        let start = index + 1
+        if let last, start + last.count < bytes.count, bytes[start + last.count] == UInt8(ascii: "\""),
+            (0..<last.count).allSatisfy({ bytes[start + $0] == bytes[last.start + $0] })
+        {
+            index = start + last.count + 1
+            return last.text
+        }
+        let text = try parseString()
+        let count = index - 1 - start
+        if text.utf8.count == count { last = PlainString(start: start, count: count, text: text) }
+        return text
     }
 }
 
