@@ -29,6 +29,7 @@ extension MemoryStore {
     /// whatever the commands before it changed.
     mutating func applyAtomically(_ commands: [BrokerCommand]) throws(BrokerError) -> [Reply] {
         journal = Journal(readyMark: readyQueues.count, publicationMark: effects.publications.count)
+        journal!.undo.reserveCapacity(commands.count)  // usually one undo per command: one allocation
         var replies: [Reply] = []
         replies.reserveCapacity(commands.count)
         for command in commands {
@@ -47,8 +48,13 @@ extension MemoryStore {
 
     /// Records `key`'s entry before the batch changes it.
     mutating func journalSnapshot(_ key: String) {
+        journalSnapshot(key, entries[key])
+    }
+
+    /// Records that `key`'s entry was `entry` (looked up by the caller) before the change.
+    mutating func journalSnapshot(_ key: String, _ entry: Entry?) {
         // A value copy: a list's storage is shared until the live list changes, then copied.
-        journal!.undo.append(.restore(key, entries[key]))
+        journal!.undo.append(.restore(key, entry))
     }
 
     /// Records how to take back a push of `count` values onto `end` of `key`: just that, when
@@ -85,10 +91,8 @@ extension MemoryStore {
                 entries[key] = saved
                 // Its place in the list of emptied lists may have been used up meanwhile.
                 if saved.awaitingRemoval { emptiedLists.append(key) }
-                if saved.deadline != nil { expiring.insert(key) } else { expiring.remove(key) }
             } else {
                 entries[key] = nil
-                expiring.remove(key)
             }
         }
         readyQueues.removeSubrange(journal.readyMark...)

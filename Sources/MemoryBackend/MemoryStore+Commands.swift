@@ -68,19 +68,32 @@ extension MemoryStore {
             }
             ttl = .milliseconds(milliseconds)
         }
-        let existing = live(key)
+        // One lookup of the key for the whole command (`live` without a second search).
+        var index = physicalIndex(key)
+        var existingDeadline: Duration?
+        var exists = false
+        if let found = index {
+            let deadline = entries.values[found].deadline
+            if let deadline, deadline <= now() {
+                removeEntry(at: found, key: key)
+                index = nil
+            } else if !entries.values[found].isEmptyList {
+                exists = true
+                existingDeadline = deadline
+            }
+        }
         switch condition {
         case .always: break
-        case .ifAbsent: if existing != nil { return .null }
-        case .ifPresent: if existing == nil { return .null }
+        case .ifAbsent: if exists { return .null }
+        case .ifPresent: if !exists { return .null }
         }
         let deadline: Duration?
         switch expiry {
         case .never: deadline = nil
         case .after: deadline = now() + ttl!
-        case .keepExisting: deadline = existing?.deadline
+        case .keepExisting: deadline = existingDeadline
         }
-        store(Entry(value: .string(value), deadline: deadline), at: key, previousDeadline: existing?.deadline)
+        store(Entry(value: .string(value), deadline: deadline), at: key, index: index)
         return .ok
     }
 
@@ -93,9 +106,8 @@ extension MemoryStore {
             return .integer(1)
         }
         var entry = entries.values[index]
-        let previous = entry.deadline
         entry.deadline = now() + .milliseconds(milliseconds)
-        store(entry, at: key, previousDeadline: previous)
+        store(entry, at: key)
         return .integer(1)
     }
 
@@ -113,7 +125,7 @@ extension MemoryStore {
         guard !overflow else { throw BrokerError(.notAnInteger, "ERR increment or decrement would overflow") }
         // INCRBY keeps the key's TTL.
         let entry = Entry(value: .string(Array(String(sum).utf8)), deadline: existing?.deadline)
-        store(entry, at: key, previousDeadline: existing?.deadline)
+        store(entry, at: key)
         return .integer(sum)
     }
 }

@@ -32,14 +32,19 @@ extension Entry {
         return .done(body(&items))
     }
 
+    /// Where `value` first occurs in the list, searching from the head or from the tail.
+    func position(of value: [UInt8], fromHead: Bool) -> Int? {
+        guard case .list(let items) = self.value else { return nil }
+        return fromHead ? items.firstIndex(of: value) : items.lastIndex(of: value)
+    }
+
     /// Marks an emptied list as no longer existing: it loses its deadline and is queued for
-    /// removal once. Returns whether it had a deadline and whether it was newly queued.
-    mutating func markEmptied() -> (hadDeadline: Bool, newlyQueued: Bool) {
-        let hadDeadline = deadline != nil
+    /// removal once. Returns whether it was newly queued.
+    mutating func markEmptied() -> Bool {
         deadline = nil
         let newlyQueued = !awaitingRemoval
         awaitingRemoval = true
-        return (hadDeadline, newlyQueued)
+        return newlyQueued
     }
 }
 
@@ -166,15 +171,28 @@ extension MemoryStore {
         _ = try listIndex(destination)
         // Both keys are lists (or the destination is missing): neither step below can fail.
         guard let value = try pop(end: sourceEnd, queue: source) else { return nil }
-        _ = try push([value], end: destinationEnd, queue: destination)
+        _ = try push(one: value, end: destinationEnd, queue: destination)
         return value
     }
 
     mutating func remove(_ value: [UInt8], count: Int, queue key: String) throws(BrokerError) -> Reply {
-        guard let index = try listIndex(key), case .list(let items) = entries.values[index].value else {
-            return .integer(0)
-        }
+        guard let index = try listIndex(key) else { return .integer(0) }
         let limit = count == 0 || count == .min ? Int.max : abs(count)
+        if limit == 1 {
+            // The acknowledgement's `LREM processing 1 id`: remove the one element in place
+            // instead of rebuilding the list.
+            guard let position = entries.values[index].position(of: value, fromHead: count > 0) else {
+                return .integer(0)
+            }
+            willModify(key)
+            let isEmpty = entries.values[index].withList { items in
+                items.remove(at: position)
+                return items.isEmpty
+            }
+            settleList(at: index, key: key, isEmpty: isEmpty)
+            return .integer(1)
+        }
+        guard case .list(let items) = entries.values[index].value else { return .integer(0) }
         var kept = Deque<[UInt8]>()
         kept.reserveCapacity(items.count)
         var removed = 0

@@ -48,9 +48,10 @@ struct Entry {
 struct MemoryStore: ~Copyable {
     let now: @Sendable () -> Duration
 
+    /// Every key. The sweep scans it for deadlines: there is no separate set of expiring
+    /// keys, whose upkeep (a hash of the key on every write with a TTL and every deletion)
+    /// cost more per job than a scan of the table once a second does.
     var entries: [String: Entry] = [:]
-    /// Keys that have a deadline, so the sweep visits only those.
-    var expiring: Set<String> = []
     /// The storage of the last list that was emptied, kept for reuse so that a queue that
     /// goes empty and full again (the usual job queue) does not allocate each time.
     var spareList: Deque<[UInt8]>?
@@ -151,19 +152,26 @@ struct MemoryStore: ~Copyable {
         willModify(key)
         cachedIndex = nil
         let removed = entries.remove(at: index).value
-        if removed.deadline != nil { expiring.remove(key) }
         if case .list(let items) = removed.value, items.isEmpty { spareList = items }
         touch(key)
     }
 
-    /// Stores `entry` at `key`, keeping the set of expiring keys in step.
-    mutating func store(_ entry: Entry, at key: String, previousDeadline: Duration?) {
+    /// Stores `entry` at `key`.
+    mutating func store(_ entry: Entry, at key: String) {
         willModify(key)
         insert(entry, at: key)
-        if entry.deadline != nil {
-            if previousDeadline == nil { expiring.insert(key) }
-        } else if previousDeadline != nil {
-            expiring.remove(key)
+        touch(key)
+    }
+
+    /// Stores `entry` at `key`, whose physical place in the table (if any) the caller has
+    /// just looked up: a write costs one lookup of the key, or two for a new key.
+    mutating func store(_ entry: Entry, at key: String, index: Index?) {
+        if journal != nil { journalSnapshot(key, index.map { entries.values[$0] }) }
+        if let index {
+            entries.values[index] = entry
+        } else {
+            cachedIndex = nil
+            entries[key] = entry
         }
         touch(key)
     }
@@ -182,9 +190,7 @@ struct MemoryStore: ~Copyable {
     /// the table, logically absent, until the next sweep, so that a queue going empty and full
     /// again (the usual job queue) costs no removal and re-insertion each time.
     mutating func listBecameEmpty(at index: Index, key: String) {
-        let (hadDeadline, newlyQueued) = entries.values[index].markEmptied()
-        if hadDeadline { expiring.remove(key) }
-        if newlyQueued {
+        if entries.values[index].markEmptied() {
             emptiedLists.append(key)
             // Without a running sweep, still keep the leftovers bounded.
             if emptiedLists.count > 1024 { removeEmptiedLists() }
@@ -220,11 +226,12 @@ struct MemoryStore: ~Copyable {
     /// keys expired.
     mutating func sweepExpired() -> Int {
         if !emptiedLists.isEmpty { removeEmptiedLists() }
-        guard !expiring.isEmpty else { return 0 }
         let now = now()
         var expired: [String] = []
-        for key in expiring {
-            if let deadline = entries[key]?.deadline, deadline <= now { expired.append(key) }
+        var index = entries.startIndex
+        while index != entries.endIndex {
+            if let deadline = entries.values[index].deadline, deadline <= now { expired.append(entries.keys[index]) }
+            entries.formIndex(after: &index)
         }
         for key in expired {
             if let index = physicalIndex(key) { removeEntry(at: index, key: key) }

@@ -42,6 +42,20 @@ struct AgentCodingTests {
         #expect(throws: DecodingError.self) { try JobRecord.decodeForAgent(bytes) }
     }
 
+    @Test("the agent's cached key names are JobNames' names")
+    func agentKeys() {
+        for names in [JobNames(), JobNames(prefix: "bench42", type: "other:kind")] {
+            let keys = AgentKeys(names)
+            #expect(keys.queue == names.queue)
+            #expect(keys.processing == names.processing)
+            #expect(keys.statusChannel == names.statusChannel)
+            for id in ["1731304200000-a7f3e2k0q9", "x", "é-😀"] {
+                #expect(keys.record(id) == names.record(id))
+                #expect(keys.lease(id) == names.lease(id))
+            }
+        }
+    }
+
     @Test("status updates are compact JSON that decodes to the same update")
     func statusRoundTrip() throws {
         let update = StatusUpdate(
@@ -50,5 +64,10 @@ struct AgentCodingTests {
         let bytes = update.jsonBytesForAgent
         #expect(try JSONDecoder().decode(StatusUpdate.self, from: Data(bytes)) == update)
         #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"jobId":"j","status":"error","userId":"u\"1""#))
+        let minimal = StatusUpdate(jobId: "j", status: .processing, userId: "u")
+        #expect(String(decoding: minimal.jsonBytesForAgent, as: UTF8.self) == #"{"jobId":"j","status":"processing","userId":"u"}"#)
+        let done = StatusUpdate(jobId: "j", status: .done, userId: "u", timestamp: "t", result: ["b": 1, "a": [true]])
+        #expect(String(decoding: done.jsonBytesForAgent, as: UTF8.self)
+            == #"{"jobId":"j","status":"done","userId":"u","timestamp":"t","result":{"a":[true],"b":1}}"#)
     }
 }

@@ -273,6 +273,48 @@ import Testing
         #expect(try await broker.range(of: "long", from: -1, through: -1) == [bytes("t3")])
     }
 
+    @Test func removingOneElementInPlaceKeepsTheRest() async throws {
+        let items = ["a", "x", "b", "x", "c"].map(bytes)
+        try await broker.push(items, to: .tail, of: "q")
+        #expect(try await broker.remove(bytes("x"), count: 1, from: "q") == 1)  // the first from the head
+        #expect(try await broker.range(of: "q") == ["a", "b", "x", "c"].map(bytes))
+        try await broker.push(bytes("x"), to: .head, of: "q")
+        #expect(try await broker.remove(bytes("x"), count: -1, from: "q") == 1)  // the first from the tail
+        #expect(try await broker.range(of: "q") == ["x", "a", "b", "c"].map(bytes))
+        #expect(try await broker.remove(bytes("absent"), count: 1, from: "q") == 0)
+        // Undone with the batch it was part of.
+        let batch: [BrokerCommand] = [
+            .remove(value: bytes("b"), count: 1, queue: "q"),
+            .set(key: "s", value: bytes("1"), expiry: .never, condition: .always),
+            .push([bytes("boom")], end: .head, queue: "s"),  // fails: wrong type
+        ]
+        await #expect(throws: BrokerError.self) { try await broker.execute(batch, atomically: true) }
+        #expect(try await broker.range(of: "q") == ["x", "a", "b", "c"].map(bytes))
+        // The last element removed: the list no longer exists.
+        try await broker.push(bytes("only"), to: .head, of: "single")
+        #expect(try await broker.remove(bytes("only"), count: -1, from: "single") == 1)
+        #expect(try await broker.length(of: "single") == 0)
+        #expect(try await broker.execute(.timeToLive(key: "single")) == .integer(-2))
+    }
+
+    @Test func setReplacesTimeToLiveAndExpiredKeysAsRedisDoes() async throws {
+        try await broker.set("k", to: "1", expiry: .after(.seconds(10)))
+        try await broker.set("k", to: "2")  // a plain SET drops the TTL
+        #expect(try await broker.execute(.timeToLive(key: "k")) == .integer(-1))
+        try await broker.set("k", to: "3", expiry: .after(.seconds(5)))
+        clock.advance(by: .seconds(5))
+        // Expired: SET NX sees no key, SET XX does nothing.
+        #expect(try await broker.execute(.set(key: "k", value: bytes("4"), expiry: .never, condition: .ifPresent)) == .null)
+        #expect(try await broker.execute(.set(key: "k", value: bytes("5"), expiry: .never, condition: .ifAbsent)) == .ok)
+        #expect(try await broker.string("k") == "5")
+        // KEEPTTL keeps the deadline of a live key; the sweep still finds it.
+        try await broker.set("t", to: "1", expiry: .after(.seconds(3)))
+        _ = try await broker.execute(.set(key: "t", value: bytes("2"), expiry: .keepExisting, condition: .always))
+        clock.advance(by: .seconds(3))
+        #expect(broker.sweepExpired() == 1)
+        #expect(try await broker.get("t") == nil)
+    }
+
     @Test func failedAtomicBatchIsRolledBack() async throws {
         try await broker.push("old", to: .tail, of: "q")
         try await broker.set("n", to: "5", expiry: .after(.seconds(9)))

@@ -21,6 +21,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     let handler: Handler
     let logger: Logger
     let leases: LeaseKeeper
+    private let keys: AgentKeys
     private let counters = Mutex(AgentStatistics())
 
     public init(
@@ -34,6 +35,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.leases = LeaseKeeper(broker: broker, configuration: configuration, logger: logger)
+        self.keys = AgentKeys(configuration.names)
     }
 
     /// What the agent has done so far.
@@ -55,8 +57,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 await reaper.run()
             }
             await withTaskGroup(of: Void.self) { workers in
-                for _ in 0..<configuration.concurrency {
-                    workers.addTask { await self.work() }
+                for worker in 0..<configuration.concurrency {
+                    workers.addTask { await self.work(worker) }
                 }
             }
             // Every worker has finished its last job: nothing left to renew or to reap for.
@@ -67,8 +69,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     // MARK: Taking
 
-    /// One worker: takes and runs jobs one at a time until shutdown.
-    private func work() async {
+    /// Worker number `worker`: takes and runs jobs one at a time until shutdown.
+    private func work(_ worker: Int) async {
         var failures = 0
         var blockingTakes = 0  // takes left that wait with BLMOVE at once (see `take`)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -93,7 +95,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             }
             guard let taken else { continue }
             counters.withLock { $0.taken += 1 }
-            await process(String(decoding: taken, as: UTF8.self))
+            await process(String(decoding: taken, as: UTF8.self), idBytes: taken, worker: worker)
         }
     }
 
@@ -105,19 +107,50 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// - Returns: the id (or `nil` if the wait ended without one), and whether `LMOVE` was
     ///   tried and found the queue empty.
     private func take(tryingWithoutWaiting: Bool) async throws -> (id: [UInt8]?, foundEmpty: Bool) {
-        let names = self.names
+        let keys = self.keys
         if tryingWithoutWaiting {
-            if let id = try await broker.move(from: names.queue, .tail, to: names.processing, .head) {
+            if let id = try await broker.move(from: keys.queue, .tail, to: keys.processing, .head) {
                 return (id, false)
             }
         }
-        let id = try await cancelWhenGracefulShutdown { [broker] in
-            try await broker.blockingMove(from: names.queue, .tail, to: names.processing, .head, timeout: nil)
+        let id = try await Self.untilGracefulShutdown { [broker] in
+            try await broker.blockingMove(from: keys.queue, .tail, to: keys.processing, .head, timeout: nil)
         }
         return (id, tryingWithoutWaiting)
     }
 
+    /// Runs `operation` in a task that is cancelled on graceful shutdown or when the caller is
+    /// cancelled, and returns (or throws) what it does: ServiceLifecycle's
+    /// `cancelWhenGracefulShutdown` with one task instead of a task group of two plus the
+    /// task its shutdown waiter starts. Blocking takes are the agent's most frequent wait, and
+    /// those three tasks cost more than a memory-backed job's broker work.
+    ///
+    /// The task is owned here: awaited before returning, never left behind. A value the
+    /// operation got before the cancellation reached it is returned, not lost.
+    private static func untilGracefulShutdown<Value: Sendable>(
+        _ operation: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        let task = Task(operation: operation)
+        return try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await task.value
+            } onGracefulShutdown: {
+                task.cancel()
+            }
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
     // MARK: Running one job
+
+    /// A job taken from the queue: its id as text and as the bytes in the processing list,
+    /// and its lease's key, each made once per job.
+    private struct TakenJob {
+        let id: String
+        let idBytes: [UInt8]
+        let leaseKey: String
+    }
 
     private enum Outcome {
         case done(JSONValue, attempts: Int)
@@ -125,15 +158,17 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         case abandoned
     }
 
-    private func process(_ jobId: String) async {
+    /// Runs job `jobId` (`idBytes` as taken from the queue) on worker number `worker`.
+    private func process(_ jobId: String, idBytes: [UInt8], worker: Int) async {
         let logger = JobLogger(base: self.logger, jobId: jobId)
-        leases.hold(jobId)
-        defer { leases.release(jobId) }
+        let job = TakenJob(id: jobId, idBytes: idBytes, leaseKey: keys.lease(jobId))
+        leases.hold(jobId, worker: worker)
+        defer { leases.release(worker: worker) }
 
         let recordBytes: [UInt8]?
         do {
             let replies = try await broker.execute(
-                [leases.acquireCommand(for: jobId), .get(key: names.record(jobId))], atomically: false)
+                [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(jobId))], atomically: false)
             _ = try replies[0].isOK()
             recordBytes = try replies[1].value()
         } catch {
@@ -144,7 +179,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         guard let recordBytes else {
             logger.warning("job record is gone (expired or deleted); dropping the id")
             counters.withLock { $0.skipped += 1 }
-            await acknowledge(jobId, publishing: nil, logger: logger)
+            await acknowledge(job, publishing: nil, logger: logger)
             return
         }
         let record: JobRecord
@@ -153,7 +188,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         } catch {
             logger.error("job record is not a valid job; dropping the id", metadata: ["error": "\(error)"])
             counters.withLock { $0.skipped += 1 }
-            await acknowledge(jobId, publishing: nil, logger: logger)
+            await acknowledge(job, publishing: nil, logger: logger)
             return
         }
         let userId = record.user.publicKey
@@ -161,7 +196,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         do {
             try await broker.publish(
                 encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: Timestamp.now().iso8601)),
-                to: names.statusChannel)
+                to: keys.statusChannel)
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
             logger.warning("could not publish processing", metadata: ["error": "\(error)"])
@@ -180,10 +215,10 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             logger.notice("job failed", metadata: ["error": "\(failure.message)", "attempts": "\(attempts)"])
         case .abandoned:
             counters.withLock { $0.abandoned += 1 }
-            await putBack(jobId, logger: logger)
+            await putBack(job, logger: logger)
             return
         }
-        if await acknowledge(jobId, publishing: update, logger: logger) {
+        if await acknowledge(job, publishing: update, logger: logger) {
             counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
         }
     }
@@ -225,18 +260,19 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// Never a job released without its report. Retried a few times; if the broker stays
     /// unreachable, the lease lapses and the job runs again.
     @discardableResult
-    private func acknowledge(_ jobId: String, publishing update: StatusUpdate?, logger: JobLogger) async -> Bool {
+    private func acknowledge(_ job: TakenJob, publishing update: StatusUpdate?, logger: JobLogger) async -> Bool {
         var commands: [BrokerCommand] = []
+        commands.reserveCapacity(3)
         if let update {
-            commands.append(.publish(payload: encode(update), channel: names.statusChannel))
+            commands.append(.publish(payload: encode(update), channel: keys.statusChannel))
         }
-        let id = Array(jobId.utf8)
-        commands.append(.remove(value: id, count: 1, queue: names.processing))
-        commands.append(.delete(keys: [names.lease(jobId)]))
+        commands.append(.remove(value: job.idBytes, count: 1, queue: keys.processing))
+        commands.append(.delete(keys: [job.leaseKey]))
         var completed = 0  // commands of the pipeline that have succeeded, never re-sent
         for attempt in 1...5 {
             do {
-                let replies = try await broker.execute(Array(commands[completed...]), atomically: false)
+                let pending = completed == 0 ? commands : Array(commands[completed...])
+                let replies = try await broker.execute(pending, atomically: false)
                 for reply in replies {
                     if case .error(let error) = reply { throw error }
                     completed += 1
@@ -254,14 +290,13 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     /// Puts an abandoned job straight back on the queue (best effort: if this fails, its lease
     /// lapses and the reaper does it).
-    private func putBack(_ jobId: String, logger: JobLogger) async {
-        let id = Array(jobId.utf8)
+    private func putBack(_ job: TakenJob, logger: JobLogger) async {
         do {
             _ = try await broker.execute(
                 [
-                    .remove(value: id, count: 1, queue: names.processing),
-                    .push([id], end: .tail, queue: names.queue),
-                    .delete(keys: [names.lease(jobId)]),
+                    .remove(value: job.idBytes, count: 1, queue: keys.processing),
+                    .push([job.idBytes], end: .tail, queue: keys.queue),
+                    .delete(keys: [job.leaseKey]),
                 ], atomically: true)
             logger.notice("job abandoned unfinished; put back on the queue")
         } catch {

@@ -3,18 +3,30 @@ import Foundation
 /// The agent's reading of job records and writing of status updates, done by hand because they
 /// run on every job and Foundation's `Codable` JSON dominated a memory-backed job's cost.
 extension JobRecord {
-    /// Decodes a stored record. Anything the fast path does not recognise goes through
-    /// `JSONDecoder`, so what is accepted, and the errors, stay those of `Codable`.
+    /// Decodes a stored record. The one-pass scan answers for usual records; anything it
+    /// leaves open is parsed into a `JSONValue` and picked apart, and what that does not
+    /// recognise goes through `JSONDecoder`, so what is accepted, and the errors, stay those
+    /// of `Codable`.
     static func decodeForAgent(_ bytes: [UInt8]) throws -> JobRecord {
+        if let record = scanned(bytes) { return record }
         if let value = try? JSONValue.parse(utf8: bytes), let record = JobRecord(fastFields: value) {
             return record
         }
         return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
     }
 
+    /// The record read by the one-pass scan, or `nil` when the general path must decide
+    /// (see `JSONByteParser.scanJobRecord()`).
+    static func scanned(_ bytes: [UInt8]) -> JobRecord? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONByteParser(bytes: buffer)
+            return (try? parser.scanJobRecord()) ?? nil
+        }
+    }
+
     /// The record from a parsed object, with the same defaults as `init(from:)`; `nil` when a
     /// field is missing or of another type (the caller then lets `JSONDecoder` say why).
-    private init?(fastFields value: JSONValue) {
+    init?(fastFields value: JSONValue) {
         guard case .object(let fields) = value,
             case .string(let jobId) = fields["jobId"],
             case .string(let statusText) = fields["status"], let status = JobStatus(rawValue: statusText),
@@ -70,38 +82,31 @@ extension StatusUpdate {
     /// optional fields present).
     var jsonBytesForAgent: [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(160)
-        func key(_ name: StaticString, first: Bool = false) {
-            if !first { output.append(UInt8(ascii: ",")) }
-            output.append(UInt8(ascii: "\""))
-            output.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            output.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        }
-        output.append(UInt8(ascii: "{"))
-        key("jobId", first: true)
+        output.reserveCapacity(result == nil ? 160 : 320)
+        output.appendJSON(#"{"jobId":"#)
         JSONValue.writeString(jobId, into: &output)
-        key("status")
-        JSONValue.writeString(status.rawValue, into: &output)
-        key("userId")
+        output.appendJSON(#","status":""#)
+        output.append(contentsOf: status.rawValue.utf8)  // [a-z] only
+        output.appendJSON(#"","userId":"#)
         JSONValue.writeString(userId, into: &output)
         if let timestamp {
-            key("timestamp")
+            output.appendJSON(#","timestamp":"#)
             JSONValue.writeString(timestamp, into: &output)
         }
         if let result {
-            key("result")
+            output.appendJSON(#","result":"#)
             result.write(into: &output)
         }
         if let error {
-            key("error")
+            output.appendJSON(#","error":"#)
             JSONValue.writeString(error, into: &output)
         }
         if let details {
-            key("details")
+            output.appendJSON(#","details":"#)
             JSONValue.writeString(details, into: &output)
         }
         if let attempts {
-            key("attempts")
+            output.appendJSON(#","attempts":"#)
             output.append(contentsOf: String(attempts).utf8)
         }
         output.append(UInt8(ascii: "}"))

@@ -12,8 +12,8 @@ extension JobNames {
 /// together in one pipelined round trip every ``AgentConfiguration/leaseRenewalInterval``,
 /// deleted with the acknowledgement.
 ///
-/// One renewal loop per agent instead of one timer task per job keeps the per-job cost to a
-/// dictionary insert and remove, however many jobs run.
+/// One renewal loop per agent instead of one timer task per job keeps the per-job cost to
+/// storing the id in the worker's slot and clearing it, however many jobs run.
 final class LeaseKeeper: Sendable {
     private let broker: any Broker
     private let names: JobNames
@@ -21,8 +21,9 @@ final class LeaseKeeper: Sendable {
     private let interval: Duration
     private let holder: [UInt8]
     private let logger: Logger
-    /// Job ids running here, counted: the same id may run twice after a reap.
-    private let held = Mutex<[String: Int]>([:])
+    /// The job id each worker runs (by worker number), `nil` while it runs none. The same id
+    /// may be in two slots after a reap; it is renewed once.
+    private let held: Mutex<[String?]>
 
     init(broker: any Broker, configuration: AgentConfiguration, logger: Logger) {
         self.broker = broker
@@ -31,27 +32,31 @@ final class LeaseKeeper: Sendable {
         self.interval = configuration.leaseRenewalInterval
         self.holder = Array(configuration.agentId.utf8)
         self.logger = logger
+        self.held = Mutex(Array(repeating: nil, count: configuration.concurrency))
     }
 
-    /// The command that takes the lease of `jobId` (plain `SET … PX`).
-    func acquireCommand(for jobId: String) -> BrokerCommand {
-        .set(key: names.lease(jobId), value: holder, expiry: .after(timeout), condition: .always)
+    /// The command that takes the lease at `key` (`names.lease(jobId)`; plain `SET … PX`).
+    func acquireCommand(key: String) -> BrokerCommand {
+        .set(key: key, value: holder, expiry: .after(timeout), condition: .always)
     }
 
-    /// Starts renewing the lease of `jobId`.
-    func hold(_ jobId: String) {
-        held.withLock { $0[jobId, default: 0] += 1 }
+    /// Starts renewing the lease of `jobId`, run by worker number `worker`.
+    func hold(_ jobId: String, worker: Int) {
+        held.withLock { $0[worker] = jobId }
     }
 
-    /// Stops renewing the lease of `jobId` (it has been acknowledged or abandoned).
-    func release(_ jobId: String) {
-        held.withLock { held in
-            if let count = held[jobId], count > 1 { held[jobId] = count - 1 } else { held[jobId] = nil }
-        }
+    /// Stops renewing the lease of worker `worker`'s job (acknowledged or abandoned).
+    func release(worker: Int) {
+        held.withLock { $0[worker] = nil }
+    }
+
+    /// The distinct ids held now.
+    private var heldIds: [String] {
+        Array(Set(held.withLock { $0.compactMap { $0 } }))
     }
 
     /// How many leases are held now.
-    var count: Int { held.withLock { $0.count } }
+    var count: Int { heldIds.count }
 
     /// Renews every held lease each interval until cancelled.
     func run() async {
@@ -64,7 +69,7 @@ final class LeaseKeeper: Sendable {
     /// Renews the held leases in one pipeline. `SET … XX` never recreates a lease that was
     /// just deleted by the acknowledgement or lapsed and was reaped.
     func renewAll() async {
-        let ids = held.withLock { Array($0.keys) }
+        let ids = heldIds
         guard !ids.isEmpty else { return }
         let commands = ids.map {
             BrokerCommand.set(key: names.lease($0), value: holder, expiry: .after(timeout), condition: .ifPresent)
@@ -74,7 +79,7 @@ final class LeaseKeeper: Sendable {
             for (id, reply) in zip(ids, replies) where (try? reply.isOK()) != true {
                 // Either acknowledged meanwhile (fine) or lapsed: then the reaper may have put
                 // the job back and it can run twice, which at-least-once delivery allows.
-                let stillHeld = held.withLock { $0[id] != nil }
+                let stillHeld = held.withLock { $0.contains(id) }
                 if stillHeld {
                     logger.warning("lease lapsed while the job ran; it may run again elsewhere", metadata: ["jobId": "\(id)"])
                 }

@@ -40,7 +40,7 @@ struct JSONByteParser {
         }
     }
 
-    private mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
         let count = literal.utf8CodeUnitCount
         guard bytes.count - index >= count else { throw error("truncated literal") }
         for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] {
@@ -104,18 +104,26 @@ struct JSONByteParser {
         }
     }
 
-    private mutating func parseString() throws(JSONSyntaxError) -> String {
+    mutating func parseString() throws(JSONSyntaxError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes, the literal is its own UTF-8.
+        var highBits: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
-                guard let string = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8") }
                 index += 1
+                // ASCII (the usual key, id or timestamp) is valid UTF-8 as it stands: skip the
+                // generic validating initialiser, which costs more than the rest of the string.
+                if highBits < 0x80 { return String(decoding: raw, as: UTF8.self) }
+                guard let string = String(validating: raw, as: UTF8.self) else {
+                    index -= 1
+                    throw error("invalid UTF-8")
+                }
                 return string
             }
+            highBits |= byte
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in string") }
             index += 1

@@ -46,13 +46,47 @@ extension JSONValue {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &output)
-                output.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &output)
+            if members.count <= Self.smallObject {
+                Self.writeSmall(members, into: &output)
+            } else {
+                // Sorting the members, not the keys: no second hash lookup per member.
+                for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                    if index > 0 { output.append(UInt8(ascii: ",")) }
+                    Self.writeString(member.key, into: &output)
+                    output.append(UInt8(ascii: ":"))
+                    member.value.write(into: &output)
+                }
             }
             output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Objects up to this many members are sorted on the stack (results, payloads, events).
+    private static let smallObject = 16
+
+    /// The members of a small object in key order, sorted by insertion into a stack buffer of
+    /// indices: no array of members on the heap, no copies of the values.
+    private static func writeSmall(_ members: [String: JSONValue], into output: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: Dictionary<String, JSONValue>.Index.self, capacity: members.count) { order in
+            var count = 0
+            var index = members.startIndex
+            while index != members.endIndex {
+                order.initializeElement(at: count, to: index)
+                var slot = count
+                while slot > 0, members.keys[order[slot]] < members.keys[order[slot - 1]] {
+                    order.swapAt(slot, slot - 1)
+                    slot -= 1
+                }
+                count += 1
+                members.formIndex(after: &index)
+            }
+            for position in 0..<count {
+                if position > 0 { output.append(UInt8(ascii: ",")) }
+                writeString(members.keys[order[position]], into: &output)
+                output.append(UInt8(ascii: ":"))
+                members.values[order[position]].write(into: &output)
+            }
+            _ = UnsafeMutableBufferPointer(rebasing: order[..<count]).deinitialize()
         }
     }
 }

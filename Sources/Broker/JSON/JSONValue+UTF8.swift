@@ -66,3 +66,11 @@ extension JSONValue {
         output.append(UInt8(ascii: "\""))
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Appends literal JSON text (member names and punctuation written by hand) as it is.
+    @inline(__always)
+    mutating func appendJSON(_ text: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}

@@ -70,48 +70,40 @@ package struct StoredRecord: Sendable, Hashable {
     package var bytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        func key(_ name: String, first: Bool = false) {
-            if !first { out.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(name, into: &out)
-            out.append(UInt8(ascii: ":"))
-        }
-        out.append(UInt8(ascii: "{"))
-        key("jobId", first: true)
+        // Member names as literals: they need no escaping, and this runs for every record written.
+        out.appendJSON(#"{"jobId":"#)
         JSONValue.writeString(record.jobId, into: &out)
-        key("type")
+        out.appendJSON(#","type":"#)
         JSONValue.writeString(record.type, into: &out)
-        key("status")
-        JSONValue.writeString(record.status.rawValue, into: &out)
-        key("user")
-        out.append(contentsOf: #"{"publicKey":"#.utf8)
+        out.appendJSON(#","status":""#)
+        out.append(contentsOf: record.status.rawValue.utf8)  // [a-z] only
+        out.appendJSON(#"","user":{"publicKey":"#)
         JSONValue.writeString(record.user.publicKey, into: &out)
-        out.append(UInt8(ascii: "}"))
-        key("payload")
+        out.appendJSON(#"},"payload":"#)
         record.payload.write(into: &out)
-        key("createdAt")
+        out.appendJSON(#","createdAt":"#)
         JSONValue.writeString(record.createdAt, into: &out)
-        key("updatedAt")
+        out.appendJSON(#","updatedAt":"#)
         JSONValue.writeString(record.updatedAt, into: &out)
-        key("history")
-        out.append(UInt8(ascii: "["))
+        out.appendJSON(#","history":["#)
         for (index, entry) in record.history.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: #"{"status":"#.utf8)
-            JSONValue.writeString(entry.status.rawValue, into: &out)
-            out.append(contentsOf: #","timestamp":"#.utf8)
+            out.appendJSON(index > 0 ? #",{"status":""# : #"{"status":""#)
+            out.append(contentsOf: entry.status.rawValue.utf8)
+            out.appendJSON(#"","timestamp":"#)
             JSONValue.writeString(entry.timestamp, into: &out)
             out.append(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "]"))
-        key("result")
+        out.appendJSON(#"],"result":"#)
         (record.result ?? .null).write(into: &out)
-        key("error")
-        if let error = record.error { JSONValue.writeString(error, into: &out) } else { out.append(contentsOf: "null".utf8) }
-        key("attempts")
+        out.appendJSON(#","error":"#)
+        if let error = record.error { JSONValue.writeString(error, into: &out) } else { out.appendJSON("null") }
+        out.appendJSON(#","attempts":"#)
         out.append(contentsOf: String(record.attempts).utf8)
-        for name in extra.keys.sorted() {
-            key(name)
-            extra[name]!.write(into: &out)
+        for (name, value) in extra.sorted(by: { $0.key < $1.key }) {
+            out.append(UInt8(ascii: ","))
+            JSONValue.writeString(name, into: &out)
+            out.append(UInt8(ascii: ":"))
+            value.write(into: &out)
         }
         out.append(UInt8(ascii: "}"))
         return out

@@ -184,23 +184,19 @@ struct JobsBench: AsyncParsableCommand {
     static let errorMarker = Array(#""status":"error""#.utf8)
 
     /// Creates one job in the SPEC's format: the record (TTL 24 h) and the id LPUSH'd, in one
-    /// atomic step. The record is written with the hand-made JSON writer, as a gateway on the
-    /// hot path would.
+    /// atomic step. The record is written as the gateway writes it (`StoredRecord`'s direct
+    /// writer, SPEC §1's member order), not through a `JSONValue` of the whole record.
     static func create(_ n: Int, names: JobNames, on broker: some Broker) async throws {
         let time = Timestamp.now()
         let id = "\(time.milliseconds)-\(n)"
         let stamp = time.iso8601
-        let record: JSONValue = [
-            "jobId": .string(id), "type": .string(names.type), "status": "created",
-            "user": ["publicKey": .string("bench-user-\(n % 64)")],
-            "payload": ["amount": .integer(Int64(100 + n % 900))],
-            "createdAt": .string(stamp), "updatedAt": .string(stamp),
-            "history": [["status": "created", "timestamp": .string(stamp)]],
-            "result": nil, "error": nil, "attempts": 0,
-        ]
+        let record = JobRecord(
+            jobId: id, type: names.type, status: .created, user: JobRecord.Owner(publicKey: "bench-user-\(n % 64)"),
+            payload: ["amount": .integer(Int64(100 + n % 900))], createdAt: stamp, updatedAt: stamp,
+            history: [JobRecord.HistoryEntry(status: .created, timestamp: stamp)])
         _ = try await broker.execute(
             [
-                .set(key: names.record(id), value: record.jsonBytes, expiry: .after(JobNames.recordLifetime),
+                .set(key: names.record(id), value: StoredRecord(record: record).bytes, expiry: .after(JobNames.recordLifetime),
                      condition: .always),
                 .push([Array(id.utf8)], end: .head, queue: names.queue),
             ], atomically: true)

@@ -65,4 +65,19 @@ struct JSONCodingTests {
         let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
         #expect(throws: (any Error).self) { try JSONValue(parsing: Array(deep.utf8)) }
     }
+
+    @Test("objects are written with their members in key order, small and large alike", arguments: [0, 1, 2, 5, 16, 17, 40])
+    func memberOrder(count: Int) throws {
+        var generator = SystemRandomNumberGenerator()
+        let names = (0..<count).map { "k\($0 * 7919 % 1000)" + (($0 % 3 == 0) ? "é" : "") }.shuffled(using: &generator)
+        var members: [String: JSONValue] = [:]
+        for (index, name) in names.enumerated() { members[name] = ["n": .integer(Int64(index)), "s": .string(name)] }
+        let text = JSONValue.object(members).jsonText
+        let expected = "{" + members.keys.sorted().map { name in
+            let value = members[name]!
+            return "\"\(name)\":{\"n\":\(value["n"]!.doubleValue.map { Int($0) }!),\"s\":\"\(name)\"}"
+        }.joined(separator: ",") + "}"
+        #expect(text == expected)
+        #expect(try JSONValue(parsing: Array(text.utf8)) == .object(members))
+    }
 }
