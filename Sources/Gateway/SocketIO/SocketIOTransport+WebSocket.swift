@@ -49,10 +49,32 @@ extension SocketIOTransport {
                 configuration: configuration, webSocket: link, now: .now)
             guard table.insert(connection) else { return }
         }
-        let progress = ConnectionWatchdog.Progress()
         let maxPayload = configuration.engine.maxPayload
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
+        // Two tasks per connection, not more: this one writes what the session queues, a child
+        // reads; the gateway's watchdog drops a client whose write stays blocked (it stopped
+        // reading). Either side's end ends the other: the writer cancels the reader, the reader
+        // finishes the frame stream.
+        await gateway.watchdog.watching(session: nil, channel: channel, label: "socket.io", pings: true) { progress in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [self] in
+                    defer { continuation.finish() }
+                    do {
+                        for try await message in inbound.messages(maxSize: maxPayload) {
+                            let frame: EngineIOFrame =
+                                switch message {
+                                case .text(let text): .text(Array(text.utf8))
+                                case .binary(let buffer): .binary(Array(buffer.readableBytesView))
+                                }
+                            let effects = connection.webSocketFrame(frame, from: link.id)
+                            // Effects (CONNECT's token check and replay, client events) reach deep
+                            // into the broker: in a child, so that this long-lived task stays shallow.
+                            if !effects.isEmpty { await transiently { [self] in await perform(effects, on: connection) } }
+                        }
+                    } catch {
+                        logger.debug(
+                            "socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
+                    }
+                }
                 for await frame in frames {
                     let opcode: WebSocketOpcode
                     switch frame {
@@ -65,51 +87,22 @@ extension SocketIOTransport {
                             try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: data)))
                         }
                     } catch {
-                        return
+                        break
                     }
                     connection.wrote(on: link.id)
                 }
+                // The session closed the link, or the client left (the reader finished the stream).
+                group.cancelAll()
             }
-            group.addTask { [self] in
-                do {
-                    for try await message in inbound.messages(maxSize: maxPayload) {
-                        let frame: EngineIOFrame =
-                            switch message {
-                            case .text(let text): .text(Array(text.utf8))
-                            case .binary(let buffer): .binary(Array(buffer.readableBytesView))
-                            }
-                        let effects = connection.webSocketFrame(frame, from: link.id)
-                        if !effects.isEmpty { await perform(effects, on: connection) }
-                    }
-                } catch {
-                    logger.debug(
-                        "socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
-                }
-            }
-            group.addTask { [self] in
-                // A client that stops reading blocks a write forever: drop it after the stall timeout.
-                let interval = gateway.configuration.watchdogInterval
-                let stallTimeout = gateway.configuration.writeStallTimeout
-                while !Task.isCancelled {
-                    do {
-                        try await Task.sleep(for: interval)
-                    } catch {
-                        return
-                    }
-                    if let since = progress.blockedSince, since.duration(to: .now) > stallTimeout {
-                        logger.warning(
-                            "socket.io client stopped reading: connection dropped",
-                            metadata: ["sid": "\(connection.sid)"])
-                        channel.close(promise: nil)
-                        return
-                    }
-                }
-            }
-            // Whichever ends first (the session closed the link, the client left) ends the socket.
-            await group.next()
-            group.cancelAll()
         }
         continuation.finish()
         await perform(connection.webSocketClosed(link.id), on: connection)
+    }
+
+    /// Runs `work` in a child task that ends with it, so that the stack it grows is freed.
+    private func transiently(_ work: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask(operation: work)
+        }
     }
 }
