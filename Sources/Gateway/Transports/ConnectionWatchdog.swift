@@ -49,6 +49,18 @@ final class ConnectionWatchdog: Service, Sendable {
 
         var blockedSince: ContinuousClock.Instant? { writeStarted.withLock { $0 } }
 
+        /// For a writer without a task (``WebSocketSessionPusher``): whether writes wait on a
+        /// channel that takes no more; blocked since the first time it says so.
+        func noteBlocked(_ blocked: Bool) {
+            writeStarted.withLock { since in
+                if !blocked {
+                    since = nil
+                } else if since == nil {
+                    since = .now
+                }
+            }
+        }
+
         /// The client answered a ping.
         func pongReceived() { ping.withLock { $0.awaitingPong = false } }
 

@@ -70,23 +70,23 @@ struct WebSocketTransport: Sendable {
         }
         try await gateway.watchdog.watching(session: session, channel: channel, label: "websocket", pings: true) {
             progress in
-            let connected = ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601)
-            try await progress.writing { try await outbound.write(.text(connected)) }
-            // Two tasks per connection, not more: this one writes, a child reads. Either side's end
-            // ends the other: the reader closes the session (ending the writer's iteration), the
-            // writer cancels the reader.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    defer { session.close() }
-                    try await receive(inbound, session: session, outbound: outbound, logger: logger)
-                }
-                try await deliver(session, to: outbound, progress: progress, logger: logger)
-                group.cancelAll()
-                // The reader's failure (a message over the limit: close 1009) is the connection's,
-                // unless the writer ended first (slow consumer, shutdown) and cancelled it.
-                if case .failure(let error)? = await group.nextResult(), session.closeReason == .closed {
-                    throw error
-                }
+            // One task per connection: this one reads. Events are written from the channel's event
+            // loop as they arrive (no task waits on the session); when the session ends for the
+            // server's reasons, the pusher wakes this reader, which says why and closes.
+            try await WebSocketSessionPusher.start(
+                on: channel, session: session, progress: progress, metrics: metrics,
+                opening: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
+            try await receive(inbound, session: session, outbound: outbound, logger: logger)
+            switch session.closeReason {
+            case .slowConsumer(let capacity):
+                logger.warning(
+                    "websocket client too slow: disconnected",
+                    metadata: ["session": "\(session.id)", "userId": "\(session.userId)", "capacity": "\(capacity)"])
+                try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
+            case .shutdown:
+                try await outbound.close(.goingAway, reason: "server shutting down")
+            case .closed, nil:
+                break
             }
         }
     }
@@ -99,36 +99,15 @@ struct WebSocketTransport: Sendable {
         }
     }
 
-    /// Writes the session's events until it closes, then says why.
-    private func deliver(
-        _ session: Session, to outbound: WebSocketOutboundWriter, progress: ConnectionWatchdog.Progress, logger: Logger
-    ) async throws {
-        for await event in session {
-            let frame = ServerFrame.event(
-                type: event.name, payload: event.dataJSON, eventId: event.eventId?.description,
-                ts: event.timestamp.iso8601)
-            try await progress.writing { try await outbound.write(.text(frame)) }
-            gateway.metrics.delivered(.websocket)
-        }
-        switch session.closeReason {
-        case .slowConsumer(let capacity):
-            logger.warning(
-                "websocket client too slow: disconnected",
-                metadata: ["session": "\(session.id)", "userId": "\(session.userId)", "capacity": "\(capacity)"])
-            try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
-        case .shutdown:
-            try await outbound.close(.goingAway, reason: "server shutting down")
-        case .closed, nil:
-            break
-        }
-    }
-
-    /// Answers the client's frames until it closes. Throws (closing with 1009) on a message
-    /// over the limit; everything else malformed gets an `error` frame.
+    /// Answers the client's frames until it closes, or the server ends the session. Throws
+    /// (closing with 1009) on a message over the limit; everything else malformed gets an `error`
+    /// frame.
     private func receive(
         _ inbound: WebSocketInboundStream, session: Session, outbound: WebSocketOutboundWriter, logger: Logger
     ) async throws {
         for try await message in inbound.messages(maxSize: gateway.configuration.maxFrameSize) {
+            // The server ended the session (slow consumer, shutdown): the pusher woke us to close.
+            if let reason = session.closeReason, reason != .closed { return }
             guard case .text(let text) = message else {
                 gateway.metrics.malformedFrame()
                 try await outbound.write(.text(ServerFrame.error("binary frames are not accepted", ts: now())))
