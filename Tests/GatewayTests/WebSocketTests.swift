@@ -295,13 +295,13 @@ struct WebSocketTests {
 
     @Test func clientsArePingedAndOneThatDoesNotAnswerIsDisconnected() async throws {
         let configuration = GatewayConfiguration(
-            port: 0, watchdogInterval: .milliseconds(50), webSocketPingInterval: .milliseconds(200))
+            port: 0, watchdogInterval: .milliseconds(100), webSocketPingInterval: .seconds(1))
         let test = try await TestGateway(configuration: configuration, withAgent: false)
         let silentToken = try await test.token("silent")
         let token = try await test.token("alice")
         try await test.live { client in
             let port = try #require(client.port)
-            try await withDeadline("pings answered and unanswered", within: .seconds(20)) {
+            try await withDeadline("pings answered and unanswered", within: .seconds(30)) {
                 try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, outbound, _ in
                     // The client library answers pings (RFC 6455 §5.5.3) while the inbound is read.
                     let received = ResultBox()
