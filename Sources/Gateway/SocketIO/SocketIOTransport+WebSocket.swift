@@ -41,49 +41,49 @@ extension SocketIOTransport {
         let attached = AttachedConnection()
         let maxPayload = configuration.engine.maxPayload
         // The gateway's watchdog pings the WebSocket and drops a client whose writes stay blocked.
-        await gateway.watchdog.watching(session: nil, channel: channel, label: "socket.io", pings: true) { progress in
-            let pusher: (send: @Sendable (EngineIOFrame) -> Void, finish: @Sendable () -> Void, link: EngineIOFramePusher.Link)
-            do {
-                pusher = try await EngineIOFramePusher.install(
-                    on: channel, progress: progress, written: { attached.connection?.wrote(on: linkID) })
-            } catch {
-                logger.debug("socket.io websocket not served", metadata: ["error": "\(error)"])
-                return
-            }
-            let link = WebSocketLink(id: linkID, send: pusher.send, finish: pusher.finish, channel: channel)
-            let connection: EngineIOConnection
-            if let sid = request.uri.queryParameters["sid"].map(String.init), !sid.isEmpty {
-                // An upgrade: the session may have ended since the check, or be upgrading already.
-                guard let existing = table.connection(sid), existing.attach(link) else { return }
-                connection = existing
-            } else {
-                guard isAccepting else { return }
-                connection = EngineIOConnection(
-                    sid: EngineIOSession.makeSessionID(), transport: .webSocket, handshakeToken: request.presentedToken,
-                    configuration: configuration, webSocket: link, now: .now)
-                guard table.insert(connection) else { return }
-            }
-            attached.connection = connection
-            do {
-                for try await message in inbound.messages(maxSize: maxPayload) {
-                    // The session is done with this WebSocket: the pusher woke us to close it.
-                    if pusher.link.isFinished { break }
-                    let frame: EngineIOFrame =
-                        switch message {
-                        case .text(let text): .text(Array(text.utf8))
-                        case .binary(let buffer): .binary(Array(buffer.readableBytesView))
-                        }
-                    let effects = connection.webSocketFrame(frame, from: link.id)
-                    // Effects (CONNECT's token check and replay, client events) reach deep into the
-                    // broker: in a child, so that this long-lived task stays shallow.
-                    if !effects.isEmpty { await transiently { [self] in await perform(effects, on: connection) } }
-                }
-            } catch {
-                logger.debug("socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
-            }
-            pusher.finish()
-            await perform(connection.webSocketClosed(link.id), on: connection)
+        let progress = gateway.watchdog.watch(session: nil, channel: channel, label: "socket.io", pings: true)
+        defer { gateway.watchdog.unwatch(progress) }
+        let pusher: (send: @Sendable (EngineIOFrame) -> Void, finish: @Sendable () -> Void, link: EngineIOFramePusher.Link)
+        do {
+            pusher = try await EngineIOFramePusher.install(
+                on: channel, progress: progress, written: { attached.connection?.wrote(on: linkID) })
+        } catch {
+            logger.debug("socket.io websocket not served", metadata: ["error": "\(error)"])
+            return
         }
+        let link = WebSocketLink(id: linkID, send: pusher.send, finish: pusher.finish, channel: channel)
+        let connection: EngineIOConnection
+        if let sid = request.uri.queryParameters["sid"].map(String.init), !sid.isEmpty {
+            // An upgrade: the session may have ended since the check, or be upgrading already.
+            guard let existing = table.connection(sid), existing.attach(link) else { return }
+            connection = existing
+        } else {
+            guard isAccepting else { return }
+            connection = EngineIOConnection(
+                sid: EngineIOSession.makeSessionID(), transport: .webSocket, handshakeToken: request.presentedToken,
+                configuration: configuration, webSocket: link, now: .now)
+            guard table.insert(connection) else { return }
+        }
+        attached.connection = connection
+        do {
+            for try await message in inbound.messages(maxSize: maxPayload) {
+                // The session is done with this WebSocket: the pusher woke us to close it.
+                if pusher.link.isFinished { break }
+                let frame: EngineIOFrame =
+                    switch message {
+                    case .text(let text): .text(Array(text.utf8))
+                    case .binary(let buffer): .binary(Array(buffer.readableBytesView))
+                    }
+                let effects = connection.webSocketFrame(frame, from: link.id)
+                // Effects (CONNECT's token check and replay, client events) reach deep into the
+                // broker: in a child, so that this long-lived task stays shallow.
+                if !effects.isEmpty { await transiently { [self] in await perform(effects, on: connection) } }
+            }
+        } catch {
+            logger.debug("socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
+        }
+        pusher.finish()
+        await perform(connection.webSocketClosed(link.id), on: connection)
     }
 
     /// Runs `work` in a child task that ends with it, so that the stack it grows is freed.

@@ -129,12 +129,25 @@ final class ConnectionWatchdog: Service, Sendable {
         session: Session?, channel: any Channel, label: String, pings: Bool = false,
         _ body: (Progress) async throws -> T
     ) async rethrows -> T {
+        let progress = watch(session: session, channel: channel, label: label, pings: pings)
+        defer { unwatch(progress) }
+        return try await body(progress)
+    }
+
+    /// Starts watching one connection (see ``watching(session:channel:label:pings:_:)``); the
+    /// transport must call ``unwatch(_:)`` when it ends. For the long-lived task of a WebSocket,
+    /// whose every frame counts: no closure, no generic frame.
+    func watch(session: Session?, channel: any Channel, label: String, pings: Bool) -> Progress {
         let progress = Progress(id: nextID.add(1, ordering: .relaxed).oldValue, now: .now)
         let entry = Entry(progress: progress, session: session, channel: channel, label: label, pings: pings)
         if pings { PongWatcher.install(on: channel, for: progress) }
         entries.withLock { $0[progress.id] = entry }
-        defer { _ = entries.withLock { $0.removeValue(forKey: progress.id) } }
-        return try await body(progress)
+        return progress
+    }
+
+    /// Stops watching the connection of `progress`.
+    func unwatch(_ progress: Progress) {
+        _ = entries.withLock { $0.removeValue(forKey: progress.id) }
     }
 
     /// Sweeps every `interval` until cancelled or the graceful shutdown (it is shut down after

@@ -68,26 +68,25 @@ struct WebSocketTransport: Sendable {
                 "websocket closed",
                 metadata: ["session": "\(session.id)", "reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
         }
-        try await gateway.watchdog.watching(session: session, channel: channel, label: "websocket", pings: true) {
-            progress in
-            // One task per connection: this one reads. Events are written from the channel's event
-            // loop as they arrive (no task waits on the session); when the session ends for the
-            // server's reasons, the pusher wakes this reader, which says why and closes.
-            try await WebSocketSessionPusher.start(
-                on: channel, session: session, progress: progress, metrics: metrics,
-                opening: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
-            try await receive(inbound, session: session, outbound: outbound, logger: logger)
-            switch session.closeReason {
-            case .slowConsumer(let capacity):
-                logger.warning(
-                    "websocket client too slow: disconnected",
-                    metadata: ["session": "\(session.id)", "userId": "\(session.userId)", "capacity": "\(capacity)"])
-                try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
-            case .shutdown:
-                try await outbound.close(.goingAway, reason: "server shutting down")
-            case .closed, nil:
-                break
-            }
+        let progress = gateway.watchdog.watch(session: session, channel: channel, label: "websocket", pings: true)
+        defer { gateway.watchdog.unwatch(progress) }
+        // One task per connection: this one reads. Events are written from the channel's event
+        // loop as they arrive (no task waits on the session); when the session ends for the
+        // server's reasons, the pusher wakes this reader, which says why and closes.
+        try await WebSocketSessionPusher.start(
+            on: channel, session: session, progress: progress, metrics: metrics,
+            opening: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
+        try await receive(inbound, session: session, outbound: outbound, logger: logger)
+        switch session.closeReason {
+        case .slowConsumer(let capacity):
+            logger.warning(
+                "websocket client too slow: disconnected",
+                metadata: ["session": "\(session.id)", "userId": "\(session.userId)", "capacity": "\(capacity)"])
+            try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
+        case .shutdown:
+            try await outbound.close(.goingAway, reason: "server shutting down")
+        case .closed, nil:
+            break
         }
     }
 
