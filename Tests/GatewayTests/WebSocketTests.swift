@@ -293,6 +293,34 @@ struct WebSocketTests {
         }
     }
 
+    @Test func clientWhoseWritesStayBlockedIsDroppedAfterTheStallTimeout() async throws {
+        // A queue too large to overflow first: only the stall timeout can end this connection.
+        let configuration = GatewayConfiguration(
+            port: 0, outboundQueueCapacity: 100_000, watchdogInterval: .milliseconds(100),
+            writeStallTimeout: .seconds(1))
+        let test = try await TestGateway(configuration: configuration, withAgent: false)
+        let token = try await test.token("stuck")
+        try await test.live { client in
+            let port = try #require(client.port)
+            let stuck = try await StalledWebSocketClient.connect(port: port, path: "/ws?token=\(token)")
+            try await eventually("the session") { test.router.registry.hasSessions(ofUser: "stuck") }
+            let big = JSONValue.string(String(repeating: "z", count: 32 * 1024))
+            try await withDeadline("the stalled client to be dropped", within: .seconds(60)) {
+                var sent = 0
+                while test.router.registry.hasSessions(ofUser: "stuck"), sent < 2_000 {
+                    try await test.router.emit("bulk", data: ["blob": big], toUser: "stuck")
+                    sent += 1
+                    if sent.isMultiple(of: 50) { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                try await eventually("the session to be closed", within: .seconds(30)) {
+                    !test.router.registry.hasSessions(ofUser: "stuck")
+                }
+            }
+            #expect(test.router.stats.sessions.slowClosed == 0)
+            await stuck.close()
+        }
+    }
+
     @Test func clientsArePingedAndOneThatDoesNotAnswerIsDisconnected() async throws {
         let configuration = GatewayConfiguration(
             port: 0, watchdogInterval: .milliseconds(100), webSocketPingInterval: .seconds(1))
