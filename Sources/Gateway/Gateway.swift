@@ -28,6 +28,8 @@ public struct Gateway: Service {
     public let logger: Logger
     /// The user of the demo token (memory-backed demo only).
     public let demoUser: String?
+    /// Drops the WebSocket and SSE connections of clients that stopped reading (one sweep for all).
+    let watchdog: ConnectionWatchdog
     private let onServerRunning: @Sendable (Int) async -> Void
     private var extraRoutes: [@Sendable (Hummingbird.Router<GatewayRequestContext>) -> Void]
 
@@ -45,6 +47,9 @@ public struct Gateway: Service {
         self.metrics = metrics
         self.logger = logger
         self.demoUser = demoUser
+        self.watchdog = ConnectionWatchdog(
+            interval: configuration.watchdogInterval, stallTimeout: configuration.writeStallTimeout,
+            pingInterval: configuration.webSocketPingInterval, logger: logger)
         self.onServerRunning = onServerRunning
         self.extraRoutes = []
     }
@@ -93,7 +98,8 @@ public struct Gateway: Service {
     }
 
     /// The Hummingbird application serving the gateway; `services` run beside the server and
-    /// are shut down after it (pass the job router here when not running it elsewhere).
+    /// are shut down after it (pass the job router here when not running it elsewhere). The
+    /// connection watchdog runs beside them, shut down last.
     public func makeApplication(services: [any Service] = []) -> some ApplicationProtocol {
         let http = makeHTTPRouter()
         let onServerRunning = self.onServerRunning
@@ -103,11 +109,12 @@ public struct Gateway: Service {
                 webSocketRouter: http,
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [UpgradeRefusalHandler()], idleTimeout: nil),
-                    ws: .init(maxFrameSize: configuration.maxFrameSize, autoPing: .enabled(timePeriod: .seconds(30)))
+                    // The watchdog pings every WebSocket from its one sweep, not a task per connection.
+                    ws: .init(maxFrameSize: configuration.maxFrameSize, autoPing: .disabled)
                 )
             ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: services,
+            services: [watchdog] + services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

@@ -22,6 +22,9 @@ public struct GatewayConfiguration: Sendable {
     public var watchdogInterval: Duration
     /// How long one write to a client may stay blocked before the connection is dropped.
     public var writeStallTimeout: Duration
+    /// How often each WebSocket is pinged; a client that has not answered a ping by the next one
+    /// is disconnected.
+    public var webSocketPingInterval: Duration
     /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
     public var demoMode: Bool
 
@@ -36,6 +39,7 @@ public struct GatewayConfiguration: Sendable {
         outboundQueueCapacity: Int = 256,
         watchdogInterval: Duration = .seconds(1),
         writeStallTimeout: Duration = .seconds(30),
+        webSocketPingInterval: Duration = .seconds(30),
         demoMode: Bool = false
     ) {
         self.host = host
@@ -48,6 +52,7 @@ public struct GatewayConfiguration: Sendable {
         self.outboundQueueCapacity = outboundQueueCapacity
         self.watchdogInterval = watchdogInterval
         self.writeStallTimeout = writeStallTimeout
+        self.webSocketPingInterval = webSocketPingInterval
         self.demoMode = demoMode
     }
 }

@@ -1,7 +1,7 @@
 import Broker
 import BrokerTesting
 import Foundation
-import Gateway
+@testable import Gateway
 import HTTPTypes
 import HummingbirdTesting
 import HummingbirdWSClient
@@ -252,6 +252,113 @@ struct WebSocketTests {
         try await test.live { client in
             await #expect(throws: WebSocketClientError.webSocketUpgradeFailed) {
                 try await client.ws("/ws?token=\(token)&lastEventId=abc", logger: Self.logger) { _, _, _ in }
+            }
+        }
+    }
+
+    @Test func slowConsumerIsDisconnectedWithoutHoldingOthersBack() async throws {
+        let test = try await TestGateway(
+            configuration: GatewayConfiguration(port: 0, outboundQueueCapacity: 8), withAgent: false)
+        let slowToken = try await test.token("slow")
+        let fastToken = try await test.token("fast")
+        try await test.live { client in
+            let port = try #require(client.port)
+            // The slow client never reads: its socket buffers fill, the server's write to it
+            // blocks, its session overflows; the watchdog must drop the blocked connection.
+            let slow = try await StalledWebSocketClient.connect(port: port, path: "/ws?token=\(slowToken)")
+            try await eventually("the slow client's session") { test.router.registry.counts.sessions == 1 }
+            try await withDeadline("the slow client to be cut off", within: .seconds(60)) {
+                try await client.ws("/ws?token=\(fastToken)", logger: Self.logger) { inbound, _, _ in
+                    var frames = FrameReader(inbound)
+                    #expect(try await frames.next()["type"] == "connected")
+                    let big = JSONValue.string(String(repeating: "z", count: 32 * 1024))
+                    var sent = 0
+                    while test.router.stats.sessions.slowClosed == 0, sent <= 5_000 {
+                        try await test.router.emit("bulk", data: ["blob": big, "n": .integer(Int64(sent))], toUser: "slow")
+                        sent += 1
+                        if sent.isMultiple(of: 50) { try await Task.sleep(for: .milliseconds(5)) }
+                    }
+                    #expect(test.router.stats.sessions.slowClosed == 1)
+                    try await eventually("the slow-consumer metric") {
+                        let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                        return metrics.contains(#"switchboard_slow_consumer_disconnects_total{transport="websocket"} 1"#)
+                    }
+                    #expect(test.router.registry.counts.sessions == 1)
+                    // The other user is unaffected.
+                    try await test.router.emit("note:ok", data: ["ok": true], toUser: "fast")
+                    #expect(try await frames.nextEvent()["type"] == "note:ok")
+                }
+            }
+            await slow.close()
+        }
+    }
+
+    @Test func clientWhoseWritesStayBlockedIsDroppedAfterTheStallTimeout() async throws {
+        // A queue too large to overflow first: only the stall timeout can end this connection.
+        let configuration = GatewayConfiguration(
+            port: 0, outboundQueueCapacity: 100_000, watchdogInterval: .milliseconds(100),
+            writeStallTimeout: .seconds(1))
+        let test = try await TestGateway(configuration: configuration, withAgent: false)
+        let token = try await test.token("stuck")
+        try await test.live { client in
+            let port = try #require(client.port)
+            let stuck = try await StalledWebSocketClient.connect(port: port, path: "/ws?token=\(token)")
+            try await eventually("the session") { test.router.registry.hasSessions(ofUser: "stuck") }
+            let big = JSONValue.string(String(repeating: "z", count: 32 * 1024))
+            try await withDeadline("the stalled client to be dropped", within: .seconds(60)) {
+                var sent = 0
+                while test.router.registry.hasSessions(ofUser: "stuck"), sent < 2_000 {
+                    try await test.router.emit("bulk", data: ["blob": big], toUser: "stuck")
+                    sent += 1
+                    if sent.isMultiple(of: 50) { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                try await eventually("the session to be closed", within: .seconds(30)) {
+                    !test.router.registry.hasSessions(ofUser: "stuck")
+                }
+            }
+            #expect(test.router.stats.sessions.slowClosed == 0)
+            await stuck.close()
+        }
+    }
+
+    @Test func clientsArePingedAndOneThatDoesNotAnswerIsDisconnected() async throws {
+        let configuration = GatewayConfiguration(
+            port: 0, watchdogInterval: .milliseconds(100), webSocketPingInterval: .seconds(1))
+        let test = try await TestGateway(configuration: configuration, withAgent: false)
+        let silentToken = try await test.token("silent")
+        let token = try await test.token("alice")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await withDeadline("pings answered and unanswered", within: .seconds(30)) {
+                try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, outbound, _ in
+                    // The client library answers pings (RFC 6455 §5.5.3) while the inbound is read.
+                    let received = ResultBox()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            var frames = FrameReader(inbound)
+                            while true { received.append([try await frames.next()["type"]?.stringValue ?? "?"]) }
+                        }
+                        try await eventually("connected") { received.values == ["connected"] }
+                        // This one never reads, so never answers.
+                        let silent = try await StalledWebSocketClient.connect(
+                            port: port, path: "/ws?token=\(silentToken)")
+                        try await eventually("the silent client's session") {
+                            test.router.registry.hasSessions(ofUser: "silent")
+                        }
+                        try await eventually("the silent client to be dropped") {
+                            !test.router.registry.hasSessions(ofUser: "silent")
+                        }
+                        #expect(test.gateway.watchdog.pingsSent >= 2)
+                        // The answering client was pinged as often, and is still served.
+                        let pinged = test.gateway.watchdog.pingsSent
+                        try await eventually("more pings") { test.gateway.watchdog.pingsSent >= pinged + 3 }
+                        #expect(test.router.registry.hasSessions(ofUser: "alice"))
+                        try await outbound.write(.text(#"{"type":"ping"}"#))
+                        try await eventually("a pong") { received.values == ["connected", "pong"] }
+                        await silent.close()
+                        group.cancelAll()
+                    }
+                }
             }
         }
     }

@@ -75,6 +75,8 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         var recent = Set<EventID>()
         var recentOrder = Deque<EventID>()
         var delivered = 0
+        /// Push delivery: called when events become available or the session closes.
+        var wake: (@Sendable () -> Void)?
     }
 
     init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
@@ -134,6 +136,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     /// Hands `event` to the session. Never blocks.
     func deliver(_ event: RoutedEvent) -> Delivery {
         var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
+        var wake: (@Sendable () -> Void)?
         let outcome: Delivery = state.withLock { state in
             if state.closeReason != nil { return .closed }
             if state.replaying {
@@ -144,9 +147,13 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
                 state.held.append(event)
                 return .held
             }
-            return enqueue(event, into: &state, resume: &resume)
+            let wasEmpty = state.buffer.isEmpty
+            let outcome = enqueue(event, into: &state, resume: &resume)
+            if outcome == .queued, wasEmpty, !state.buffer.isEmpty { wake = state.wake }
+            return outcome
         }
         if let (waiter, event) = resume { waiter.resume(returning: event) }
+        wake?()
         if outcome == .overflowed { endAfterOverflow() }
         return outcome
     }
@@ -158,6 +165,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     func finishReplay(with replayed: [RoutedEvent], after floor: EventID? = nil) -> EventID? {
         var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
         var overflowed = false
+        var wake: (@Sendable () -> Void)?
         let last: EventID? = state.withLock { state in
             guard state.closeReason == nil, state.replaying else { return state.lastEventId }
             state.replaying = false
@@ -168,9 +176,11 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
                 overflowed = true
                 break
             }
+            if !state.buffer.isEmpty { wake = state.wake }
             return state.lastEventId
         }
         if let (waiter, event) = resume { waiter.resume(returning: event) }
+        wake?()
         if overflowed { endAfterOverflow() }
         return last
     }
@@ -209,11 +219,15 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
 
     /// Ends iteration and leaves the registry after an overflow (outside the lock).
     private func endAfterOverflow() {
-        let waiter = state.withLock { state in
-            defer { state.waiter = nil }
-            return state.waiter
+        let (waiter, wake) = state.withLock { state in
+            defer {
+                state.waiter = nil
+                state.wake = nil
+            }
+            return (state.waiter, state.wake)
         }
         waiter?.resume(returning: nil)
+        wake?()
         registry.remove(self, slow: true)
     }
 
@@ -226,17 +240,50 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     /// Closes with `reason`; returns `false` if it was already closed.
     @discardableResult
     func close(reason: SessionCloseReason) -> Bool {
-        let (changed, waiter) = state.withLock { state -> (Bool, CheckedContinuation<RoutedEvent?, Never>?) in
-            guard state.closeReason == nil else { return (false, nil) }
+        let (changed, waiter, wake) = state.withLock {
+            state -> (Bool, CheckedContinuation<RoutedEvent?, Never>?, (@Sendable () -> Void)?) in
+            guard state.closeReason == nil else { return (false, nil, nil) }
             state.closeReason = reason
             state.buffer.removeAll()
             state.held.removeAll()
-            defer { state.waiter = nil }
-            return (true, state.waiter)
+            defer {
+                state.waiter = nil
+                state.wake = nil
+            }
+            return (true, state.waiter, state.wake)
         }
         waiter?.resume(returning: nil)
+        wake?()
         registry.remove(self)
         return changed
+    }
+
+    // MARK: Push delivery
+
+    /// Push delivery, for a transport that writes from callbacks rather than from a task waiting
+    /// on the session: `wake` is called (outside the lock, on the delivering thread) when events
+    /// become available after none waited, and once when the session closes; the transport then
+    /// takes them with ``take(max:)`` until none is left. Called at once if events already wait
+    /// or the session is closed. This replaces iteration: a session has one consumer.
+    public func onAvailable(_ wake: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            guard state.closeReason == nil else { return true }
+            state.wake = wake
+            return !state.buffer.isEmpty
+        }
+        if now { wake() }
+    }
+
+    /// Takes up to `max` of the events waiting, oldest first, without waiting for any.
+    public func take(max: Int) -> [RoutedEvent] {
+        state.withLock { state in
+            let count = Swift.min(max, state.buffer.count)
+            guard count > 0 else { return [] }
+            var events: [RoutedEvent] = []
+            events.reserveCapacity(count)
+            for _ in 0..<count { events.append(state.buffer.removeFirst()) }
+            return events
+        }
     }
 
     // MARK: AsyncSequence

@@ -2,10 +2,12 @@ import Broker
 import NIOCore
 
 /// A WebSocket attached to an Engine.IO session: the probe during an upgrade, then the
-/// session's transport. Frames yielded to `frames` are written in order by its handler.
+/// session's transport. Frames given to `send` are written in order (see ``EngineIOFramePusher``);
+/// `finish` ends the WebSocket once they are.
 struct WebSocketLink: Sendable {
     let id: UInt64
-    let frames: AsyncStream<EngineIOFrame>.Continuation
+    let send: @Sendable (EngineIOFrame) -> Void
+    let finish: @Sendable () -> Void
     let channel: any Channel
 }
 
@@ -59,7 +61,7 @@ extension EngineIOConnection.State {
             case .upgraded:
                 break
             case .closeProbeWebSocket:
-                webSocket?.frames.finish()
+                webSocket?.finish()
                 webSocket = nil
                 inFlight = 0
             case .closed(let reason):
@@ -106,7 +108,7 @@ extension EngineIOConnection.State {
 
     private mutating func sendOnWebSocket(_ frame: EngineIOFrame) {
         guard let webSocket else { return }
-        webSocket.frames.yield(frame)
+        webSocket.send(frame)
         inFlight += 1
     }
 
@@ -122,7 +124,7 @@ extension EngineIOConnection.State {
         socket.transportClosed()
         // The session answers a held poll before closing; never leave a request hanging anyway.
         answerHeldPoll(.body(EngineIOPayload.encode(CollectionOfOne(EngineIOFrame.close))))
-        webSocket?.frames.finish()
+        webSocket?.finish()
         webSocket = nil
         inFlight = 0
         effects.append(.ended(reason, session))

@@ -59,7 +59,7 @@ final class EngineIOConnection: Sendable {
             engine: engine, socket: SocketIOSession(connectDeadline: now + configuration.connectTimeout))
         if let webSocket {
             initial.webSocket = webSocket
-            webSocket.frames.yield(engine.openingFrame)
+            webSocket.send(engine.openingFrame)
         }
         self.state = Mutex(initial)
     }
@@ -136,7 +136,7 @@ final class EngineIOConnection: Sendable {
             // Only `acceptWebSocket` or `reject` come back here: no effects to run.
             let actions = state.engine.webSocketOpened(now: .now)
             guard state.perform(actions, now: .now, effects: &effects) == .acceptWebSocket else { return false }
-            state.webSocket?.frames.finish()
+            state.webSocket?.finish()
             state.webSocket = link
             state.inFlight = 0
             return true

@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 extension SocketIOTransport {
     /// Checked before the upgrade, without touching any session: the request must be a valid
@@ -28,15 +29,29 @@ extension SocketIOTransport {
     }
 
     /// One WebSocket: a new Engine.IO session (`transports: ["websocket"]`) or the upgrade of a
-    /// polling one. Writes what the session queues, in order; feeds it the client's frames.
+    /// polling one. Feeds the session the client's frames; what the session queues is written from
+    /// the channel's event loop (``EngineIOFramePusher``), so this is the connection's one task.
     func serveWebSocket(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
         context: WebSocketRouterContext<GatewayRequestContext>
     ) async {
         let request = context.request
         let channel = context.requestContext.channel
-        let (frames, continuation) = AsyncStream.makeStream(of: EngineIOFrame.self)
-        let link = WebSocketLink(id: table.makeLinkID(), frames: continuation, channel: channel)
+        let linkID = table.makeLinkID()
+        let attached = AttachedConnection()
+        let maxPayload = configuration.engine.maxPayload
+        // The gateway's watchdog pings the WebSocket and drops a client whose writes stay blocked.
+        let progress = gateway.watchdog.watch(session: nil, channel: channel, label: "socket.io", pings: true)
+        defer { gateway.watchdog.unwatch(progress) }
+        let pusher: (send: @Sendable (EngineIOFrame) -> Void, finish: @Sendable () -> Void, link: EngineIOFramePusher.Link)
+        do {
+            pusher = try await EngineIOFramePusher.install(
+                on: channel, progress: progress, written: { attached.connection?.wrote(on: linkID) })
+        } catch {
+            logger.debug("socket.io websocket not served", metadata: ["error": "\(error)"])
+            return
+        }
+        let link = WebSocketLink(id: linkID, send: pusher.send, finish: pusher.finish, channel: channel)
         let connection: EngineIOConnection
         if let sid = request.uri.queryParameters["sid"].map(String.init), !sid.isEmpty {
             // An upgrade: the session may have ended since the check, or be upgrading already.
@@ -49,67 +64,43 @@ extension SocketIOTransport {
                 configuration: configuration, webSocket: link, now: .now)
             guard table.insert(connection) else { return }
         }
-        let progress = ConnectionWatchdog.Progress()
-        let maxPayload = configuration.engine.maxPayload
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await frame in frames {
-                    let opcode: WebSocketOpcode
-                    switch frame {
-                    case .text: opcode = .text
-                    case .binary: opcode = .binary
+        attached.connection = connection
+        do {
+            for try await message in inbound.messages(maxSize: maxPayload) {
+                // The session is done with this WebSocket: the pusher woke us to close it.
+                if pusher.link.isFinished { break }
+                let frame: EngineIOFrame =
+                    switch message {
+                    case .text(let text): .text(Array(text.utf8))
+                    case .binary(let buffer): .binary(Array(buffer.readableBytesView))
                     }
-                    let data = ByteBuffer(bytes: frame.bytes)
-                    do {
-                        try await progress.writing {
-                            try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: opcode, data: data)))
-                        }
-                    } catch {
-                        return
-                    }
-                    connection.wrote(on: link.id)
-                }
+                let effects = connection.webSocketFrame(frame, from: link.id)
+                // Effects (CONNECT's token check and replay, client events) reach deep into the
+                // broker: in a child, so that this long-lived task stays shallow.
+                if !effects.isEmpty { await transiently { [self] in await perform(effects, on: connection) } }
             }
-            group.addTask { [self] in
-                do {
-                    for try await message in inbound.messages(maxSize: maxPayload) {
-                        let frame: EngineIOFrame =
-                            switch message {
-                            case .text(let text): .text(Array(text.utf8))
-                            case .binary(let buffer): .binary(Array(buffer.readableBytesView))
-                            }
-                        let effects = connection.webSocketFrame(frame, from: link.id)
-                        if !effects.isEmpty { await perform(effects, on: connection) }
-                    }
-                } catch {
-                    logger.debug(
-                        "socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
-                }
-            }
-            group.addTask { [self] in
-                // A client that stops reading blocks a write forever: drop it after the stall timeout.
-                let interval = gateway.configuration.watchdogInterval
-                let stallTimeout = gateway.configuration.writeStallTimeout
-                while !Task.isCancelled {
-                    do {
-                        try await Task.sleep(for: interval)
-                    } catch {
-                        return
-                    }
-                    if let since = progress.blockedSince, since.duration(to: .now) > stallTimeout {
-                        logger.warning(
-                            "socket.io client stopped reading: connection dropped",
-                            metadata: ["sid": "\(connection.sid)"])
-                        channel.close(promise: nil)
-                        return
-                    }
-                }
-            }
-            // Whichever ends first (the session closed the link, the client left) ends the socket.
-            await group.next()
-            group.cancelAll()
+        } catch {
+            logger.debug("socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
         }
-        continuation.finish()
+        pusher.finish()
         await perform(connection.webSocketClosed(link.id), on: connection)
+    }
+
+    /// Runs `work` in a child task that ends with it, so that the stack it grows is freed.
+    private func transiently(_ work: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask(operation: work)
+        }
+    }
+}
+
+/// The Engine.IO session a WebSocket serves, once known (frames written before it is are the
+/// opening packet, which the session does not count).
+private final class AttachedConnection: Sendable {
+    private let value = Mutex<EngineIOConnection?>(nil)
+
+    var connection: EngineIOConnection? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

@@ -1,26 +1,44 @@
 import Broker
 import Logging
 import NIOCore
+import NIOWebSocket
+import ServiceLifecycle
 import Synchronization
 
-/// Ends connections whose client stopped taking data.
+/// Ends connections whose client stopped taking data or answering, for every connection of the
+/// gateway from one task.
 ///
-/// A session that overflows is closed at once by the registry, but the transport may be
-/// stuck in a write to a client that does not read (its socket buffers full), and would hold
-/// the connection forever. The watchdog runs beside the transport's writer and closes the
-/// connection (failing the blocked write, which ends the transport) when the session was
-/// closed as a slow consumer, or when one write has been blocked longer than the stall
-/// timeout.
-struct ConnectionWatchdog: Sendable {
-    /// Why the watchdog ended the connection.
+/// A session that overflows is closed at once by the registry, but the transport may be stuck
+/// in a write to a client that does not read (its socket buffers full), and would hold the
+/// connection forever. Each transport registers its connection while it serves it
+/// (``watching(session:channel:label:pings:_:)``); every `interval` the watchdog closes the
+/// connection (failing the blocked write, which ends the transport) when its session was closed
+/// as a slow consumer, or when one write has been blocked longer than the stall timeout.
+///
+/// It also pings the WebSockets (RFC 6455 §5.5.2) every `pingInterval`, and closes one whose
+/// client has not answered the previous ping by then (see ``PongWatcher``).
+///
+/// One shared sweep rather than timer tasks per connection (a watchdog's, hummingbird-websocket's
+/// auto-ping): a task keeps its first stack slab (about a kilobyte) and its sleeping frames for
+/// the connection's whole life, which for thousands of idle connections adds up.
+final class ConnectionWatchdog: Service, Sendable {
+    /// Why the watchdog ended a connection.
     enum Verdict: Error, Equatable {
         case slowConsumer(capacity: Int)
         case stalled
+        case pingTimeout
     }
 
-    /// The writer's progress, shared with the watchdog.
+    /// The writer's progress on one connection, shared with the watchdog.
     final class Progress: Sendable {
+        let id: UInt64
         private let writeStarted = Mutex<ContinuousClock.Instant?>(nil)
+        private let ping: Mutex<PingState>
+
+        init(id: UInt64, now: ContinuousClock.Instant) {
+            self.id = id
+            self.ping = Mutex(PingState(lastSent: now))
+        }
 
         /// Runs one write, noting while it is in flight.
         func writing<T>(_ write: () async throws -> T) async throws -> T {
@@ -30,48 +48,176 @@ struct ConnectionWatchdog: Sendable {
         }
 
         var blockedSince: ContinuousClock.Instant? { writeStarted.withLock { $0 } }
+
+        /// For a writer without a task (``WebSocketSessionPusher``): whether writes wait on a
+        /// channel that takes no more; blocked since the first time it says so.
+        func noteBlocked(_ blocked: Bool) {
+            writeStarted.withLock { since in
+                if !blocked {
+                    since = nil
+                } else if since == nil {
+                    since = .now
+                }
+            }
+        }
+
+        /// The client answered a ping.
+        func pongReceived() { ping.withLock { $0.awaitingPong = false } }
+
+        /// Pongs are noted from now on (until then a ping never times out).
+        func pongsWatched() { ping.withLock { $0.pongsWatched = true } }
+
+        /// What the sweep does about pings at `now`.
+        func pingDue(now: ContinuousClock.Instant, every interval: Duration) -> PingAction {
+            ping.withLock { state in
+                guard state.lastSent.duration(to: now) >= interval else { return .none }
+                if state.awaitingPong, state.pongsWatched { return .timeout }
+                state.lastSent = now
+                state.awaitingPong = true
+                return .send
+            }
+        }
     }
 
-    let session: Session
-    let progress: Progress
-    let channel: any Channel
-    let logger: Logger
+    struct PingState {
+        var lastSent: ContinuousClock.Instant
+        var awaitingPong = false
+        var pongsWatched = false
+    }
+
+    enum PingAction: Equatable { case none, send, timeout }
+
+    /// One watched connection.
+    private struct Entry: Sendable {
+        let progress: Progress
+        /// The session whose slow-consumer close ends the connection (none for a transport that
+        /// handles that itself, such as Socket.IO's event pump).
+        let session: Session?
+        let channel: any Channel
+        let label: String
+        /// Whether the channel is an upgraded WebSocket to ping.
+        let pings: Bool
+    }
+
     /// How often to look.
     let interval: Duration
     /// How long one write may stay blocked.
     let stallTimeout: Duration
+    /// How often WebSockets are pinged; a ping unanswered after as long closes the connection.
+    let pingInterval: Duration
+    private let logger: Logger
+    private let entries = Mutex<[UInt64: Entry]>([:])
+    private let nextID = Atomic<UInt64>(1)
+    private let pingCount = Atomic<Int>(0)
 
-    init(session: Session, channel: any Channel, configuration: GatewayConfiguration, logger: Logger) {
-        self.session = session
-        self.progress = Progress()
-        self.channel = channel
+    init(interval: Duration, stallTimeout: Duration, pingInterval: Duration, logger: Logger) {
+        self.interval = interval
+        self.stallTimeout = stallTimeout
+        self.pingInterval = pingInterval
         self.logger = logger
-        self.interval = configuration.watchdogInterval
-        self.stallTimeout = configuration.writeStallTimeout
     }
 
-    /// Watches until cancelled; closes the connection and returns the verdict when it must end.
-    @discardableResult
-    func run() async -> Verdict? {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: interval)
-            } catch {
-                return nil
+    /// How many connections are watched.
+    var count: Int { entries.withLock { $0.count } }
+
+    /// How many pings have been sent.
+    var pingsSent: Int { pingCount.load(ordering: .relaxed) }
+
+    /// Watches one connection while `body` serves it; `body` wraps its writes in the progress.
+    /// With `pings`, the channel is an upgraded WebSocket: it gets a ``PongWatcher`` and pings.
+    func watching<T>(
+        session: Session?, channel: any Channel, label: String, pings: Bool = false,
+        _ body: (Progress) async throws -> T
+    ) async rethrows -> T {
+        let progress = watch(session: session, channel: channel, label: label, pings: pings)
+        defer { unwatch(progress) }
+        return try await body(progress)
+    }
+
+    /// Starts watching one connection (see ``watching(session:channel:label:pings:_:)``); the
+    /// transport must call ``unwatch(_:)`` when it ends. For the long-lived task of a WebSocket,
+    /// whose every frame counts: no closure, no generic frame.
+    func watch(session: Session?, channel: any Channel, label: String, pings: Bool) -> Progress {
+        let progress = Progress(id: nextID.add(1, ordering: .relaxed).oldValue, now: .now)
+        let entry = Entry(progress: progress, session: session, channel: channel, label: label, pings: pings)
+        if pings { PongWatcher.install(on: channel, for: progress) }
+        entries.withLock { $0[progress.id] = entry }
+        return progress
+    }
+
+    /// Stops watching the connection of `progress`.
+    func unwatch(_ progress: Progress) {
+        _ = entries.withLock { $0.removeValue(forKey: progress.id) }
+    }
+
+    /// Sweeps every `interval` until cancelled or the graceful shutdown (it is shut down after
+    /// the server, so it keeps watching while the server closes its connections).
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    try await Task.sleep(for: self.interval)
+                    self.sweep()
+                }
             }
-            if let verdict = verdict() {
-                logger.warning("client stopped reading: connection dropped", metadata: ["reason": "\(verdict)"])
-                session.close()
-                channel.close(promise: nil)
-                return verdict
+        } catch is CancellationError {
+            return
+        }
+    }
+
+    /// Drops every connection that must end now and pings the WebSockets that are due; returns
+    /// the verdicts.
+    @discardableResult
+    func sweep(now: ContinuousClock.Instant = .now) -> [Verdict] {
+        var pings: [any Channel] = []
+        let due: [(Entry, Verdict)] = entries.withLock { entries in
+            var due: [(Entry, Verdict)] = []
+            for (id, entry) in entries {
+                var found = verdict(entry, now: now)
+                if found == nil, entry.pings {
+                    switch entry.progress.pingDue(now: now, every: pingInterval) {
+                    case .send: pings.append(entry.channel)
+                    case .timeout: found = .pingTimeout
+                    case .none: break
+                    }
+                }
+                guard let found else { continue }
+                due.append((entry, found))
+                // Dropped once: the transport unregisters when its connection ends.
+                entries[id] = nil
+            }
+            return due
+        }
+        pingCount.add(pings.count, ordering: .relaxed)
+        for channel in pings {
+            // Beside the transport's own writes: the frame encoder takes whole frames in order.
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer()), promise: nil)
+        }
+        for (entry, verdict) in due {
+            var metadata: Logger.Metadata = ["transport": "\(entry.label)", "reason": "\(verdict)"]
+            if let session = entry.session {
+                metadata["session"] = "\(session.id)"
+                metadata["userId"] = "\(session.userId)"
+            }
+            entry.session?.close()
+            if verdict == .pingTimeout {
+                logger.debug("client did not answer a ping: connection closed", metadata: metadata)
+                var data = ByteBuffer()
+                data.write(webSocketErrorCode: .goingAway)
+                data.writeString("Ping timeout")
+                entry.channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
+                    .whenComplete { _ in entry.channel.close(promise: nil) }
+            } else {
+                logger.warning("client stopped reading: connection dropped", metadata: metadata)
+                entry.channel.close(promise: nil)
             }
         }
-        return nil
+        return due.map(\.1)
     }
 
-    private func verdict() -> Verdict? {
-        if case .slowConsumer(let capacity) = session.closeReason { return .slowConsumer(capacity: capacity) }
-        if let since = progress.blockedSince, since.duration(to: .now) > stallTimeout { return .stalled }
+    private func verdict(_ entry: Entry, now: ContinuousClock.Instant) -> Verdict? {
+        if case .slowConsumer(let capacity) = entry.session?.closeReason { return .slowConsumer(capacity: capacity) }
+        if let since = entry.progress.blockedSince, since.duration(to: now) > stallTimeout { return .stalled }
         return nil
     }
 }

@@ -58,16 +58,11 @@ struct EventStreamTransport: Sendable {
                     if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.sse) }
                     logger.debug("sse closed", metadata: ["reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
                 }
-                let watchdog = ConnectionWatchdog(
-                    session: session, channel: channel, configuration: gateway.configuration, logger: logger)
                 do {
                     try await request.body.consumeWithCancellationOnInboundClose { _ in
                         try await withGracefulShutdownHandler {
-                            try await withThrowingTaskGroup(of: Void.self) { group in
-                                group.addTask { await watchdog.run() }
-                                try await stream(
-                                    session, userId: userId, to: &writer, progress: watchdog.progress, gateway: gateway)
-                                group.cancelAll()
+                            try await gateway.watchdog.watching(session: session, channel: channel, label: "sse") {
+                                try await stream(session, userId: userId, to: &writer, progress: $0, gateway: gateway)
                             }
                         } onGracefulShutdown: {
                             session.close()

@@ -47,58 +47,41 @@ struct WebSocketTransport: Sendable {
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
         logger: Logger
     ) async throws {
-        // Checked again: the upgrade check ran on a copy of this request a moment ago.
-        let userId = try await gateway.authenticate(request.presentedToken)
-        let session = try await gateway.router.connect(
-            userId: userId, lastEventId: request.lastEventId, transport: Transport.websocket.rawValue,
-            capacity: gateway.configuration.outboundQueueCapacity)
+        // This task lives as long as the connection and keeps every stack slab it ever grew, so
+        // the deep work of connecting (the token check, again: the upgrade check ran on a copy of
+        // this request; the replay read) runs in a short-lived child whose slabs are freed.
+        let (userId, session) = try await Self.transiently { [gateway] in
+            let userId = try await gateway.authenticate(request.presentedToken)
+            let session = try await gateway.router.connect(
+                userId: userId, lastEventId: request.lastEventId, transport: Transport.websocket.rawValue,
+                capacity: gateway.configuration.outboundQueueCapacity)
+            return (userId, session)
+        }
         let metrics = gateway.metrics
         metrics.connectionOpened(.websocket)
-        var sessionLogger = logger
-        sessionLogger[metadataKey: "session"] = "\(session.id)"
-        sessionLogger[metadataKey: "userId"] = "\(userId)"
-        let logger = sessionLogger
-        logger.debug("websocket connected")
+        logger.debug("websocket connected", metadata: ["session": "\(session.id)", "userId": "\(userId)"])
         defer {
             session.close()
             metrics.connectionClosed(.websocket)
             if case .slowConsumer = session.closeReason { metrics.slowConsumer(.websocket) }
-            logger.debug("websocket closed", metadata: ["reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
+            logger.debug(
+                "websocket closed",
+                metadata: ["session": "\(session.id)", "reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
         }
-        let watchdog = ConnectionWatchdog(
-            session: session, channel: channel, configuration: gateway.configuration, logger: logger)
-        try await outbound.write(.text(ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601)))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await deliver(session, to: outbound, progress: watchdog.progress, logger: logger)
-            }
-            group.addTask {
-                // Returns only once it has dropped the connection (or on cancellation).
-                await watchdog.run()
-            }
-            group.addTask {
-                try await receive(inbound, session: session, outbound: outbound, logger: logger)
-            }
-            // Whichever side ends first ends the connection.
-            try await group.next()
-            group.cancelAll()
-        }
-    }
-
-    /// Writes the session's events until it closes, then says why.
-    private func deliver(
-        _ session: Session, to outbound: WebSocketOutboundWriter, progress: ConnectionWatchdog.Progress, logger: Logger
-    ) async throws {
-        for await event in session {
-            let frame = ServerFrame.event(
-                type: event.name, payload: event.dataJSON, eventId: event.eventId?.description,
-                ts: event.timestamp.iso8601)
-            try await progress.writing { try await outbound.write(.text(frame)) }
-            gateway.metrics.delivered(.websocket)
-        }
+        let progress = gateway.watchdog.watch(session: session, channel: channel, label: "websocket", pings: true)
+        defer { gateway.watchdog.unwatch(progress) }
+        // One task per connection: this one reads. Events are written from the channel's event
+        // loop as they arrive (no task waits on the session); when the session ends for the
+        // server's reasons, the pusher wakes this reader, which says why and closes.
+        try await WebSocketSessionPusher.start(
+            on: channel, session: session, progress: progress, metrics: metrics,
+            opening: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
+        try await receive(inbound, session: session, outbound: outbound, logger: logger)
         switch session.closeReason {
         case .slowConsumer(let capacity):
-            logger.warning("websocket client too slow: disconnected", metadata: ["capacity": "\(capacity)"])
+            logger.warning(
+                "websocket client too slow: disconnected",
+                metadata: ["session": "\(session.id)", "userId": "\(session.userId)", "capacity": "\(capacity)"])
             try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
         case .shutdown:
             try await outbound.close(.goingAway, reason: "server shutting down")
@@ -107,12 +90,23 @@ struct WebSocketTransport: Sendable {
         }
     }
 
-    /// Answers the client's frames until it closes. Throws (closing with 1009) on a message
-    /// over the limit; everything else malformed gets an `error` frame.
+    /// Runs `work` in a child task that ends with it, so that the stack it grows is freed.
+    static func transiently<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask(operation: work)
+            return try await group.next()!
+        }
+    }
+
+    /// Answers the client's frames until it closes, or the server ends the session. Throws
+    /// (closing with 1009) on a message over the limit; everything else malformed gets an `error`
+    /// frame.
     private func receive(
         _ inbound: WebSocketInboundStream, session: Session, outbound: WebSocketOutboundWriter, logger: Logger
     ) async throws {
         for try await message in inbound.messages(maxSize: gateway.configuration.maxFrameSize) {
+            // The server ended the session (slow consumer, shutdown): the pusher woke us to close.
+            if let reason = session.closeReason, reason != .closed { return }
             guard case .text(let text) = message else {
                 gateway.metrics.malformedFrame()
                 try await outbound.write(.text(ServerFrame.error("binary frames are not accepted", ts: now())))
@@ -123,7 +117,8 @@ struct WebSocketTransport: Sendable {
                 frame = try ClientFrame.parse(text)
             } catch {
                 gateway.metrics.malformedFrame()
-                logger.warning("malformed websocket frame", metadata: ["reason": "\(error)"])
+                logger.warning(
+                    "malformed websocket frame", metadata: ["session": "\(session.id)", "reason": "\(error)"])
                 try await outbound.write(.text(ServerFrame.error(error.description, ts: now())))
                 continue
             }
@@ -131,7 +126,9 @@ struct WebSocketTransport: Sendable {
             case .ping:
                 try await outbound.write(.text(ServerFrame.pong()))
             case .subscribe(let jobId):
-                try await outbound.write(.text(await subscribe(session, to: jobId, logger: logger)))
+                // A store lookup reaches deep into the broker: in a child, so the reader stays shallow.
+                let answer = try await Self.transiently { await subscribe(session, to: jobId, logger: logger) }
+                try await outbound.write(.text(answer))
             }
         }
     }
@@ -152,7 +149,7 @@ struct WebSocketTransport: Sendable {
             }
             return ServerFrame.error("job \(jobId) not found", ts: now())
         } catch {
-            logger.warning("subscribe failed", metadata: ["error": "\(error)"])
+            logger.warning("subscribe failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
             return ServerFrame.error("backend unavailable", ts: now())
         }
     }

@@ -65,6 +65,36 @@ struct SocketIOWebSocketTests {
         }
     }
 
+    @Test func clientThatStopsReadingItsWebSocketIsDisconnectedAsSlowConsumer() async throws {
+        let gateway = try await SocketIOTestGateway(withAgent: false)
+        let token = try await gateway.base.token("rex")
+        try await gateway.run(.live) { client in
+            let port = try #require(client.port)
+            // Connects the namespace, then never reads: the socket buffers fill, the writer blocks,
+            // the event pump waits, the router session overflows.
+            let stalled = try await StalledWebSocketClient.connect(
+                port: port, path: "/socket.io/?EIO=4&transport=websocket&token=\(token)")
+            try await stalled.send(text: "40")
+            try await eventually("the namespace connection") { gateway.router.registry.hasSessions(ofUser: "rex") }
+            let big = JSONValue.string(String(repeating: "z", count: 32 * 1024))
+            try await withDeadline("the slow client to be cut off", within: .seconds(60)) {
+                var sent = 0
+                while gateway.router.registry.hasSessions(ofUser: "rex"), sent <= 5_000 {
+                    try await gateway.router.emit("bulk", data: ["blob": big], toUser: "rex")
+                    sent += 1
+                    if sent.isMultiple(of: 50) { try await Task.sleep(for: .milliseconds(5)) }
+                }
+            }
+            try await eventually("the slow consumer metric") {
+                let metrics = try await client.execute(uri: "/metrics", method: .get)
+                return String(buffer: metrics.body).contains(
+                    #"switchboard_slow_consumer_disconnects_total{transport="socketio"} 1"#)
+            }
+            try await eventually("the Engine.IO session to be forgotten") { gateway.transport.sessionCount == 0 }
+            await stalled.close()
+        }
+    }
+
     @Test func badTokenOverWebSocketGetsConnectError() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
         try await gateway.run(.live) { client in
@@ -97,9 +127,11 @@ struct SocketIOWebSocketTests {
                     try await outbound.write(.text("2probe"))
                     #expect(try await packets.next() == "3probe")
                     try await outbound.write(.text("5"))
-                    // Polling is over for this sid.
-                    let late = try await client.execute(uri: polling.uri, method: .get)
-                    #expect(late.status == .badRequest)
+                    // Polling is over for this sid once the server has read the "5" (until then a
+                    // poll during the upgrade is answered at once with a noop).
+                    try await eventually("polling to be refused for this sid") {
+                        try await client.execute(uri: polling.uri, method: .get).status == .badRequest
+                    }
                     let jobId = try await gateway.base.createJob(client, token: token)
                     var names: [String] = []
                     while names.last != "rebalance:done" {
