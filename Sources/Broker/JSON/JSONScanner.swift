@@ -86,54 +86,42 @@ struct JSONScanner {
         switch byte {
         case UInt8(ascii: "\""):
             _ = try skipString()
-        case UInt8(ascii: "{"):
-            index += 1
-            skipWhitespace()
-            if peek == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                _ = try skipString()
-                skipWhitespace()
-                guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
-                index += 1
-                skipWhitespace()
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard peek == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-                index += 1
-                return
-            }
-        case UInt8(ascii: "["):
-            index += 1
-            skipWhitespace()
-            if peek == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard peek == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-                index += 1
-                return
-            }
+        case UInt8(ascii: "{"): try skipContainer(closing: UInt8(ascii: "}"), members: true, depth: depth)
+        case UInt8(ascii: "["): try skipContainer(closing: UInt8(ascii: "]"), members: false, depth: depth)
         case UInt8(ascii: "t"): try skipLiteral("true")
         case UInt8(ascii: "f"): try skipLiteral("false")
         case UInt8(ascii: "n"): try skipLiteral("null")
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber()
         default: throw error("unexpected character")
+        }
+    }
+
+    /// Skips an object (`members`: `"key": value` entries) or an array, at its opening bracket.
+    private mutating func skipContainer(closing: UInt8, members: Bool, depth: Int) throws(JSONSyntaxError) {
+        index += 1
+        skipWhitespace()
+        if peek == closing {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            if members {
+                _ = try skipString()
+                skipWhitespace()
+                guard peek == UInt8(ascii: ":") else { throw error("expected ':'") }
+                index += 1
+                skipWhitespace()
+            }
+            try skipValue(depth: depth + 1)
+            skipWhitespace()
+            if peek == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard peek == closing else { throw error("expected ',' or '\(Character(Unicode.Scalar(closing)))'") }
+            index += 1
+            return
         }
     }
 
