@@ -199,7 +199,7 @@ struct JSONByteParser {
         return value
     }
 
-    private mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+    mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
         let start = index
         var negative = false
         if bytes[index] == UInt8(ascii: "-") {

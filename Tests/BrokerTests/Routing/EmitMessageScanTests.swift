@@ -15,12 +15,22 @@ struct EmitMessageScanTests {
         #"{"a":"unterminated}"#, String(repeating: "[", count: 70) + String(repeating: "]", count: 70),
         "{\"a\":" + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}",
         "{\"a\":" + String(repeating: "[", count: 60) + String(repeating: "]", count: 60) + "}",
+        // Strings the parser refuses for what they hold, in keys and values.
+        #"{"a":"\ud800"}"#, #"{"\udc00":1}"#, #"{"a":["\ud83d\ude00", "\ud83dx"]}"#, #"{"a":"\u00e9\ud83d\ude00"}"#,
+    ]
+
+    /// Bytes that are not UTF-8, where a string may hold only UTF-8.
+    static let invalidUTF8: [[UInt8]] = [
+        Array(#"{"a":""#.utf8) + [0xFF] + Array(#""}"#.utf8),
+        Array(#"{""#.utf8) + [0xC3] + Array(#"":1}"#.utf8),
+        Array(#"{"a":{"b":""#.utf8) + [0xE2, 0x82] + Array(#""}}"#.utf8),
+        Array(#"{"a":"é"}"#.utf8),
     ]
 
     @Test("the scanner agrees with the parser on what is an object and on its members")
     func agreesWithParser() throws {
-        for text in Self.corpus {
-            let bytes = Array(text.utf8)
+        for bytes in Self.corpus.map({ Array($0.utf8) }) + Self.invalidUTF8 {
+            let text = String(decoding: bytes, as: UTF8.self)
             let parsed = try? JSONValue.parse(utf8: bytes)
             let scanned = try? bytes.withUnsafeBufferPointer { try JSONScanner.members(ofObject: $0) }
             guard case .object(let object)? = parsed else {
