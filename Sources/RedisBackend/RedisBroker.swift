@@ -146,12 +146,7 @@ public final class RedisBroker: Broker, Service {
     public func execute(_ command: BrokerCommand) async throws -> Reply {
         var encoder = RESPEncoder()
         try encoder.append(command)
-        if let watched = watchedConnection {
-            return try await watched.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0].reply()
-        }
-        let connection = try await commands.connection()
-        let replies = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
-        return try replies[0].reply()
+        return try await send(encoder)[0].reply()
     }
 
     public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
@@ -169,29 +164,25 @@ public final class RedisBroker: Broker, Service {
         }
         if encoder.commandCount == commands.count {
             // Every command encoded (the usual case): one reply each, in order.
-            if let watched = watchedConnection {
-                return try await watched.send(encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
-                    .map { $0.replyCapturingError() }
-            }
-            let connection = try await self.commands.connection()
-            return try await connection.send(
-                encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout
-            ).map { $0.replyCapturingError() }
+            return try await send(encoder).map { $0.replyCapturingError() }
         }
         if encoder.commandCount > 0 {
-            let sent: [RESPValue]
-            if let watched = watchedConnection {
-                sent = try await watched.send(encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
-            } else {
-                sent = try await self.commands.connection().send(
-                    encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
-            }
-            var replies = sent.makeIterator()
+            var replies = try await send(encoder).makeIterator()
             for index in results.indices where results[index] == nil {
                 results[index] = replies.next()?.replyCapturingError()
             }
         }
         return results.map { $0 ?? .null }
+    }
+
+    /// Sends encoded commands on the shared command connection, or on the transaction's own
+    /// connection when the current task runs a transaction body (see ``WatchedConnection``).
+    private func send(_ encoder: RESPEncoder) async throws(BrokerError) -> [RESPValue] {
+        if let watched = watchedConnection {
+            return try await watched.send(encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
+        }
+        return try await commands.connection().send(
+            encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)
     }
 
     private func executeAtomically(_ commands: [BrokerCommand]) async throws -> [Reply] {
