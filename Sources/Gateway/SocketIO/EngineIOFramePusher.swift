@@ -50,9 +50,7 @@ final class EngineIOFramePusher: ChannelInboundHandler, RemovableChannelHandler 
     ) {
         let pusher = try await channel.eventLoop.submit {
             let pusher = EngineIOFramePusher(progress: progress, written: written)
-            let pipeline = channel.pipeline.syncOperations
-            let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try pipeline.addHandler(pusher, position: .after(decoder))
+            try channel.pipeline.syncOperations.addAfterWebSocketDecoder(pusher)
             return NIOLoopBound(pusher, eventLoop: channel.eventLoop)
         }.get()
         let eventLoop = channel.eventLoop
@@ -70,10 +68,6 @@ final class EngineIOFramePusher: ChannelInboundHandler, RemovableChannelHandler 
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

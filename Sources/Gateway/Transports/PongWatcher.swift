@@ -24,9 +24,7 @@ final class PongWatcher: ChannelInboundHandler, RemovableChannelHandler {
     /// Installs a watcher on an upgraded WebSocket channel; the progress answers pings from then on.
     static func install(on channel: any Channel, for progress: ConnectionWatchdog.Progress) {
         channel.eventLoop.execute {
-            let pipeline = channel.pipeline.syncOperations
-            guard let decoder = try? pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self),
-                (try? pipeline.addHandler(PongWatcher(progress), position: .after(decoder))) != nil
+            guard (try? channel.pipeline.syncOperations.addAfterWebSocketDecoder(PongWatcher(progress))) != nil
             else { return }
             progress.pongsWatched()
         }

@@ -44,9 +44,7 @@ final class WebSocketSessionPusher: ChannelInboundHandler, RemovableChannelHandl
     ) async throws {
         let pusher = try await channel.eventLoop.submit {
             let pusher = WebSocketSessionPusher(session: session, progress: progress, metrics: metrics, opening: opening)
-            let pipeline = channel.pipeline.syncOperations
-            let decoder = try pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
-            try pipeline.addHandler(pusher, position: .after(decoder))
+            try channel.pipeline.syncOperations.addAfterWebSocketDecoder(pusher)
             pusher.drain()
             return NIOLoopBound(pusher, eventLoop: channel.eventLoop)
         }.get()
@@ -62,10 +60,6 @@ final class WebSocketSessionPusher: ChannelInboundHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.fireChannelRead(data)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
