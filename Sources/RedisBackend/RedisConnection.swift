@@ -57,6 +57,17 @@ final class RedisConnection: Sendable {
         var writing = false
 
         var hasOutput: Bool { outputOffset < output.count }
+
+        /// Ends a write made outside the lock: the bytes it could not write go back in front of
+        /// what callers appended meanwhile.
+        mutating func finishWrite(_ bytes: [UInt8], writtenUpTo offset: Int) {
+            writing = false
+            guard offset < bytes.count else { return }
+            var rest = Array(bytes[offset...])
+            rest.append(contentsOf: output[outputOffset...])
+            output = rest
+            outputOffset = 0
+        }
     }
 
     /// What the handshake does beyond AUTH and SELECT.
@@ -153,14 +164,7 @@ final class RedisConnection: Sendable {
         case .write(let socket):
             let (written, failure) = Self.write(request.bytes, from: 0, to: socket)
             let flushMore = state.withLock { state in
-                state.writing = false
-                if written < request.bytes.count {
-                    // Unwritten bytes go back in front of what callers appended meanwhile.
-                    var rest = Array(request.bytes[written...])
-                    rest.append(contentsOf: state.output[state.outputOffset...])
-                    state.output = rest
-                    state.outputOffset = 0
-                }
+                state.finishWrite(request.bytes, writtenUpTo: written)
                 if let failure, state.closeRequest == nil { state.closeRequest = failure }
                 return state.hasOutput
             }
@@ -312,16 +316,7 @@ final class RedisConnection: Sendable {
             guard let (bytes, start, socket) = taken else { return nil }
             let (offset, failure) = Self.write(bytes, from: start, to: socket)
             let full = failure == nil && offset < bytes.count
-            state.withLock { state in
-                state.writing = false
-                if offset < bytes.count {
-                    // Unwritten bytes go back in front of what callers appended meanwhile.
-                    var rest = Array(bytes[offset...])
-                    rest.append(contentsOf: state.output[state.outputOffset...])
-                    state.output = rest
-                    state.outputOffset = 0
-                }
-            }
+            state.withLock { $0.finishWrite(bytes, writtenUpTo: offset) }
             if let failure { return failure }
             if full { return nil }  // POLLOUT tells when to go on
         }
