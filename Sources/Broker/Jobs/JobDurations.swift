@@ -9,13 +9,14 @@ public struct JobDurations: Sendable, Hashable {
     public struct Histogram: Sendable, Hashable {
         /// Observations per bucket (not cumulative); one more than ``bucketBounds`` for `+Inf`.
         public var buckets = [Int](repeating: 0, count: JobDurations.bucketBounds.count + 1)
-        public var count = 0
         public var sumSeconds = 0.0
+
+        /// Observations in all.
+        public var count: Int { buckets.reduce(0, +) }
 
         mutating func observe(_ seconds: Double) {
             let index = JobDurations.bucketBounds.firstIndex { seconds <= $0 } ?? JobDurations.bucketBounds.count
             buckets[index] += 1
-            count += 1
             sumSeconds += seconds
         }
 
