@@ -128,7 +128,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Shut down in reverse order: the agent drains first, then the gateway closes its
         // connections, then the router and the backend stop.
         let socketIO = SocketIOTransport(gateway: gateway)  // Socket.IO at /socket.io/, shut down before the server
-        services += [router, gateway.addingRoutes(socketIO.register), socketIO]
+        services += [router, gateway.addingSocketIO(socketIO), socketIO]
         if settings.runsAgent {
             services.append(
                 Agent(

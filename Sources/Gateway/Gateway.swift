@@ -1,7 +1,7 @@
 import HTTPTypes
 public import Broker
 public import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 public import Logging
 public import ServiceLifecycle
 
@@ -30,8 +30,11 @@ public struct Gateway: Service {
     public let demoUser: String?
     /// Drops the WebSocket and SSE connections of clients that stopped reading (one sweep for all).
     let watchdog: ConnectionWatchdog
+    /// Runs the WebSocket connections' async work (they hold no task of their own).
+    let connectionTasks = ConnectionTasks()
     private let onServerRunning: @Sendable (Int) async -> Void
     private var extraRoutes: [@Sendable (Hummingbird.Router<GatewayRequestContext>) -> Void]
+    private var extraWebSocketEndpoints: [WebSocketEndpoint]
 
     /// - Parameters:
     ///   - demoUser: in demo mode, the user `GET /api/v1/demo-token` issues tokens for.
@@ -52,18 +55,25 @@ public struct Gateway: Service {
             pingInterval: configuration.webSocketPingInterval, logger: logger)
         self.onServerRunning = onServerRunning
         self.extraRoutes = []
+        self.extraWebSocketEndpoints = []
     }
 
     /// The broker the router works on.
     public var broker: any Broker { router.broker }
 
-    /// Adds routes of another transport (Socket.IO, say) to the same server: `register` is
-    /// given the HTTP router, which also serves WebSocket upgrades (`router.ws(...)`).
+    /// Adds HTTP routes to the same server: `register` is given the HTTP router.
     public func addingRoutes(_ register: @escaping @Sendable (Hummingbird.Router<GatewayRequestContext>) -> Void)
         -> Gateway
     {
         var copy = self
         copy.extraRoutes.append(register)
+        return copy
+    }
+
+    /// Adds the Socket.IO transport: its polling routes and its WebSocket endpoint.
+    public func addingSocketIO(_ transport: SocketIOTransport) -> Gateway {
+        var copy = addingRoutes(transport.register)
+        copy.extraWebSocketEndpoints.append(transport.webSocketEndpoint)
         return copy
     }
 
@@ -92,29 +102,28 @@ public struct Gateway: Service {
         OperatorRoutes(gateway: self).register(on: http)
         APIRoutes(gateway: self).register(on: http)
         EventStreamTransport(gateway: self).register(on: http)
-        WebSocketTransport(gateway: self).register(on: http)
         for register in extraRoutes { register(http) }
         return http
     }
 
     /// The Hummingbird application serving the gateway; `services` run beside the server and
     /// are shut down after it (pass the job router here when not running it elsewhere). The
-    /// connection watchdog runs beside them, shut down last.
+    /// connection watchdog and the connections' task group run beside them, shut down last.
     public func makeApplication(services: [any Service] = []) -> some ApplicationProtocol {
         let http = makeHTTPRouter()
         let onServerRunning = self.onServerRunning
+        let endpoints = [WebSocketTransport(gateway: self).endpoint] + extraWebSocketEndpoints
+        let (maxFrameSize, watchdog, connectionTasks) = (configuration.maxFrameSize, watchdog, connectionTasks)
+        let server = HTTPServerBuilder { responder in
+            GatewayChannel(
+                responder: responder, endpoints: endpoints, http1: .init(idleTimeout: nil), maxFrameSize: maxFrameSize,
+                watchdog: watchdog, spawn: connectionTasks.spawn)
+        }
         return Application(
             router: http,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: http,
-                configuration: .init(
-                    http1: .init(additionalChannelHandlers: [UpgradeRefusalHandler()], idleTimeout: nil),
-                    // The watchdog pings every WebSocket from its one sweep, not a task per connection.
-                    ws: .init(maxFrameSize: configuration.maxFrameSize, autoPing: .disabled)
-                )
-            ),
+            server: server,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [watchdog] + services,
+            services: [watchdog, connectionTasks] + services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )

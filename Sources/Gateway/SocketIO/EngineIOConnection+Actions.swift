@@ -129,7 +129,8 @@ extension EngineIOConnection.State {
         inFlight = 0
         effects.append(.ended(reason, session))
         session = nil
-        for waiter in spaceWaiters { waiter.resume() }
-        spaceWaiters.removeAll()
+        let waiter = spaceWaiter
+        spaceWaiter = nil
+        waiter?()
     }
 }

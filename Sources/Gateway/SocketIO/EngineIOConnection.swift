@@ -23,8 +23,8 @@ final class EngineIOConnection: Sendable {
         /// The router session, from CONNECT accepted until the namespace or the session ends.
         var session: Session?
         var ended = false
-        /// The event pump, waiting for the client to take frames.
-        var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The event pump's wake-up, once the client took frames (see ``whenSpace(_:)``).
+        var spaceWaiter: (@Sendable () -> Void)?
 
         func isBackedUp(limit: Int) -> Bool {
             guard !ended else { return false }
@@ -34,9 +34,9 @@ final class EngineIOConnection: Sendable {
 
         /// Wakes the pump when there is space again, or for good once the session ended.
         mutating func wakeIfSpace(limit: Int, force: Bool = false) {
-            guard !spaceWaiters.isEmpty, force || !isBackedUp(limit: limit) else { return }
-            for waiter in spaceWaiters { waiter.resume() }
-            spaceWaiters.removeAll()
+            guard let waiter = spaceWaiter, force || !isBackedUp(limit: limit) else { return }
+            spaceWaiter = nil
+            waiter()
         }
     }
 
@@ -75,23 +75,16 @@ final class EngineIOConnection: Sendable {
     /// The router session while the namespace is connected.
     var session: Session? { state.withLock { $0.session } }
 
-    /// Returns once the client has taken frames (or the session ended, its router session
-    /// closed, or the task was cancelled).
-    func waitForSpace() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state in
-                    if !state.isBackedUp(limit: maxInFlight) || Task.isCancelled || state.session?.isClosed == true {
-                        return true
-                    }
-                    state.spaceWaiters.append(continuation)
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.wakeIfSpace(limit: maxInFlight, force: true) }
+    /// Calls `wake` once the client has taken frames (or the session ended, or its router
+    /// session closed): now, if it has space already. `wake` may run inside this connection's
+    /// lock, so it must only schedule the pump, not touch the connection. One waiter at a time.
+    func whenSpace(_ wake: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            if !state.isBackedUp(limit: maxInFlight) || state.session?.isClosed == true { return true }
+            state.spaceWaiter = wake
+            return false
         }
+        if now { wake() }
     }
 
     // MARK: Inputs

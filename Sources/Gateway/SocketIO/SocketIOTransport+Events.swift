@@ -52,47 +52,18 @@ extension SocketIOTransport {
             await perform(effects, on: connection)
             return
         }
-        gateway.metrics.connectionOpened(.socketio)
-        await perform(effects, on: connection)
-        guard spawn({ [self] in await pump(session, to: connection) }) else {
-            gateway.metrics.connectionClosed(.socketio)
+        guard isAccepting else {
             session.close()
-            await perform(connection.close(disconnect: true), on: connection)
+            await perform(effects + connection.close(disconnect: true), on: connection)
             return
         }
+        gateway.metrics.connectionOpened(.socketio)
+        await perform(effects, on: connection)
+        SocketIOEventPump(session: session, connection: connection, transport: self).start()
     }
 
     private func refuse(_ connection: EngineIOConnection, message: String) async {
         await perform(connection.connectRejected(message: message), on: connection)
-    }
-
-    /// Writes the session's events (replayed, then live) as `42["name",data]` until it closes,
-    /// waiting while the client has `maxInFlightFrames` untaken, so that a client that stops
-    /// reading overflows its session and is disconnected as a slow consumer.
-    private func pump(_ session: Session, to connection: EngineIOConnection) async {
-        for await event in session {
-            let frame = EngineIOFrame.text(SocketIOPacket.encodeEvent(name: event.name, json: event.dataJSON))
-            let effects = connection.send(frame)
-            gateway.metrics.delivered(.socketio)
-            if !effects.isEmpty { await perform(effects, on: connection) }
-            if connection.isBackedUp { await connection.waitForSpace() }
-        }
-        gateway.metrics.connectionClosed(.socketio)
-        switch session.closeReason {
-        case .slowConsumer(let capacity):
-            gateway.metrics.slowConsumer(.socketio)
-            logger.warning(
-                "socket.io client too slow: disconnected",
-                metadata: ["sid": "\(connection.sid)", "capacity": "\(capacity)"])
-            // Its socket may be full: do not wait for the close to be written.
-            let channel = connection.webSocketChannel
-            await perform(connection.close(disconnect: true), on: connection)
-            channel?.close(promise: nil)
-        case .shutdown:
-            await perform(connection.close(disconnect: true), on: connection)
-        case .closed, nil:
-            break
-        }
     }
 
     /// A client event (SPEC §3.1): rooms, chat, ping. Answered with an ACK when the client asked

@@ -1,12 +1,23 @@
 import Broker
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
-import Synchronization
 
 extension SocketIOTransport {
+    /// The WebSocket endpoint at `/socket.io/`: a new Engine.IO session
+    /// (`transports: ["websocket"]`) or the upgrade of a polling one.
+    var webSocketEndpoint: WebSocketEndpoint {
+        WebSocketEndpoint(path: "/socket.io") { [self] request, _ in
+            try checkUpgrade(request)
+            let sid = request.uri.queryParameters["sid"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+            let token = request.presentedToken
+            return WebSocketAcceptance(label: "socket.io", maxMessageSize: configuration.engine.maxPayload) {
+                SocketIOWebSocketService(transport: self, sid: sid, handshakeToken: token)
+            }
+        }
+    }
+
     /// Checked before the upgrade, without touching any session: the request must be a valid
     /// Engine.IO WebSocket request, and name a session of this node if it names one.
     func checkUpgrade(_ request: Request) throws {
@@ -27,80 +38,115 @@ extension SocketIOTransport {
             throw GatewayError.badRequest(EngineIOHTTPError.badRequest.message)
         }
     }
-
-    /// One WebSocket: a new Engine.IO session (`transports: ["websocket"]`) or the upgrade of a
-    /// polling one. Feeds the session the client's frames; what the session queues is written from
-    /// the channel's event loop (``EngineIOFramePusher``), so this is the connection's one task.
-    func serveWebSocket(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-        context: WebSocketRouterContext<GatewayRequestContext>
-    ) async {
-        let request = context.request
-        let channel = context.requestContext.channel
-        let linkID = table.makeLinkID()
-        let attached = AttachedConnection()
-        let maxPayload = configuration.engine.maxPayload
-        // The gateway's watchdog pings the WebSocket and drops a client whose writes stay blocked.
-        let progress = gateway.watchdog.watch(session: nil, channel: channel, label: "socket.io", pings: true)
-        defer { gateway.watchdog.unwatch(progress) }
-        let pusher: (send: @Sendable (EngineIOFrame) -> Void, finish: @Sendable () -> Void, link: EngineIOFramePusher.Link)
-        do {
-            pusher = try await EngineIOFramePusher.install(
-                on: channel, progress: progress, written: { attached.connection?.wrote(on: linkID) })
-        } catch {
-            logger.debug("socket.io websocket not served", metadata: ["error": "\(error)"])
-            return
-        }
-        let link = WebSocketLink(id: linkID, send: pusher.send, finish: pusher.finish, channel: channel)
-        let connection: EngineIOConnection
-        if let sid = request.uri.queryParameters["sid"].map(String.init), !sid.isEmpty {
-            // An upgrade: the session may have ended since the check, or be upgrading already.
-            guard let existing = table.connection(sid), existing.attach(link) else { return }
-            connection = existing
-        } else {
-            guard isAccepting else { return }
-            connection = EngineIOConnection(
-                sid: EngineIOSession.makeSessionID(), transport: .webSocket, handshakeToken: request.presentedToken,
-                configuration: configuration, webSocket: link, now: .now)
-            guard table.insert(connection) else { return }
-        }
-        attached.connection = connection
-        do {
-            for try await message in inbound.messages(maxSize: maxPayload) {
-                // The session is done with this WebSocket: the pusher woke us to close it.
-                if pusher.link.isFinished { break }
-                let frame: EngineIOFrame =
-                    switch message {
-                    case .text(let text): .text(Array(text.utf8))
-                    case .binary(let buffer): .binary(Array(buffer.readableBytesView))
-                    }
-                let effects = connection.webSocketFrame(frame, from: link.id)
-                // Effects (CONNECT's token check and replay, client events) reach deep into the
-                // broker: in a child, so that this long-lived task stays shallow.
-                if !effects.isEmpty { await transiently { [self] in await perform(effects, on: connection) } }
-            }
-        } catch {
-            logger.debug("socket.io websocket ended", metadata: ["sid": "\(connection.sid)", "error": "\(error)"])
-        }
-        pusher.finish()
-        await perform(connection.webSocketClosed(link.id), on: connection)
-    }
-
-    /// Runs `work` in a child task that ends with it, so that the stack it grows is freed.
-    private func transiently(_ work: @escaping @Sendable () async -> Void) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask(operation: work)
-        }
-    }
 }
 
-/// The Engine.IO session a WebSocket serves, once known (frames written before it is are the
-/// opening packet, which the session does not count).
-private final class AttachedConnection: Sendable {
-    private let value = Mutex<EngineIOConnection?>(nil)
+/// One Socket.IO WebSocket: feeds its Engine.IO session the client's frames, in order, and
+/// writes what the session hands its link from the channel's event loop. Each written frame is
+/// reported (``EngineIOConnection/wrote(on:)``) so that the session's in-flight count, and with
+/// it the event pump, goes on. While frames wait on a channel that is not writable, the write
+/// counts as blocked for the ``ConnectionWatchdog``, which drops the connection after the stall
+/// timeout.
+final class SocketIOWebSocketService: WebSocketService {
+    private let transport: SocketIOTransport
+    private let sid: String?
+    private let handshakeToken: String?
+    private let linkID: UInt64
+    private var connection: EngineIOConnection?
+    /// Frames written and not yet taken by the channel.
+    private var pending = 0
 
-    var connection: EngineIOConnection? {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
+    init(transport: SocketIOTransport, sid: String?, handshakeToken: String?) {
+        self.transport = transport
+        self.sid = sid
+        self.handshakeToken = handshakeToken
+        self.linkID = transport.table.makeLinkID()
+    }
+
+    func opened(_ socket: WebSocketConnection) -> WebSocketWork? {
+        let handle = socket.handle
+        let link = WebSocketLink(
+            id: linkID,
+            send: { frame in handle.onEventLoop { $0.service(as: SocketIOWebSocketService.self)?.write(frame, on: $0) } },
+            finish: { handle.onEventLoop { $0.close(.normalClosure) } },
+            channel: socket.channel)
+        if let sid {
+            // An upgrade: the session may have ended since the check, or be upgrading already.
+            guard let existing = transport.table.connection(sid), existing.attach(link) else {
+                socket.close(.policyViolation, reason: "session not upgradable")
+                return nil
+            }
+            connection = existing
+        } else {
+            guard transport.isAccepting else {
+                socket.close(.goingAway, reason: "server shutting down")
+                return nil
+            }
+            let created = EngineIOConnection(
+                sid: EngineIOSession.makeSessionID(), transport: .webSocket, handshakeToken: handshakeToken,
+                configuration: transport.configuration, webSocket: link, now: .now)
+            guard transport.table.insert(created) else {
+                socket.close(.unexpectedServerError)
+                return nil
+            }
+            connection = created
+        }
+        return nil
+    }
+
+    private func write(_ frame: EngineIOFrame, on socket: WebSocketConnection) {
+        guard socket.isOpen else { return }
+        let promise = socket.eventLoop.makePromise(of: Void.self)
+        pending += 1
+        let handle = socket.handle
+        let (connection, linkID) = (self.connection, self.linkID)
+        promise.futureResult.whenComplete { result in
+            if case .success = result { connection?.wrote(on: linkID) }
+            handle.onEventLoop { socket in
+                guard let service = socket.service(as: SocketIOWebSocketService.self) else { return }
+                service.pending -= 1
+                service.noteProgress(socket)
+            }
+        }
+        switch frame {
+        case .text(let bytes): socket.write(bytes: bytes, binary: false, promise: promise)
+        case .binary(let bytes): socket.write(bytes: bytes, binary: true, promise: promise)
+        }
+        socket.flush()
+        noteProgress(socket)
+    }
+
+    private func noteProgress(_ socket: WebSocketConnection) {
+        socket.progress.noteBlocked(pending > 0 && !socket.isWritable)
+    }
+
+    func received(_ message: WebSocketMessage, on socket: WebSocketConnection) -> WebSocketWork? {
+        guard let connection else { return nil }
+        let frame: EngineIOFrame =
+            switch message {
+            case .text(let buffer): .text(Array(buffer.readableBytesView))
+            case .binary(let buffer): .binary(Array(buffer.readableBytesView))
+            }
+        let effects = connection.webSocketFrame(frame, from: linkID)
+        guard !effects.isEmpty else { return nil }
+        // CONNECT's token check and replay, client events: in order, before the next frame.
+        return { [transport] in await transport.perform(effects, on: connection) }
+    }
+
+    func writabilityChanged(on socket: WebSocketConnection) {
+        noteProgress(socket)
+    }
+
+    func shutdown(_ socket: WebSocketConnection) {
+        socket.close(.goingAway, reason: "server shutting down")
+    }
+
+    func closed(_ socket: WebSocketConnection) {
+        guard let connection else { return }
+        self.connection = nil
+        let effects = connection.webSocketClosed(linkID)
+        guard !effects.isEmpty else { return }
+        if !socket.spawn({ [transport] in await transport.perform(effects, on: connection) }) {
+            transport.logger.debug("socket.io websocket closed after shutdown", metadata: ["sid": "\(connection.sid)"])
+        }
     }
 }

@@ -1,7 +1,6 @@
 import Broker
 import HTTPTypes
 public import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -18,7 +17,7 @@ import Synchronization
 ///
 /// ```swift
 /// let socketIO = SocketIOTransport(gateway: gateway)
-/// let server = gateway.addingRoutes(socketIO.register)
+/// let server = gateway.addingSocketIO(socketIO)
 /// try await ServiceGroup(services: [router, server, socketIO], ...).run()
 /// ```
 ///
@@ -46,21 +45,11 @@ public final class SocketIOTransport: Service, Sendable {
     /// Engine.IO sessions open on this node.
     public var sessionCount: Int { table.count }
 
-    /// Registers `GET`/`POST /socket.io/` (polling, and the WebSocket upgrade on `GET`).
+    /// Registers `GET`/`POST /socket.io/` (polling). WebSocket upgrades are served by
+    /// ``webSocketEndpoint``; ``Gateway/addingSocketIO(_:)`` adds both.
     public func register(on router: Hummingbird.Router<GatewayRequestContext>) {
-        let upgrade = WebSocketUpgradeMiddleware<GatewayRequestContext>(
-            shouldUpgrade: { [self] request, _ in
-                try checkUpgrade(request)
-                return .upgrade([:])
-            },
-            onUpgrade: { [self] inbound, outbound, context in
-                await serveWebSocket(inbound: inbound, outbound: outbound, context: context)
-            })
-        router.get("/socket.io") { [self] request, context -> Response in
-            if request.headers[.upgrade]?.lowercased() == "websocket" {
-                return try await upgrade.handle(request, context: context) { _, _ in Response(status: .notFound) }
-            }
-            return await get(request)
+        router.get("/socket.io") { [self] request, _ -> Response in
+            await get(request)
         }
         router.post("/socket.io") { [self] request, _ -> Response in
             await post(request)

@@ -16,7 +16,7 @@ import Synchronization
 /// as a slow consumer, or when one write has been blocked longer than the stall timeout.
 ///
 /// It also pings the WebSockets (RFC 6455 §5.5.2) every `pingInterval`, and closes one whose
-/// client has not answered the previous ping by then (see ``PongWatcher``).
+/// client has not answered the previous ping by then (pongs are noted by ``WebSocketConnection``).
 ///
 /// One shared sweep rather than timer tasks per connection (a watchdog's, hummingbird-websocket's
 /// auto-ping): a task keeps its first stack slab (about a kilobyte) and its sleeping frames for
@@ -124,7 +124,7 @@ final class ConnectionWatchdog: Service, Sendable {
     var pingsSent: Int { pingCount.load(ordering: .relaxed) }
 
     /// Watches one connection while `body` serves it; `body` wraps its writes in the progress.
-    /// With `pings`, the channel is an upgraded WebSocket: it gets a ``PongWatcher`` and pings.
+    /// With `pings`, the channel is an upgraded WebSocket to ping (its handler notes the pongs).
     func watching<T>(
         session: Session?, channel: any Channel, label: String, pings: Bool = false,
         _ body: (Progress) async throws -> T
@@ -140,7 +140,6 @@ final class ConnectionWatchdog: Service, Sendable {
     func watch(session: Session?, channel: any Channel, label: String, pings: Bool) -> Progress {
         let progress = Progress(id: nextID.add(1, ordering: .relaxed).oldValue, now: .now)
         let entry = Entry(progress: progress, session: session, channel: channel, label: label, pings: pings)
-        if pings { PongWatcher.install(on: channel, for: progress) }
         entries.withLock { $0[progress.id] = entry }
         return progress
     }

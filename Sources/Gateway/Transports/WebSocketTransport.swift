@@ -1,6 +1,5 @@
 import Broker
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -8,32 +7,22 @@ import NIOWebSocket
 /// The plain WebSocket transport at `/ws` (SPEC §3.2): JSON text frames over one session of
 /// the job router's registry.
 ///
-/// The token is checked before the upgrade (a refused token is never upgraded). Once open,
-/// the connection sends `connected`, the replayed events, then live ones; it answers `ping`,
-/// `subscribe` and refuses malformed frames with an `error` frame, staying open. A frame or
-/// message over the configured limit closes it with 1009; a client that falls more than the
-/// outbound capacity behind is closed with 1008 and counted.
+/// The token is checked before the upgrade (a refused token is never upgraded: the client gets
+/// `401 {"error":...}`). Once open, the connection sends `connected`, the replayed events, then
+/// live ones; it answers `ping`, `subscribe` and refuses malformed frames with an `error` frame,
+/// staying open. A frame or message over the configured limit closes it with 1009; a client
+/// that falls more than the outbound capacity behind is closed with 1008 and counted.
 struct WebSocketTransport: Sendable {
     let gateway: Gateway
 
-    func register(on router: Hummingbird.Router<GatewayRequestContext>) {
-        router.ws("/ws") { request, context in
-            do {
-                _ = try await gateway.authenticate(request.presentedToken)
-                try Self.validate(lastEventId: request.lastEventId)
-            } catch let error as GatewayError {
-                // An upgrade attempt is answered by the upgrader, not by this response: file
-                // the refusal so the client gets this status rather than a bare 400.
-                if request.headers[.upgrade]?.lowercased() == "websocket" {
-                    context.refuseUpgrade(with: error)
-                }
-                throw error
+    var endpoint: WebSocketEndpoint {
+        WebSocketEndpoint(path: "/ws") { [gateway] request, _ in
+            let userId = try await gateway.authenticate(request.presentedToken)
+            try Self.validate(lastEventId: request.lastEventId)
+            let lastEventId = request.lastEventId
+            return WebSocketAcceptance(label: "websocket", maxMessageSize: gateway.configuration.maxFrameSize) {
+                WebSocketSessionService(gateway: gateway, userId: userId, lastEventId: lastEventId)
             }
-            return .upgrade([:])
-        } onUpgrade: { inbound, outbound, context in
-            try await serve(
-                inbound: inbound, outbound: outbound, request: context.request,
-                channel: context.requestContext.channel, logger: context.logger)
         }
     }
 
@@ -42,115 +31,170 @@ struct WebSocketTransport: Sendable {
             throw GatewayError.badRequest("lastEventId \"\(lastEventId.prefix(40))\" is not a valid event id")
         }
     }
+}
 
-    private func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, channel: any Channel,
-        logger: Logger
-    ) async throws {
-        // This task lives as long as the connection and keeps every stack slab it ever grew, so
-        // the deep work of connecting (the token check, again: the upgrade check ran on a copy of
-        // this request; the replay read) runs in a short-lived child whose slabs are freed.
-        let (userId, session) = try await Self.transiently { [gateway] in
-            let userId = try await gateway.authenticate(request.presentedToken)
-            let session = try await gateway.router.connect(
-                userId: userId, lastEventId: request.lastEventId, transport: Transport.websocket.rawValue,
-                capacity: gateway.configuration.outboundQueueCapacity)
-            return (userId, session)
+/// One `/ws` connection: a router session whose events are written from the channel's event
+/// loop as they arrive (the session wakes it, ``Session/onAvailable(_:)``), while the channel
+/// takes them; the client's frames answered in order.
+///
+/// While events wait on a channel that is not writable, the write counts as blocked for the
+/// ``ConnectionWatchdog``, which drops the connection after the stall timeout; a client too
+/// slow for that overflows its session and is disconnected as a slow consumer.
+final class WebSocketSessionService: WebSocketService {
+    private let gateway: Gateway
+    private let userId: String
+    private let lastEventId: String?
+    private var session: Session?
+    private var logger: Logger { gateway.logger }
+
+    init(gateway: Gateway, userId: String, lastEventId: String?) {
+        self.gateway = gateway
+        self.userId = userId
+        self.lastEventId = lastEventId
+    }
+
+    func opened(_ connection: WebSocketConnection) -> WebSocketWork? {
+        // The replay read: the connection hands over no client frame until it is done.
+        let connection = connection.handle
+        return { [gateway, userId, lastEventId] in
+            let session: Session
+            do {
+                session = try await gateway.router.connect(
+                    userId: userId, lastEventId: lastEventId, transport: Transport.websocket.rawValue,
+                    capacity: gateway.configuration.outboundQueueCapacity)
+            } catch {
+                gateway.logger.warning("websocket session not opened", metadata: ["userId": "\(userId)", "error": "\(error)"])
+                connection.onEventLoop { $0.close(.unexpectedServerError, reason: "backend unavailable") }
+                return
+            }
+            connection.onEventLoop { connection in
+                guard let service = connection.service(as: WebSocketSessionService.self) else {
+                    session.close()  // the client left meanwhile
+                    return
+                }
+                service.start(session, on: connection)
+            }
         }
-        let metrics = gateway.metrics
-        metrics.connectionOpened(.websocket)
+    }
+
+    private func start(_ session: Session, on connection: WebSocketConnection) {
+        self.session = session
+        gateway.metrics.connectionOpened(.websocket)
         logger.debug("websocket connected", metadata: ["session": "\(session.id)", "userId": "\(userId)"])
-        defer {
-            session.close()
-            metrics.connectionClosed(.websocket)
-            if case .slowConsumer = session.closeReason { metrics.slowConsumer(.websocket) }
-            logger.debug(
-                "websocket closed",
-                metadata: ["session": "\(session.id)", "reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
+        connection.write(text: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
+        connection.flush()
+        let handle = connection.handle
+        session.onAvailable {
+            handle.onEventLoop { $0.service(as: WebSocketSessionService.self)?.drain($0) }
         }
-        let progress = gateway.watchdog.watch(session: session, channel: channel, label: "websocket", pings: true)
-        defer { gateway.watchdog.unwatch(progress) }
-        // One task per connection: this one reads. Events are written from the channel's event
-        // loop as they arrive (no task waits on the session); when the session ends for the
-        // server's reasons, the pusher wakes this reader, which says why and closes.
-        try await WebSocketSessionPusher.start(
-            on: channel, session: session, progress: progress, metrics: metrics,
-            opening: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
-        try await receive(inbound, session: session, outbound: outbound, logger: logger)
+    }
+
+    /// Writes what waits while the channel takes it; ends the connection when the server ended
+    /// the session.
+    private func drain(_ connection: WebSocketConnection) {
+        guard let session, connection.isOpen else { return }
+        while connection.isWritable {
+            let events = session.take(max: 64)
+            if events.isEmpty { break }
+            for event in events {
+                connection.write(
+                    text: ServerFrame.event(
+                        type: event.name, payload: event.dataJSON, eventId: event.eventId?.description,
+                        ts: event.timestamp.iso8601))
+            }
+            connection.flush()
+            gateway.metrics.delivered(.websocket, count: events.count)
+        }
+        connection.progress.noteBlocked(!connection.isWritable && session.bufferedCount > 0)
         switch session.closeReason {
         case .slowConsumer(let capacity):
+            gateway.metrics.slowConsumer(.websocket)
             logger.warning(
                 "websocket client too slow: disconnected",
-                metadata: ["session": "\(session.id)", "userId": "\(session.userId)", "capacity": "\(capacity)"])
-            try await progress.writing { try await outbound.close(.policyViolation, reason: "slow consumer") }
+                metadata: ["session": "\(session.id)", "userId": "\(userId)", "capacity": "\(capacity)"])
+            // A client that does not read would never take the close frame.
+            if connection.isWritable { connection.close(.policyViolation, reason: "slow consumer") } else { connection.abort() }
         case .shutdown:
-            try await outbound.close(.goingAway, reason: "server shutting down")
+            connection.close(.goingAway, reason: "server shutting down")
         case .closed, nil:
             break
         }
     }
 
-    /// Runs `work` in a child task that ends with it, so that the stack it grows is freed.
-    static func transiently<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask(operation: work)
-            return try await group.next()!
+    func received(_ message: WebSocketMessage, on connection: WebSocketConnection) -> WebSocketWork? {
+        guard case .text(let buffer) = message else {
+            gateway.metrics.malformedFrame()
+            reply(ServerFrame.error("binary frames are not accepted", ts: now()), on: connection)
+            return nil
+        }
+        let frame: ClientFrame
+        do {
+            frame = try ClientFrame.parse(String(buffer: buffer))
+        } catch {
+            gateway.metrics.malformedFrame()
+            logger.warning(
+                "malformed websocket frame",
+                metadata: ["session": "\(session.map { "\($0.id)" } ?? "-")", "reason": "\(error)"])
+            reply(ServerFrame.error(error.description, ts: now()), on: connection)
+            return nil
+        }
+        switch frame {
+        case .ping:
+            reply(ServerFrame.pong(), on: connection)
+            return nil
+        case .subscribe(let jobId):
+            guard let session else { return nil }
+            let connection = connection.handle
+            return { [gateway] in
+                let answer = await Self.subscribe(session, to: jobId, gateway: gateway)
+                connection.onEventLoop { $0.service(as: WebSocketSessionService.self)?.reply(answer, on: $0) }
+            }
         }
     }
 
-    /// Answers the client's frames until it closes, or the server ends the session. Throws
-    /// (closing with 1009) on a message over the limit; everything else malformed gets an `error`
-    /// frame.
-    private func receive(
-        _ inbound: WebSocketInboundStream, session: Session, outbound: WebSocketOutboundWriter, logger: Logger
-    ) async throws {
-        for try await message in inbound.messages(maxSize: gateway.configuration.maxFrameSize) {
-            // The server ended the session (slow consumer, shutdown): the pusher woke us to close.
-            if let reason = session.closeReason, reason != .closed { return }
-            guard case .text(let text) = message else {
-                gateway.metrics.malformedFrame()
-                try await outbound.write(.text(ServerFrame.error("binary frames are not accepted", ts: now())))
-                continue
-            }
-            let frame: ClientFrame
-            do {
-                frame = try ClientFrame.parse(text)
-            } catch {
-                gateway.metrics.malformedFrame()
-                logger.warning(
-                    "malformed websocket frame", metadata: ["session": "\(session.id)", "reason": "\(error)"])
-                try await outbound.write(.text(ServerFrame.error(error.description, ts: now())))
-                continue
-            }
-            switch frame {
-            case .ping:
-                try await outbound.write(.text(ServerFrame.pong()))
-            case .subscribe(let jobId):
-                // A store lookup reaches deep into the broker: in a child, so the reader stays shallow.
-                let answer = try await Self.transiently { await subscribe(session, to: jobId, logger: logger) }
-                try await outbound.write(.text(answer))
-            }
-        }
+    func writabilityChanged(on connection: WebSocketConnection) {
+        if connection.isWritable { drain(connection) }
+    }
+
+    func shutdown(_ connection: WebSocketConnection) {
+        session?.close()
+        connection.close(.goingAway, reason: "server shutting down")
+    }
+
+    func closed(_ connection: WebSocketConnection) {
+        guard let session else { return }
+        self.session = nil
+        session.close()
+        gateway.metrics.connectionClosed(.websocket)
+        logger.debug(
+            "websocket closed",
+            metadata: ["session": "\(session.id)", "reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
+    }
+
+    private func reply(_ text: String, on connection: WebSocketConnection) {
+        connection.write(text: text)
+        connection.flush()
     }
 
     /// Follows one of the user's own jobs: joins room `job:<id>` and confirms with its status.
-    private func subscribe(_ session: Session, to jobId: String, logger: Logger) async -> String {
+    private static func subscribe(_ session: Session, to jobId: String, gateway: Gateway) async -> String {
+        let now = Timestamp.now().iso8601
         do {
             for store in gateway.router.stores.values {
                 switch try await store.lookup(jobId, for: session.userId) {
                 case .found(let record):
                     try? gateway.router.registry.joinTrusted(session, room: "job:\(jobId)")
-                    return ServerFrame.subscribed(jobId: jobId, status: record.status.rawValue, ts: now())
+                    return ServerFrame.subscribed(jobId: jobId, status: record.status.rawValue, ts: now)
                 case .notOwner:
-                    return ServerFrame.error("job \(jobId) belongs to another user", ts: now())
+                    return ServerFrame.error("job \(jobId) belongs to another user", ts: now)
                 case .notFound:
                     continue
                 }
             }
-            return ServerFrame.error("job \(jobId) not found", ts: now())
+            return ServerFrame.error("job \(jobId) not found", ts: now)
         } catch {
-            logger.warning("subscribe failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
-            return ServerFrame.error("backend unavailable", ts: now())
+            gateway.logger.warning("subscribe failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+            return ServerFrame.error("backend unavailable", ts: now)
         }
     }
 

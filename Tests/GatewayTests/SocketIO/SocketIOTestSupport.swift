@@ -32,7 +32,7 @@ struct SocketIOTestGateway: Sendable {
                     configuration: AgentConfiguration(visibilityTimeout: .seconds(5)), logger: TestGateway.logger))
         }
         services.append(transport)
-        return base.gateway.addingRoutes(transport.register).makeApplication(services: services)
+        return base.gateway.addingSocketIO(transport).makeApplication(services: services)
     }
 
     /// Runs `body` once the router listens (`.router`: requests go straight to the responder).

@@ -1,0 +1,200 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// The gateway's connections: HTTP/1.1 for the API, SSE and the page, and WebSocket upgrades to
+/// the gateway's ``WebSocketEndpoint``s.
+///
+/// Hummingbird serves each connection from a task. An HTTP connection ends and its task with
+/// it; an upgraded WebSocket is handed to a ``WebSocketConnection`` in the channel pipeline and
+/// its task ends at once, so thousands of idle WebSockets hold no task at all. A refused upgrade
+/// is answered with the endpoint's own status and JSON body (`401 {"error":"invalid token"}`),
+/// not a bare `400`.
+struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
+    /// What the upgrade negotiation ended with.
+    enum Negotiated: Sendable {
+        case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// An upgrade was asked for and refused: answer with this error and close.
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, GatewayError)
+        /// Served by the pipeline from now on.
+        case webSocket
+    }
+
+    struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<Negotiated>
+        let channel: any Channel
+    }
+
+    /// What the upgrade check decided, kept for the pipeline set-up that follows.
+    private enum Decision: Sendable {
+        case accepted(WebSocketAcceptance)
+        case refused(GatewayError)
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let endpoints: [WebSocketEndpoint]
+    let http1: HTTP1Channel.Configuration
+    let maxFrameSize: Int
+    let watchdog: ConnectionWatchdog
+    let spawn: @Sendable (@escaping WebSocketWork) -> Bool
+
+    init(
+        responder: @escaping HTTPChannelHandler.Responder, endpoints: [WebSocketEndpoint],
+        http1: HTTP1Channel.Configuration, maxFrameSize: Int, watchdog: ConnectionWatchdog,
+        spawn: @escaping @Sendable (@escaping WebSocketWork) -> Bool
+    ) {
+        self.responder = Self.redirectingLateUpgrades(responder)
+        self.endpoints = endpoints
+        self.http1 = http1
+        self.maxFrameSize = maxFrameSize
+        self.watchdog = watchdog
+        self.spawn = spawn
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
+                maxFrameSize: maxFrameSize,
+                shouldUpgrade: { channel, head in
+                    channel.eventLoop.makeFutureWithTask { await self.decide(head, channel: channel) }
+                        .map { decided -> HTTPHeaders? in
+                            decision.value = decided
+                            if case .accepted = decided { return HTTPHeaders() }
+                            return nil
+                        }
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard case .accepted(let acceptance) = decision.value else { throw ChannelError.inappropriateOperationForState }
+                        decision.value = nil
+                        try serve(channel, acceptance)
+                        return .webSocket
+                    }
+                })
+            let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandlers(http1.additionalChannelHandlers())
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        switch decision.value {
+                        case .refused(let error)?:
+                            return .refused(asyncChannel, error)
+                        case .accepted?:
+                            // Accepted, then the upgrade failed (a bad Sec-WebSocket-Version, say).
+                            return .refused(asyncChannel, .badRequest("WebSocket upgrade failed"))
+                        case nil:
+                            return .http(asyncChannel)
+                        }
+                    }
+                })
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<Negotiated>(upgradeConfiguration: upgrade)
+            configuration.enablePipelining = false  // Hummingbird reads requests in order itself
+            configuration.enableErrorHandling = false  // Hummingbird answers parse errors
+            configuration.enableResponseHeaderValidation = false  // swift-http-types validates
+            configuration.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+            configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+            configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+            let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
+                configuration: configuration)
+            return Value(negotiated: negotiated, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.negotiated.get() {
+            case .http(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let error):
+                await refuse(http, with: error, logger: logger)
+            case .webSocket:
+                // The pipeline serves it; this task ends here.
+                return
+            }
+        } catch let error as ChannelError where error == .inputClosed {
+            logger.trace("connection closed before its first request")
+        } catch {
+            logger.debug("connection not served", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Upgrades
+
+    /// The endpoint's verdict on an upgrade request.
+    private func decide(_ head: HTTPRequestHead, channel: any Channel) async -> Decision {
+        do {
+            let request = Request(head: try HTTPRequest(head, secure: false, splitCookie: false), body: .init(buffer: ByteBuffer()))
+            guard let endpoint = endpoints.first(where: { $0.serves(request.uri.path) }) else {
+                return .refused(GatewayError(.notFound, "no WebSocket at \(request.uri.path)"))
+            }
+            return .accepted(try await endpoint.accept(request, channel))
+        } catch let error as GatewayError {
+            return .refused(error)
+        } catch {
+            return .refused(.badRequest("invalid upgrade request"))
+        }
+    }
+
+    /// Installs the connection's handler right after the frame decoder (NIO's upgrader added
+    /// the encoder, the decoder and its protocol-error handler), watched by the watchdog.
+    private func serve(_ channel: any Channel, _ acceptance: WebSocketAcceptance) throws {
+        let progress = watchdog.watch(session: nil, channel: channel, label: acceptance.label, pings: true)
+        channel.closeFuture.whenComplete { [watchdog] _ in watchdog.unwatch(progress) }
+        let connection = WebSocketConnection(
+            service: acceptance.makeService(), channel: channel, progress: progress,
+            maxMessageSize: acceptance.maxMessageSize, spawn: spawn)
+        try channel.pipeline.syncOperations.addHandler(connection)
+    }
+
+    /// Answers a refused upgrade with the error's status and JSON body, and closes.
+    private func refuse(
+        _ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, with error: GatewayError, logger: Logger
+    ) async {
+        logger.debug("websocket upgrade refused", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
+        let body = ByteBuffer(string: #"{"error":"# + JSONText.quoted(error.message) + "}")
+        do {
+            try await http.executeThenClose { _, outbound in
+                let head = HTTPResponse(
+                    status: error.status,
+                    headerFields: [
+                        .connection: "close", .contentType: "application/json; charset=utf-8",
+                        .contentLength: String(body.readableBytes),
+                    ])
+                try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+            }
+        } catch {
+            logger.trace("could not answer a refused upgrade", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// NIO only upgrades on a connection's first request: a later request asking for an upgrade
+    /// is sent to the same URI again with the connection closed, so that the client's new
+    /// connection upgrades (as hummingbird-websocket does).
+    private static func redirectingLateUpgrades(_ responder: @escaping HTTPChannelHandler.Responder)
+        -> HTTPChannelHandler.Responder
+    {
+        struct RedirectedUpgrade: Error {}
+        return { request, responseWriter, channel in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                return try await responder(request, responseWriter, channel)
+            }
+            var location = request.uri.path
+            if let query = request.uri.query { location += "?\(query)" }
+            try await responseWriter.writeResponse(
+                HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location]))
+            throw RedirectedUpgrade()
+        }
+    }
+}
