@@ -63,7 +63,11 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
-                    channel.eventLoop.makeFutureWithTask { await self.decide(head, channel: channel) }
+                    let promise = channel.eventLoop.makePromise(of: Decision.self)
+                    if !spawn({ promise.succeed(await self.decide(head, channel: channel)) }) {
+                        promise.succeed(.refused(GatewayError(.serviceUnavailable, "server shutting down")))
+                    }
+                    return promise.futureResult
                         .map { decided -> HTTPHeaders? in
                             decision.value = decided
                             if case .accepted = decided { return HTTPHeaders() }
