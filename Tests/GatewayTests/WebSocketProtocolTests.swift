@@ -1,0 +1,110 @@
+import Broker
+import BrokerTesting
+import Foundation
+@testable import Gateway
+import HummingbirdTesting
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// RFC 6455 as the gateway's own WebSocket handler speaks it, seen frame by frame.
+@Suite("WebSocket protocol (RFC 6455) on the gateway's handler")
+struct WebSocketProtocolTests {
+    static let opText: UInt8 = 0x1, opContinuation: UInt8 = 0x0, opBinary: UInt8 = 0x2
+    static let opClose: UInt8 = 0x8, opPing: UInt8 = 0x9, opPong: UInt8 = 0xA
+
+    @Test func fragmentsAreJoinedWhileControlFramesInBetweenAreAnswered() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("frag")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            #expect(try await socket.nextNonPing()?.text.contains(#""type":"connected""#) == true)
+            try await socket.send(text: #"{"type":"#, fin: false)
+            try await socket.send(opcode: Self.opPing, payload: Array("abc".utf8))
+            try await socket.send(text: #""ping""#, opcode: Self.opContinuation, fin: false)
+            try await socket.send(text: "}", opcode: Self.opContinuation)
+            let pong = try #require(try await socket.nextNonPing())
+            #expect(pong.opcode == Self.opPong && pong.text == "abc")
+            let answer = try #require(try await socket.nextNonPing())
+            #expect(answer.opcode == Self.opText && answer.text.contains(#""type":"pong""#))
+            await socket.close()
+        }
+    }
+
+    @Test func fragmentsOverTheLimitClose1009() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("big")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            // Each fragment is within the frame limit; joined they are not.
+            let part = String(repeating: "x", count: 40 * 1024)
+            try await socket.send(text: part, fin: false)
+            try await socket.send(text: part, opcode: Self.opContinuation)
+            let close = try #require(try await socket.nextNonPing())
+            #expect(close.opcode == Self.opClose && close.closeCode == 1009)
+            try await withDeadline("the server to close", within: .seconds(10)) { try await socket.waitUntilClosed() }
+            try await eventually("the session to be gone") { test.router.registry.counts.sessions == 0 }
+        }
+    }
+
+    @Test func clientCloseIsAnsweredWithItsCodeThenTheConnectionEnds() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("bye")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            try await socket.send(opcode: Self.opClose, payload: [0x03, 0xE8] + Array("done".utf8))  // 1000
+            let close = try #require(try await socket.nextNonPing())
+            #expect(close.opcode == Self.opClose && close.closeCode == 1000)
+            try await withDeadline("the server to close", within: .seconds(10)) { try await socket.waitUntilClosed() }
+            try await eventually("the session to be gone") { test.router.registry.counts.sessions == 0 }
+        }
+    }
+
+    @Test func gracefulShutdownClosesWith1001() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("leaving")
+        // The socket outlives the server: the test's end shuts the application down gracefully.
+        let socket = try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            return socket
+        }
+        let close = try #require(try await socket.nextNonPing())
+        #expect(close.opcode == Self.opClose && close.closeCode == 1001)
+        try await withDeadline("the server to close", within: .seconds(10)) { try await socket.waitUntilClosed() }
+    }
+
+    @Test func upgradeToAnUnknownPathIsRefusedWith404() async throws {
+        let test = try await TestGateway(withAgent: false)
+        try await test.live { client in
+            await #expect {
+                _ = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/nowhere")
+            } throws: { error in
+                guard case RawWebSocketClient.RawClientError.notUpgraded(let head) = error else { return false }
+                return head.hasPrefix("HTTP/1.1 404") && head.lowercased().contains("application/json")
+            }
+        }
+    }
+
+    @Test func connectionWorkRunsAtMostTheLimitAtOnce() async throws {
+        let tasks = ConnectionTasks(limit: 3)
+        let counts = Mutex((running: 0, most: 0, done: 0))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await tasks.run() }
+            for _ in 0..<20 {
+                let spawned = tasks.spawn {
+                    counts.withLock { $0.running += 1; $0.most = max($0.most, $0.running) }
+                    try? await Task.sleep(for: .milliseconds(5))
+                    counts.withLock { $0.running -= 1; $0.done += 1 }
+                }
+                #expect(spawned)
+            }
+            try await eventually("all work done") { counts.withLock { $0.done } == 20 }
+            group.cancelAll()
+        }
+        let most = counts.withLock { $0.most }
+        #expect(most >= 1 && most <= 3)
+    }
+}
