@@ -59,6 +59,10 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // A channel keeps its last receive buffer for the next read, for its whole life: start
+            // at 1 KiB (NIO's default is 2) so an idle WebSocket keeps less. Bigger reads grow it.
+            try channel.syncOptions?.setOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: maxFrameSize,

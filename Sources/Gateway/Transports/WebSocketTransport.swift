@@ -12,16 +12,23 @@ import NIOWebSocket
 /// live ones; it answers `ping`, `subscribe` and refuses malformed frames with an `error` frame,
 /// staying open. A frame or message over the configured limit closes it with 1009; a client
 /// that falls more than the outbound capacity behind is closed with 1008 and counted.
-struct WebSocketTransport: Sendable {
+///
+/// One instance serves every connection of a gateway: each connection's service refers to it
+/// rather than holding a copy of the gateway's configuration.
+final class WebSocketTransport: Sendable {
     let gateway: Gateway
 
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
     var endpoint: WebSocketEndpoint {
-        WebSocketEndpoint(path: "/ws") { [gateway] request, _ in
+        WebSocketEndpoint(path: "/ws") { [self] request, _ in
             let userId = try await gateway.authenticate(request.presentedToken)
             try Self.validate(lastEventId: request.lastEventId)
             let lastEventId = request.lastEventId
             return WebSocketAcceptance(label: "websocket", maxMessageSize: gateway.configuration.maxFrameSize) {
-                WebSocketSessionService(gateway: gateway, userId: userId, lastEventId: lastEventId)
+                WebSocketSessionService(transport: self, userId: userId, lastEventId: lastEventId)
             }
         }
     }
@@ -41,14 +48,15 @@ struct WebSocketTransport: Sendable {
 /// ``ConnectionWatchdog``, which drops the connection after the stall timeout; a client too
 /// slow for that overflows its session and is disconnected as a slow consumer.
 final class WebSocketSessionService: WebSocketService {
-    private let gateway: Gateway
+    private let transport: WebSocketTransport
     private let userId: String
     private let lastEventId: String?
     private var session: Session?
+    private var gateway: Gateway { transport.gateway }
     private var logger: Logger { gateway.logger }
 
-    init(gateway: Gateway, userId: String, lastEventId: String?) {
-        self.gateway = gateway
+    init(transport: WebSocketTransport, userId: String, lastEventId: String?) {
+        self.transport = transport
         self.userId = userId
         self.lastEventId = lastEventId
     }
