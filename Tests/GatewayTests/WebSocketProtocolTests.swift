@@ -76,6 +76,30 @@ struct WebSocketProtocolTests {
         try await withDeadline("the server to close", within: .seconds(10)) { try await socket.waitUntilClosed() }
     }
 
+    @Test func aCloseFrameTheClientNeverTakesStillEndsTheConnection() async throws {
+        // Neither the queue nor the stall timeout ends this connection: only the close timeout.
+        let configuration = GatewayConfiguration(port: 0, outboundQueueCapacity: 100_000, writeStallTimeout: .seconds(600))
+        let test = try await TestGateway(configuration: configuration, withAgent: false)
+        let token = try await test.token("deaf")
+        try await test.live { client in
+            let stuck = try await StalledWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            try await eventually("the session") { test.router.registry.hasSessions(ofUser: "deaf") }
+            #expect(test.gateway.watchdog.count == 1)
+            // Fill the socket buffers until the server's writes to it wait.
+            let big = JSONValue.string(String(repeating: "z", count: 32 * 1024))
+            try await withDeadline("the writes to block", within: .seconds(30)) {
+                while !(test.gateway.watchdog.blockedCount > 0) {
+                    for _ in 0..<20 { try await test.router.emit("bulk", data: ["blob": big], toUser: "deaf") }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            // The server ends the session: its close frame queues behind what the client never read.
+            test.router.registry.closeAll(reason: .shutdown)
+            try await eventually("the connection to be closed", within: .seconds(30)) { test.gateway.watchdog.count == 0 }
+            await stuck.close()
+        }
+    }
+
     @Test func upgradeToAnUnknownPathIsRefusedWith404() async throws {
         let test = try await TestGateway(withAgent: false)
         try await test.live { client in

@@ -120,6 +120,9 @@ final class ConnectionWatchdog: Service, Sendable {
     /// How many connections are watched.
     var count: Int { entries.withLock { $0.count } }
 
+    /// How many watched connections have a write blocked now.
+    var blockedCount: Int { entries.withLock { $0.values.count { $0.progress.blockedSince != nil } } }
+
     /// How many pings have been sent.
     var pingsSent: Int { pingCount.load(ordering: .relaxed) }
 

@@ -116,10 +116,24 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
-        let loopBound = NIOLoopBound(context, eventLoop: eventLoop)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-            .whenComplete { _ in loopBound.value.close(promise: nil) }
+        sendCloseFrame(data, context: context)
     }
+
+    /// Writes a close frame and closes the connection once it is written, or after
+    /// ``closeTimeout`` if the client does not take it (a full socket would otherwise keep the
+    /// connection, and a graceful shutdown waiting for it, forever).
+    private func sendCloseFrame(_ data: ByteBuffer, context: ChannelHandlerContext) {
+        let channel = context.channel
+        let timeout = eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenComplete { _ in
+                timeout.cancel()
+                channel.close(promise: nil)
+            }
+    }
+
+    /// How long a close frame may wait for a client that does not read.
+    static let closeTimeout = TimeAmount.seconds(5)
 
     /// Closes the connection without a close frame (for a client that does not read).
     func abort() {
@@ -188,9 +202,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
             let code = data.readWebSocketErrorCode()
             var reply = context.channel.allocator.buffer(capacity: 2)
             if let code { reply.write(webSocketErrorCode: code) }
-            let loopBound = NIOLoopBound(context, eventLoop: eventLoop)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
-                .whenComplete { _ in loopBound.value.close(promise: nil) }
+            sendCloseFrame(reply, context: context)
         case .text, .binary:
             guard fragments == nil else { return close(.protocolError, reason: "new message inside a fragmented one") }
             if frame.fin {
