@@ -97,15 +97,12 @@ final class SocketIOWebSocketService: WebSocketService {
         guard socket.isOpen else { return }
         let promise = socket.eventLoop.makePromise(of: Void.self)
         pending += 1
-        let handle = socket.handle
         let (connection, linkID) = (self.connection, self.linkID)
-        promise.futureResult.whenComplete { result in
+        // Completed on the event loop, where this service and its connection live.
+        promise.futureResult.assumeIsolated().whenComplete { [self] result in
             if case .success = result { connection?.wrote(on: linkID) }
-            handle.onEventLoop { socket in
-                guard let service = socket.service(as: SocketIOWebSocketService.self) else { return }
-                service.pending -= 1
-                service.noteProgress(socket)
-            }
+            pending -= 1
+            noteProgress(socket)
         }
         switch frame {
         case .text(let bytes): socket.write(bytes: bytes, binary: false, promise: promise)
