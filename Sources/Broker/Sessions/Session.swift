@@ -226,9 +226,11 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             }
             return (state.waiter, state.wake)
         }
+        // Leave the registry first, counted as slow: the wake-up may make the transport close
+        // the session at once, and that close must not be the one that removes it.
+        registry.remove(self, slow: true)
         waiter?.resume(returning: nil)
         wake?()
-        registry.remove(self, slow: true)
     }
 
     private func overflow(_ state: inout State) {
@@ -254,7 +256,9 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         }
         waiter?.resume(returning: nil)
         wake?()
-        registry.remove(self)
+        // A session already closed left the registry when it closed (or leaves it now, in the
+        // overflow path, counted as slow).
+        if changed { registry.remove(self) }
         return changed
     }
 

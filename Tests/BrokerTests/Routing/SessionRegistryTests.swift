@@ -103,6 +103,20 @@ struct SessionRegistryTests {
         other.close()
     }
 
+    @Test("a slow consumer whose transport closes it on the overflow wake-up is still counted as slow")
+    func slowConsumerClosedByItsTransport() {
+        let registry = SessionRegistry(outboundCapacity: 2)
+        let slow = registry.open(userId: "bob", transport: "test")
+        // A push transport that ends the connection as soon as it learns of the overflow.
+        slow.onAvailable {
+            if case .slowConsumer = slow.closeReason { slow.close() }
+        }
+        for id in 1...3 { registry.broadcast(event(room: "user:bob", id: Int64(id))) }
+        #expect(slow.closeReason == .slowConsumer(capacity: 2))
+        #expect(registry.counters.slowClosed == 1 && registry.counters.closed == 1)
+        #expect(registry.counts.sessions == 0)
+    }
+
     @Test("a waiting consumer is woken by delivery and by close")
     func wakeups() async throws {
         let registry = SessionRegistry()
