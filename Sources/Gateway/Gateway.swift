@@ -101,7 +101,6 @@ public struct Gateway: Service {
         http.add(middleware: JSONErrorMiddleware())
         OperatorRoutes(gateway: self).register(on: http)
         APIRoutes(gateway: self).register(on: http)
-        EventStreamTransport(gateway: self).register(on: http)
         for register in extraRoutes { register(http) }
         return http
     }
@@ -114,10 +113,11 @@ public struct Gateway: Service {
         let onServerRunning = self.onServerRunning
         let endpoints = [WebSocketTransport(gateway: self).endpoint] + extraWebSocketEndpoints
         let (maxFrameSize, watchdog, connectionTasks) = (configuration.maxFrameSize, watchdog, connectionTasks)
+        let streams = EventStreams(gateway: self, spawn: connectionTasks.spawn)
         let server = HTTPServerBuilder { responder in
             GatewayChannel(
                 responder: responder, endpoints: endpoints, http1: .init(idleTimeout: nil), maxFrameSize: maxFrameSize,
-                watchdog: watchdog, spawn: connectionTasks.spawn)
+                watchdog: watchdog, spawn: connectionTasks.spawn, makeEventStream: { EventStreamConnection(streams: streams) })
         }
         return Application(
             router: http,

@@ -100,6 +100,40 @@ struct WebSocketProtocolTests {
         }
     }
 
+    @Test func clientThatDropsTheConnectionWithoutACloseFrameLeavesNothingBehind() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("gone")
+        try await test.live { client in
+            for _ in 0..<5 {
+                let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+                _ = try await socket.nextNonPing()
+                #expect(test.router.registry.counts.sessions == 1)
+                await socket.close()
+                try await eventually("the session to be gone", within: .seconds(5)) {
+                    test.router.registry.counts.sessions == 0 && test.gateway.watchdog.count == 0
+                }
+            }
+        }
+    }
+
+    @Test func eventStreamAfterAnotherRequestOnTheConnectionIsSentToAFreshOne() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("later")
+        try await test.live { client in
+            let answer = try await withDeadline("both answers", within: .seconds(10)) {
+                try await RawHTTPExchange.send(
+                    "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /api/v1/events?token=\(token) HTTP/1.1\r\nHost: x\r\n\r\n",
+                    port: try #require(client.port))
+            }
+            let heads = answer.components(separatedBy: "HTTP/1.1 ").dropFirst()
+            #expect(heads.count == 2)
+            #expect(heads.first?.hasPrefix("200") == true)
+            #expect(heads.last?.hasPrefix("307") == true)
+            #expect(heads.last?.lowercased().contains("location: /api/v1/events?token=\(token.lowercased())") == true)
+            #expect(test.router.registry.counts.sessions == 0)
+        }
+    }
+
     @Test func upgradeToAnUnknownPathIsRefusedWith404() async throws {
         let test = try await TestGateway(withAgent: false)
         try await test.live { client in

@@ -8,12 +8,13 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
 
-/// The gateway's connections: HTTP/1.1 for the API, SSE and the page, and WebSocket upgrades to
-/// the gateway's ``WebSocketEndpoint``s.
+/// The gateway's connections: HTTP/1.1 for the API and the page, WebSocket upgrades to the
+/// gateway's ``WebSocketEndpoint``s, and Server-Sent Events streams.
 ///
 /// Hummingbird serves each connection from a task. An HTTP connection ends and its task with
-/// it; an upgraded WebSocket is handed to a ``WebSocketConnection`` in the channel pipeline and
-/// its task ends at once, so thousands of idle WebSockets hold no task at all. A refused upgrade
+/// it; an upgraded WebSocket is handed to a ``WebSocketConnection`` in the channel pipeline, and
+/// a connection whose first request is `GET /api/v1/events` to an ``EventStreamConnection``,
+/// and their tasks end at once, so thousands of idle clients hold no task at all. A refused upgrade
 /// is answered with the endpoint's own status and JSON body (`401 {"error":"invalid token"}`),
 /// not a bare `400`.
 struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
@@ -22,8 +23,8 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
         /// An upgrade was asked for and refused: answer with this error and close.
         case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, GatewayError)
-        /// Served by the pipeline from now on.
-        case webSocket
+        /// Served by the pipeline from now on (a WebSocket, an event stream).
+        case servedByPipeline
     }
 
     struct Value: ServerChildChannelValue {
@@ -43,18 +44,22 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
     let maxFrameSize: Int
     let watchdog: ConnectionWatchdog
     let spawn: @Sendable (@escaping WebSocketWork) -> Bool
+    /// Makes the handler of an event stream (`GET /api/v1/events` as a connection's first request).
+    let makeEventStream: @Sendable () -> EventStreamConnection
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, endpoints: [WebSocketEndpoint],
         http1: HTTP1Channel.Configuration, maxFrameSize: Int, watchdog: ConnectionWatchdog,
-        spawn: @escaping @Sendable (@escaping WebSocketWork) -> Bool
+        spawn: @escaping @Sendable (@escaping WebSocketWork) -> Bool,
+        makeEventStream: @escaping @Sendable () -> EventStreamConnection
     ) {
-        self.responder = Self.redirectingLateUpgrades(responder)
+        self.responder = Self.redirectingLateTakeovers(responder)
         self.endpoints = endpoints
         self.http1 = http1
         self.maxFrameSize = maxFrameSize
         self.watchdog = watchdog
         self.spawn = spawn
+        self.makeEventStream = makeEventStream
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -64,6 +69,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.syncOptions?.setOption(
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
+            let firstRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
@@ -83,13 +89,19 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                         guard case .accepted(let acceptance) = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
                         try serve(channel, acceptance)
-                        return .webSocket
+                        return .servedByPipeline
                     }
                 })
             let upgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if decision.value == nil, let head = firstRequest.value, head.method == .GET,
+                            EventStreamConnection.serves(head.uri)
+                        {
+                            try channel.pipeline.syncOperations.addHandler(makeEventStream())
+                            return .servedByPipeline
+                        }
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandlers(http1.additionalChannelHandlers())
                         try channel.pipeline.syncOperations.addHandler(
@@ -116,6 +128,10 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(
                 configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(
+                type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
+            try channel.pipeline.syncOperations.addHandler(
+                FirstRequestPeek(firstRequest), position: .before(upgradeHandler))
             return Value(negotiated: negotiated, channel: channel)
         }
     }
@@ -127,7 +143,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                 await handleHTTP(asyncChannel: http, logger: logger)
             case .refused(let http, let error):
                 await refuse(http, with: error, logger: logger)
-            case .webSocket:
+            case .servedByPipeline:
                 // The pipeline serves it; this task ends here.
                 return
             }
@@ -187,22 +203,44 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// NIO only upgrades on a connection's first request: a later request asking for an upgrade
-    /// is sent to the same URI again with the connection closed, so that the client's new
-    /// connection upgrades (as hummingbird-websocket does).
-    private static func redirectingLateUpgrades(_ responder: @escaping HTTPChannelHandler.Responder)
+    /// A WebSocket upgrade or an event stream is only taken over on a connection's first request
+    /// (NIO upgrades nothing later; a stream needs the connection to itself): asked for later on
+    /// a keep-alive connection, it is sent to the same URI again with the connection closed, so
+    /// that the client's new connection gets it (as hummingbird-websocket does for upgrades).
+    private static func redirectingLateTakeovers(_ responder: @escaping HTTPChannelHandler.Responder)
         -> HTTPChannelHandler.Responder
     {
-        struct RedirectedUpgrade: Error {}
+        struct RedirectedTakeover: Error {}
         return { request, responseWriter, channel in
-            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+            let upgrade = request.headers[.upgrade]?.lowercased() == "websocket"
+            let stream = request.method == .get && EventStreamConnection.serves(request.uri.path)
+            guard upgrade || stream else {
                 return try await responder(request, responseWriter, channel)
             }
             var location = request.uri.path
             if let query = request.uri.query { location += "?\(query)" }
             try await responseWriter.writeResponse(
                 HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: location]))
-            throw RedirectedUpgrade()
+            throw RedirectedTakeover()
         }
+    }
+}
+
+/// Notes a connection's first request head on its way to NIO's upgrade handler, so that the
+/// choice made when NIO finds it is no upgrade can depend on it; then leaves the pipeline.
+private final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+
+    private let seen: NIOLoopBoundBox<HTTPRequestHead?>
+
+    init(_ seen: NIOLoopBoundBox<HTTPRequestHead?>) {
+        self.seen = seen
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        seen.value = head
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -239,6 +239,11 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent, let service, !closing {
             service.shutdown(self)
+        } else if case .inputClosed = event as? ChannelEvent {
+            // The client closed its side without a close frame (the server allows half-closure,
+            // so no close comes by itself): nothing more can be said.
+            closing = true
+            context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
