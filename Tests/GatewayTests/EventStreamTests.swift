@@ -111,6 +111,34 @@ struct EventStreamTests {
         }
     }
 
+    @Test func crossOriginStreamsCarryTheAllowedOriginAndAnUnreachableBackendIs503() async throws {
+        let outage = OutageBroker()
+        let test = try await TestGateway(
+            configuration: GatewayConfiguration(port: 0, corsOrigin: "https://app.example"), withAgent: false,
+            broker: outage)
+        let token = try await test.token("cora")
+        try await test.live { client in
+            let port = try #require(client.port)
+            try await withDeadline("the stream and the refusal", within: .seconds(10)) {
+                let stream = try await EventStreamClient.connect(
+                    port: port, path: "/api/v1/events?token=\(token)", headers: [("Origin", "https://app.example")])
+                #expect(stream.status == .ok)
+                #expect(stream.headers["Access-Control-Allow-Origin"] == ["https://app.example"])
+                #expect(try await stream.nextEvent()?.event == "connected")
+                await stream.close()
+
+                outage.setDown(true)
+                let refused = try await EventStreamClient.connect(
+                    port: port, path: "/api/v1/events?token=\(token)", headers: [("Origin", "https://app.example")])
+                #expect(refused.status == .serviceUnavailable)
+                #expect(refused.headers["Access-Control-Allow-Origin"] == ["https://app.example"])
+                #expect(try await refused.readToEnd().contains(#""error":"backend unavailable""#))
+                await refused.close()
+                outage.setDown(false)
+            }
+        }
+    }
+
     @Test func invalidLastEventIdIs400() async throws {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("alice")
