@@ -48,6 +48,19 @@ struct WebSocketProtocolTests {
         }
     }
 
+    @Test func anUnmaskedClientFrameCloses1002() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("bare")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            try await socket.send(opcode: Self.opText, payload: Array(#"{"type":"ping"}"#.utf8), masked: false)
+            let close = try #require(try await socket.nextNonPing())
+            #expect(close.opcode == Self.opClose && close.closeCode == 1002)
+            try await withDeadline("the server to close", within: .seconds(10)) { try await socket.waitUntilClosed() }
+        }
+    }
+
     @Test func clientCloseIsAnsweredWithItsCodeThenTheConnectionEnds() async throws {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("bye")

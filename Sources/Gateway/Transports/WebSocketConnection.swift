@@ -36,7 +36,7 @@ enum WebSocketMessage {
 /// 20 KiB per idle connection before the gateway holds anything. This handler speaks the
 /// protocol (RFC 6455) from the channel pipeline instead: it answers pings, notes pongs for the
 /// ``ConnectionWatchdog``, joins fragments up to the message limit (closing with 1009 beyond),
-/// answers a client's close, and hands whole messages to its ``WebSocketService``. While the
+/// refuses unmasked frames (1002), answers a client's close, and hands whole messages to its ``WebSocketService``. While the
 /// service's work for one message runs, the next messages wait and the channel stops reading
 /// (TCP pushes back on a client that floods).
 ///
@@ -188,6 +188,8 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard !closing else { return }
+        // RFC 6455 §5.1: a server must close the connection on a frame its client did not mask.
+        guard frame.maskKey != nil else { return close(.protocolError, reason: "client frames must be masked") }
         switch frame.opcode {
         case .ping:
             guard frame.fin else { return close(.protocolError, reason: "fragmented ping") }

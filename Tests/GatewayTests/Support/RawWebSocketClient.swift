@@ -46,18 +46,23 @@ final class RawWebSocketClient: Sendable {
         return client
     }
 
-    /// Sends one frame, masked as a client must.
-    func send(opcode: UInt8, fin: Bool = true, payload: [UInt8]) async throws {
+    /// Sends one frame, masked as a client must (unless `masked` is false, which a client must not).
+    func send(opcode: UInt8, fin: Bool = true, payload: [UInt8], masked: Bool = true) async throws {
         var frame = ByteBuffer()
         frame.writeInteger((fin ? 0x80 : 0) | opcode)
+        let maskBit: UInt8 = masked ? 0x80 : 0
         if payload.count < 126 {
-            frame.writeInteger(0x80 | UInt8(payload.count))
+            frame.writeInteger(maskBit | UInt8(payload.count))
         } else if payload.count <= 0xFFFF {
-            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(maskBit | 126)
             frame.writeInteger(UInt16(payload.count))
         } else {
-            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(maskBit | 127)
             frame.writeInteger(UInt64(payload.count))
+        }
+        guard masked else {
+            frame.writeBytes(payload)
+            return try await channel.writeAndFlush(frame)
         }
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame.writeBytes(mask)
