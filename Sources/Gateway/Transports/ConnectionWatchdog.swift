@@ -92,7 +92,7 @@ final class ConnectionWatchdog: Service, Sendable {
         let progress: Progress
         /// The session whose slow-consumer close ends the connection (none for a transport that
         /// handles that itself, such as Socket.IO's event pump).
-        let session: Session?
+        var session: Session?
         let channel: any Channel
         let label: String
         /// Whether the channel is an upgraded WebSocket to ping.
@@ -145,6 +145,13 @@ final class ConnectionWatchdog: Service, Sendable {
         let entry = Entry(progress: progress, session: session, channel: channel, label: label, pings: pings)
         entries.withLock { $0[progress.id] = entry }
         return progress
+    }
+
+    /// Names the session of a connection watched since before it had one (a WebSocket, whose
+    /// session opens after the upgrade): its slow-consumer close ends the connection at the next
+    /// sweep, whatever its transport does.
+    func attach(_ session: Session, to progress: Progress) {
+        entries.withLock { $0[progress.id]?.session = session }
     }
 
     /// Stops watching the connection of `progress`.

@@ -87,6 +87,7 @@ final class WebSocketSessionService: WebSocketService {
 
     private func start(_ session: Session, on connection: WebSocketConnection) {
         self.session = session
+        gateway.watchdog.attach(session, to: connection.progress)
         gateway.metrics.connectionOpened(.websocket)
         logger.debug("websocket connected", metadata: ["session": "\(session.id)", "userId": "\(userId)"])
         connection.write(text: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
@@ -116,7 +117,6 @@ final class WebSocketSessionService: WebSocketService {
         connection.progress.noteBlocked(!connection.isWritable && session.bufferedCount > 0)
         switch session.closeReason {
         case .slowConsumer(let capacity):
-            gateway.metrics.slowConsumer(.websocket)
             logger.warning(
                 "websocket client too slow: disconnected",
                 metadata: ["session": "\(session.id)", "userId": "\(userId)", "capacity": "\(capacity)"])
@@ -174,6 +174,7 @@ final class WebSocketSessionService: WebSocketService {
         self.session = nil
         session.close()
         gateway.metrics.connectionClosed(.websocket)
+        if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.websocket) }
         logger.debug(
             "websocket closed",
             metadata: ["session": "\(session.id)", "reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
