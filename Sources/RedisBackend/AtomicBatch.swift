@@ -36,17 +36,6 @@ enum AtomicBatch {
         }
     }
 
-    /// `EVALSHA`/`EVAL` arguments after the script: `numkeys` 0, the command count, then each
-    /// command as its argument count followed by its arguments.
-    static func scriptArguments(_ commands: [[[UInt8]]]) -> [[UInt8]] {
-        var arguments: [[UInt8]] = [Array("0".utf8), Array(String(commands.count).utf8)]
-        for command in commands {
-            arguments.append(Array(String(command.count).utf8))
-            arguments.append(contentsOf: command)
-        }
-        return arguments
-    }
-
     static let script = #"""
         local n = tonumber(ARGV[1])
         local cmds = {}

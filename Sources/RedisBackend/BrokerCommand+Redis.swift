@@ -19,94 +19,136 @@ extension String {
     }
 }
 
+/// One argument of a Redis command line, as ``BrokerCommand/forEachRedisArgument(_:)`` hands
+/// it over: written straight into the request, never collected into arrays first.
+enum RedisArgument {
+    case text(String)
+    case bytes([UInt8])
+    case integer(Int64)
+}
+
 extension BrokerCommand {
-    /// The Redis command line for this command, after the checks Redis would make on its
-    /// arguments (so a bad argument fails the same way on every backend and before any I/O).
-    func redisArguments() throws(BrokerError) -> [[UInt8]] {
-        func text(_ values: String...) -> [[UInt8]] { values.map { Array($0.utf8) } }
+    /// Hands each argument of the Redis command line for this command to `take`, in order,
+    /// after the checks Redis would make on them (so a bad argument fails the same way on every
+    /// backend and before any I/O: it throws before the first argument is handed over).
+    func forEachRedisArgument(_ take: (RedisArgument) -> Void) throws(BrokerError) {
         switch self {
         case .push(let values, let end, let queue):
             guard !values.isEmpty else {
                 throw BrokerError(.invalidArgument, "push needs at least one value")
             }
-            return text(end == .head ? "LPUSH" : "RPUSH", queue) + values
+            take(.text(end == .head ? "LPUSH" : "RPUSH"))
+            take(.text(queue))
+            for value in values { take(.bytes(value)) }
         case .pop(let end, let queue):
-            return text(end == .head ? "LPOP" : "RPOP", queue)
+            take(.text(end == .head ? "LPOP" : "RPOP"))
+            take(.text(queue))
         case .move(let source, let sourceEnd, let destination, let destinationEnd):
-            return text("LMOVE", source, destination, sourceEnd.redisSide, destinationEnd.redisSide)
+            for text in ["LMOVE", source, destination, sourceEnd.redisSide, destinationEnd.redisSide] { take(.text(text)) }
         case .remove(let value, let count, let queue):
-            return text("LREM", queue, String(count)) + [value]
+            take(.text("LREM"))
+            take(.text(queue))
+            take(.integer(Int64(count)))
+            take(.bytes(value))
         case .length(let queue):
-            return text("LLEN", queue)
+            take(.text("LLEN"))
+            take(.text(queue))
         case .range(let queue, let start, let stop):
-            return text("LRANGE", queue, String(start), String(stop))
+            take(.text("LRANGE"))
+            take(.text(queue))
+            take(.integer(Int64(start)))
+            take(.integer(Int64(stop)))
         case .trim(let queue, let start, let stop):
-            return text("LTRIM", queue, String(start), String(stop))
+            take(.text("LTRIM"))
+            take(.text(queue))
+            take(.integer(Int64(start)))
+            take(.integer(Int64(stop)))
         case .get(let key):
-            return text("GET", key)
+            take(.text("GET"))
+            take(.text(key))
         case .set(let key, let value, let expiry, let condition):
-            var arguments = text("SET", key) + [value]
-            switch expiry {
-            case .never: break
-            case .keepExisting: arguments += text("KEEPTTL")
-            case .after(let duration):
-                let milliseconds = duration.wholeMilliseconds
-                guard milliseconds > 0 else {
+            var milliseconds: Int64?
+            if case .after(let duration) = expiry {
+                milliseconds = Int64(duration.wholeMilliseconds)
+                guard milliseconds! > 0 else {
                     throw BrokerError(.invalidArgument, "ERR invalid expire time in 'set' command (\(duration))")
                 }
-                arguments += text("PX", String(milliseconds))
+            }
+            take(.text("SET"))
+            take(.text(key))
+            take(.bytes(value))
+            switch expiry {
+            case .never: break
+            case .keepExisting: take(.text("KEEPTTL"))
+            case .after:
+                take(.text("PX"))
+                take(.integer(milliseconds!))
             }
             switch condition {
             case .always: break
-            case .ifAbsent: arguments += text("NX")
-            case .ifPresent: arguments += text("XX")
+            case .ifAbsent: take(.text("NX"))
+            case .ifPresent: take(.text("XX"))
             }
-            return arguments
         case .delete(let keys):
             guard !keys.isEmpty else { throw BrokerError(.invalidArgument, "delete needs at least one key") }
-            return text("DEL") + keys.map { Array($0.utf8) }
+            take(.text("DEL"))
+            for key in keys { take(.text(key)) }
         case .expire(let key, let duration):
-            return text("PEXPIRE", key, String(duration.wholeMilliseconds))
+            take(.text("PEXPIRE"))
+            take(.text(key))
+            take(.integer(Int64(duration.wholeMilliseconds)))
         case .timeToLive(let key):
-            return text("PTTL", key)
+            take(.text("PTTL"))
+            take(.text(key))
         case .increment(let key, let amount):
-            return text("INCRBY", key, String(amount))
+            take(.text("INCRBY"))
+            take(.text(key))
+            take(.integer(amount))
         case .publish(let payload, let channel):
-            return text("PUBLISH", channel) + [payload]
+            take(.text("PUBLISH"))
+            take(.text(channel))
+            take(.bytes(payload))
         }
+    }
+
+    /// How many arguments the command line has (checking them).
+    func redisArgumentCount() throws(BrokerError) -> Int {
+        var count = 0
+        try forEachRedisArgument { _ in count += 1 }
+        return count
     }
 }
 
 extension RESPEncoder {
-    /// Encodes `command` straight into the buffer (the hot path: no intermediate argument
-    /// arrays), after the same checks as ``BrokerCommand/redisArguments()``.
+    /// Encodes `command` straight into the buffer.
     mutating func append(_ command: BrokerCommand) throws(BrokerError) {
-        switch command {
-        case .get(let key):
-            header(2)
-            argument("GET")
-            argument(key)
-        case .set(let key, let value, .never, .always):
-            header(3)
-            argument("SET")
-            argument(key)
-            argument(value)
-        case .push(let values, let end, let queue) where !values.isEmpty:
-            header(2 + values.count)
-            argument(end == .head ? "LPUSH" : "RPUSH")
-            argument(queue)
-            for value in values { argument(value) }
-        case .pop(let end, let queue):
-            header(2)
-            argument(end == .head ? "LPOP" : "RPOP")
-            argument(queue)
-        case .publish(let payload, let channel):
-            header(3)
-            argument("PUBLISH")
-            argument(channel)
-            argument(payload)
-        default:
-            append(try command.redisArguments())
+        header(try command.redisArgumentCount())
+        try command.forEachRedisArgument { argument($0) }
+    }
+
+    /// Encodes an atomic batch as a call of ``AtomicBatch/script``: `EVALSHA <sha1>` (or
+    /// `EVAL <script>`), `numkeys` 0, the command count, then each command as its argument count
+    /// followed by its arguments. Checks every command before writing anything.
+    mutating func appendScriptCall(_ verb: String, _ script: String, running commands: [BrokerCommand]) throws(BrokerError) {
+        var counts: [Int] = []
+        counts.reserveCapacity(commands.count)
+        for command in commands { counts.append(try command.redisArgumentCount()) }
+        header(4 + counts.reduce(0) { $0 + 1 + $1 })
+        argument(verb)
+        argument(script)
+        argument(0)
+        argument(commands.count)
+        for (command, count) in zip(commands, counts) {
+            argument(count)
+            try command.forEachRedisArgument { argument($0) }
+        }
+    }
+
+    mutating func argument(_ value: RedisArgument) {
+        switch value {
+        case .text(let text): argument(text)
+        case .bytes(let bytes): argument(bytes)
+        case .integer(let number): argument(number)
         }
     }
 }

@@ -20,25 +20,20 @@ extension RedisBroker {
         let connection = try await dedicated.checkout()
         let watched = WatchedConnection(connection: connection, owner: ObjectIdentifier(self), keys: keys)
         let transaction: Transaction<Value>
-        let arguments: [[UInt8]]
+        var encoder = RESPEncoder(capacity: 1024)
         do {
             transaction = try await WatchedConnection.$current.withValue(watched) { try await body() }
-            arguments = AtomicBatch.scriptArguments(try transaction.commands.map { try $0.redisArguments() })
+            encoder.append("MULTI")
+            if !transaction.commands.isEmpty {
+                let scriptHash = atomicScriptHash.withLock { $0 }
+                try encoder.appendScriptCall(
+                    scriptHash == nil ? "EVAL" : "EVALSHA", scriptHash ?? AtomicBatch.script, running: transaction.commands)
+            }
+            encoder.append("EXEC")
         } catch {
             await release(watched)
             throw error
         }
-        let scriptHash = atomicScriptHash.withLock { $0 }
-        var encoder = RESPEncoder(capacity: 1024)
-        encoder.append("MULTI")
-        if !transaction.commands.isEmpty {
-            if let scriptHash {
-                encoder.append([Array("EVALSHA".utf8), Array(scriptHash.utf8)] + arguments)
-            } else {
-                encoder.append([Array("EVAL".utf8), Array(AtomicBatch.script.utf8)] + arguments)
-            }
-        }
-        encoder.append("EXEC")
         let replies: [RESPValue]
         do {
             replies = try await watched.send(encoder.bytes, replies: encoder.commandCount, timeout: configuration.commandTimeout)

@@ -186,21 +186,18 @@ public final class RedisBroker: Broker, Service {
     }
 
     private func executeAtomically(_ commands: [BrokerCommand]) async throws -> [Reply] {
-        let arguments = AtomicBatch.scriptArguments(try commands.map { try $0.redisArguments() })
+        // Encoded (and so checked) before anything is sent.
+        let hash = atomicScriptHash.withLock({ $0 })
+        var call = RESPEncoder(capacity: 64 * commands.count)
+        try call.appendScriptCall(hash == nil ? "EVAL" : "EVALSHA", hash ?? AtomicBatch.script, running: commands)
         let connection = try await self.commands.connection()
-        if let hash = atomicScriptHash.withLock({ $0 }) {
-            var encoder = RESPEncoder()
-            encoder.append([Array("EVALSHA".utf8), Array(hash.utf8)] + arguments)
-            let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
-            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-                // The server lost its script cache (SCRIPT FLUSH); EVAL loads it again.
-            } else {
-                return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
-            }
+        var reply = try await connection.send(call.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
+        if hash != nil, case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            // The server lost its script cache (SCRIPT FLUSH); EVAL loads it again.
+            var eval = RESPEncoder()
+            try eval.appendScriptCall("EVAL", AtomicBatch.script, running: commands)
+            reply = try await connection.send(eval.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
         }
-        var encoder = RESPEncoder()
-        encoder.append([Array("EVAL".utf8), Array(AtomicBatch.script.utf8)] + arguments)
-        let reply = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
         return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
     }
 
