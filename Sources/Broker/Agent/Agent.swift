@@ -73,12 +73,13 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     private func work(_ worker: Int) async {
         var failures = 0
         var blockingTakes = 0  // takes left that wait with BLMOVE at once (see `take`)
+        let waitAtOnce = broker.callsAreRoundTrips
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let taken: [UInt8]?
             do {
                 let (id, foundEmpty) = try await take(tryingWithoutWaiting: blockingTakes == 0)
                 taken = id
-                blockingTakes = foundEmpty ? 64 : max(0, blockingTakes - 1)
+                blockingTakes = foundEmpty && waitAtOnce ? 64 : max(0, blockingTakes - 1)
                 failures = 0
             } catch is CancellationError {
                 continue  // the loop condition tells shutdown from a spurious wake-up
@@ -101,9 +102,12 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     /// Moves the oldest waiting id (the queue's tail: jobs are LPUSH'd) to the head of the
     /// processing list. While jobs keep coming it tries `LMOVE` first: a busy queue costs one
-    /// command and no extra task. Once a take finds the queue empty, the worker's next 64 takes
-    /// wait with `BLMOVE` at once (one round trip instead of two while the agent outpaces the
-    /// producers); then it tries `LMOVE` again. A wait ends on graceful shutdown.
+    /// command and no extra task. On a broker whose calls are round trips, once a take finds
+    /// the queue empty, the worker's next 64 takes wait with `BLMOVE` at once (one round trip
+    /// instead of two while the agent outpaces the producers); then it tries `LMOVE` again.
+    /// In process, every take tries `LMOVE` first: an empty one costs less than the task a
+    /// wait needs, which would be spent on every take that finds a job. A wait ends on
+    /// graceful shutdown.
     /// - Returns: the id (or `nil` if the wait ended without one), and whether `LMOVE` was
     ///   tried and found the queue empty.
     private func take(tryingWithoutWaiting: Bool) async throws -> (id: [UInt8]?, foundEmpty: Bool) {
