@@ -199,7 +199,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
         do {
             try await broker.publish(
-                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: Timestamp.now().iso8601)),
+                StatusUpdate(jobId: jobId, status: .processing, userId: userId).jsonBytesForAgent(stampedAt: .now()),
                 to: keys.statusChannel)
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
@@ -209,20 +209,19 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         let update: StatusUpdate
         switch await runHandler(record, logger: logger) {
         case .done(let result, let attempts):
-            update = StatusUpdate(
-                jobId: jobId, status: .done, userId: userId, timestamp: Timestamp.now().iso8601, result: result,
-                attempts: attempts > 1 ? attempts : nil)
+            update = StatusUpdate(jobId: jobId, status: .done, userId: userId, result: result, attempts: attempts > 1 ? attempts : nil)
         case .failed(let failure, let attempts):
             update = StatusUpdate(
-                jobId: jobId, status: .error, userId: userId, timestamp: Timestamp.now().iso8601, error: failure.message,
-                details: failure.details, attempts: attempts)
+                jobId: jobId, status: .error, userId: userId, error: failure.message, details: failure.details,
+                attempts: attempts)
             logger.notice("job failed", metadata: ["error": "\(failure.message)", "attempts": "\(attempts)"])
         case .abandoned:
             counters.withLock { $0.abandoned += 1 }
             await putBack(job, logger: logger)
             return
         }
-        if await acknowledge(job, publishing: update, logger: logger) {
+        // Stamped now, as it is published: the update's timestamp is written into its bytes.
+        if await acknowledge(job, publishing: update.jsonBytesForAgent(stampedAt: .now()), logger: logger) {
             counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
         }
     }
@@ -253,7 +252,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     // MARK: Finishing
 
-    /// Publishes `update` (if any), then removes the id from the processing list and deletes
+    /// Publishes `update` (a status update's bytes, if any), then removes the id from the processing list and deletes
     /// its lease: one pipelined round trip, in that order.
     ///
     /// No `MULTI` is needed: the only other writer of these keys is the reaper, whose
@@ -264,11 +263,11 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// Never a job released without its report. Retried a few times; if the broker stays
     /// unreachable, the lease lapses and the job runs again.
     @discardableResult
-    private func acknowledge(_ job: TakenJob, publishing update: StatusUpdate?, logger: JobLogger) async -> Bool {
+    private func acknowledge(_ job: TakenJob, publishing update: [UInt8]?, logger: JobLogger) async -> Bool {
         var commands: [BrokerCommand] = []
         commands.reserveCapacity(3)
         if let update {
-            commands.append(.publish(payload: encode(update), channel: keys.statusChannel))
+            commands.append(.publish(payload: update, channel: keys.statusChannel))
         }
         commands.append(.remove(value: job.idBytes, count: 1, queue: keys.processing))
         commands.append(.delete(keys: [job.leaseKey]))
@@ -306,9 +305,5 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         } catch {
             logger.notice("job abandoned unfinished; the reaper will put it back", metadata: ["error": "\(error)"])
         }
-    }
-
-    private func encode(_ update: StatusUpdate) -> [UInt8] {
-        update.jsonBytesForAgent
     }
 }
