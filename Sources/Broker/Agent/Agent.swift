@@ -129,12 +129,15 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// task its shutdown waiter starts. Blocking takes are the agent's most frequent wait, and
     /// those three tasks cost more than a memory-backed job's broker work.
     ///
+    /// The task starts at once on the caller's thread (`Task.immediate`): a take that finds a
+    /// job without waiting is done before the task would have been scheduled.
+    ///
     /// The task is owned here: awaited before returning, never left behind. A value the
     /// operation got before the cancellation reached it is returned, not lost.
     private static func untilGracefulShutdown<Value: Sendable>(
         _ operation: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
-        let task = Task(operation: operation)
+        let task = Task.immediate(operation: operation)
         return try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await task.value
