@@ -35,7 +35,11 @@ extension Entry {
     /// Where `value` first occurs in the list, searching from the head or from the tail.
     func position(of value: [UInt8], fromHead: Bool) -> Int? {
         guard case .list(let items) = self.value else { return nil }
-        return fromHead ? items.firstIndex(of: value) : items.lastIndex(of: value)
+        // The acknowledgement's search through the processing list: job ids of one length
+        // differ in their last bytes, so those are compared before the whole value.
+        let last = value.last
+        func matches(_ item: [UInt8]) -> Bool { item.count == value.count && item.last == last && item == value }
+        return fromHead ? items.firstIndex(where: matches) : items.lastIndex(where: matches)
     }
 
     /// Marks an emptied list as no longer existing: it loses its deadline and is queued for

@@ -282,6 +282,12 @@ import Testing
         #expect(try await broker.remove(bytes("x"), count: -1, from: "q") == 1)  // the first from the tail
         #expect(try await broker.range(of: "q") == ["x", "a", "b", "c"].map(bytes))
         #expect(try await broker.remove(bytes("absent"), count: 1, from: "q") == 0)
+        // Values of one length and one last byte are still told apart; an empty value matches only itself.
+        try await broker.push([bytes("id-17"), bytes("id-27"), []], to: .tail, of: "ids")
+        #expect(try await broker.remove(bytes("id-27"), count: 1, from: "ids") == 1)
+        #expect(try await broker.remove(bytes("id-37"), count: 1, from: "ids") == 0)
+        #expect(try await broker.remove([], count: -1, from: "ids") == 1)
+        #expect(try await broker.range(of: "ids") == [bytes("id-17")])
         // Undone with the batch it was part of.
         let batch: [BrokerCommand] = [
             .remove(value: bytes("b"), count: 1, queue: "q"),
