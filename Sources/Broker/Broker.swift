@@ -31,6 +31,12 @@ public protocol Broker: Sendable {
     /// A short name for operators, e.g. `"memory"` or `"redis"` (shown by `/health`).
     var backendName: String { get }
 
+    /// Whether each call is a round trip to a server (Redis: `true`, the default) rather than
+    /// a call into this process (memory: `false`). A caller that saves round trips by waiting
+    /// at once (a blocking move instead of a move that may come back empty) does so only when
+    /// `true`: in process, the empty attempt costs less than the machinery of a wait.
+    var callsAreRoundTrips: Bool { get }
+
     /// Runs one command.
     func execute(_ command: BrokerCommand) async throws -> Reply
 
@@ -94,4 +100,9 @@ public protocol Broker: Sendable {
 
     /// Checks that the backend is reachable; throws the reason when it is not.
     func ping() async throws
+}
+
+extension Broker {
+    /// A backend that does not say otherwise talks to a server.
+    public var callsAreRoundTrips: Bool { true }
 }

@@ -28,8 +28,11 @@ extension MemoryStore {
     /// first failing command leaves the state of its own keys untouched; the journal restores
     /// whatever the commands before it changed.
     mutating func applyAtomically(_ commands: [BrokerCommand]) throws(BrokerError) -> [Reply] {
-        journal = Journal(readyMark: readyQueues.count, publicationMark: effects.publications.count)
-        journal!.undo.reserveCapacity(commands.count)  // usually one undo per command: one allocation
+        // The last batch's undo storage, emptied: a batch allocates no journal of its own.
+        var undo = spareUndo
+        spareUndo = []
+        undo.reserveCapacity(commands.count)  // usually one undo per command
+        journal = Journal(undo: undo, readyMark: readyQueues.count, publicationMark: effects.publications.count)
         var replies: [Reply] = []
         replies.reserveCapacity(commands.count)
         for command in commands {
@@ -40,9 +43,10 @@ extension MemoryStore {
                 throw error
             }
         }
-        let touched = journal!.touched
-        journal = nil
-        for key in touched { touch(key) }
+        var finished = journal.take()!
+        finished.undo.removeAll(keepingCapacity: true)
+        spareUndo = finished.undo
+        for key in finished.touched { touch(key) }
         return replies
     }
 

@@ -68,6 +68,13 @@ extension MemoryStore {
             }
             ttl = .milliseconds(milliseconds)
         }
+        if case .always = condition {
+            switch expiry {
+            case .never: return setUnconditionally(key, value, deadline: nil)
+            case .after: return setUnconditionally(key, value, deadline: now() + ttl!)
+            case .keepExisting: break
+            }
+        }
         // One lookup of the key for the whole command (`live` without a second search).
         var index = physicalIndex(key)
         var existingDeadline: Duration?
@@ -94,6 +101,22 @@ extension MemoryStore {
         case .keepExisting: deadline = existingDeadline
         }
         store(Entry(value: .string(value), deadline: deadline), at: key, index: index)
+        return .ok
+    }
+
+    /// A `SET` that replaces whatever `key` held, live or expired, without looking at it
+    /// first: one hash of the key for a new key too (a job's record and lease always are).
+    private mutating func setUnconditionally(_ key: String, _ value: [UInt8], deadline: Duration?) -> Reply {
+        let previous = entries.updateValue(Entry(value: .string(value), deadline: deadline), forKey: key)
+        if let previous {
+            // An emptied list awaiting removal stays listed; the removal sees a string and
+            // leaves it.
+            if case .list(let items) = previous.value, items.isEmpty { spareList = items }
+        } else {
+            cachedIndex = nil  // an insertion may have moved every entry
+        }
+        if journal != nil { journalSnapshot(key, previous) }
+        touch(key)
         return .ok
     }
 

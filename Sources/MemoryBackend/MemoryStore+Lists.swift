@@ -35,7 +35,11 @@ extension Entry {
     /// Where `value` first occurs in the list, searching from the head or from the tail.
     func position(of value: [UInt8], fromHead: Bool) -> Int? {
         guard case .list(let items) = self.value else { return nil }
-        return fromHead ? items.firstIndex(of: value) : items.lastIndex(of: value)
+        // The acknowledgement's search through the processing list: job ids of one length
+        // differ in their last bytes, so those are compared before the whole value.
+        let last = value.last
+        func matches(_ item: [UInt8]) -> Bool { item.count == value.count && item.last == last && item == value }
+        return fromHead ? items.firstIndex(where: matches) : items.lastIndex(where: matches)
     }
 
     /// Marks an emptied list as no longer existing: it loses its deadline and is queued for
@@ -165,6 +169,44 @@ extension MemoryStore {
 
     /// `LMOVE`: checks both types before changing anything; `nil` when `source` is empty.
     mutating func move(
+        _ source: String, _ sourceEnd: QueueEnd, _ destination: String, _ destinationEnd: QueueEnd
+    ) throws(BrokerError) -> [UInt8]? {
+        guard journal == nil, source != destination else {
+            return try moveStepByStep(source, sourceEnd, destination, destinationEnd)
+        }
+        // The agent's take: one lookup of each key (a pop then a push would look each up twice).
+        guard var sourceIndex = try listIndex(source) else { return nil }
+        let countBefore = entries.count
+        let destinationIndex = try pushIndex(destination)
+        // An expired destination removed just now may have moved the source's entry.
+        if entries.count != countBefore { sourceIndex = physicalIndex(source)! }
+        // Both keys are lists (or the destination is missing): nothing below can fail.
+        let (value, sourceIsEmpty) = entries.values[sourceIndex].withList { items in
+            (sourceEnd == .head ? items.removeFirst() : items.removeLast(), items.isEmpty)
+        }
+        // The destination first: settling the source may remove emptied lists, moving entries.
+        if let destinationIndex {
+            entries.values[destinationIndex].withList { items in
+                switch destinationEnd {
+                case .head: items.prepend(value)
+                case .tail: items.append(value)
+                }
+            }
+        } else {
+            var items = newList()
+            items.append(value)
+            insert(Entry(value: .list(items), deadline: nil), at: destination)
+            sourceIndex = physicalIndex(source)!
+        }
+        touch(destination)
+        markReady(destination)
+        settleList(at: sourceIndex, key: source, isEmpty: sourceIsEmpty)
+        return value
+    }
+
+    /// `LMOVE` as a pop and a push: inside an atomic batch (each step journals its key) and
+    /// for a list rotated onto itself.
+    private mutating func moveStepByStep(
         _ source: String, _ sourceEnd: QueueEnd, _ destination: String, _ destinationEnd: QueueEnd
     ) throws(BrokerError) -> [UInt8]? {
         guard try listIndex(source) != nil else { return nil }

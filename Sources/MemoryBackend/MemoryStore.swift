@@ -78,6 +78,8 @@ struct MemoryStore: ~Copyable {
 
     /// Undo information while an atomic batch runs (see MemoryStore+Atomic.swift).
     var journal: Journal?
+    /// The storage of the last journal's undo list, kept for the next batch.
+    var spareUndo: [Journal.Undo] = []
 
     /// Work for the broker to do once the lock is released.
     var effects = Effects()

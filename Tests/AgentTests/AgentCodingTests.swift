@@ -70,4 +70,15 @@ struct AgentCodingTests {
         #expect(String(decoding: done.jsonBytesForAgent, as: UTF8.self)
             == #"{"jobId":"j","status":"done","userId":"u","timestamp":"t","result":{"a":[true],"b":1}}"#)
     }
+
+    @Test("an update stamped as it is written has the bytes of one carrying that time's text")
+    func stampedStatusUpdate() throws {
+        let time = Timestamp(milliseconds: 1_731_320_999_007)
+        var update = StatusUpdate(jobId: "j", status: .error, userId: "u", error: "boom", attempts: 2)
+        let stamped = update.jsonBytesForAgent(stampedAt: time)
+        update.timestamp = time.iso8601
+        #expect(stamped == update.jsonBytesForAgent)
+        #expect(String(decoding: stamped, as: UTF8.self)
+            == #"{"jobId":"j","status":"error","userId":"u","timestamp":"2024-11-11T10:29:59.007Z","error":"boom","attempts":2}"#)
+    }
 }

@@ -282,6 +282,12 @@ import Testing
         #expect(try await broker.remove(bytes("x"), count: -1, from: "q") == 1)  // the first from the tail
         #expect(try await broker.range(of: "q") == ["x", "a", "b", "c"].map(bytes))
         #expect(try await broker.remove(bytes("absent"), count: 1, from: "q") == 0)
+        // Values of one length and one last byte are still told apart; an empty value matches only itself.
+        try await broker.push([bytes("id-17"), bytes("id-27"), []], to: .tail, of: "ids")
+        #expect(try await broker.remove(bytes("id-27"), count: 1, from: "ids") == 1)
+        #expect(try await broker.remove(bytes("id-37"), count: 1, from: "ids") == 0)
+        #expect(try await broker.remove([], count: -1, from: "ids") == 1)
+        #expect(try await broker.range(of: "ids") == [bytes("id-17")])
         // Undone with the batch it was part of.
         let batch: [BrokerCommand] = [
             .remove(value: bytes("b"), count: 1, queue: "q"),
@@ -313,6 +319,61 @@ import Testing
         clock.advance(by: .seconds(3))
         #expect(broker.sweepExpired() == 1)
         #expect(try await broker.get("t") == nil)
+    }
+
+    @Test func plainSetReplacesExpiredKeysAndEmptiedListsInOneStep() async throws {
+        try await broker.set("k", to: "1", expiry: .after(.seconds(5)))
+        clock.advance(by: .seconds(5))
+        try await broker.set("k", to: "2", expiry: .after(.seconds(5)))  // over the expired one
+        #expect(try await broker.execute(.timeToLive(key: "k")) == .integer(5000))
+        #expect(broker.storedKeyCount == 1)
+        // An emptied list left in place for the sweep: the string takes its name and survives it.
+        try await broker.push("x", to: .tail, of: "q")
+        _ = try await broker.pop(from: .head, of: "q")
+        try await broker.set("q", to: "text")
+        broker.sweepExpired()
+        #expect(try await broker.string("q") == "text")
+        // Inside a failing batch, the replaced value comes back.
+        await #expect(throws: BrokerError.self) {
+            _ = try await broker.execute(
+                [.set(key: "q", value: bytes("lost"), expiry: .never, condition: .always), .push([bytes("v")], end: .head, queue: "k")],
+                atomically: true)
+        }
+        #expect(try await broker.string("q") == "text")
+        #expect(try await broker.execute(.timeToLive(key: "q")) == .integer(-1))
+    }
+
+    @Test func moveLooksUpEachListOnceAndKeepsEveryCase() async throws {
+        // Onto a missing destination: the list is made.
+        try await broker.push([bytes("a"), bytes("b")], to: .tail, of: "src")
+        #expect(try await broker.move(from: "src", .head, to: "dst", .tail) == bytes("a"))
+        #expect(try await broker.range(of: "dst") == [bytes("a")])
+        // Emptying the source while the destination is an emptied list kept in place.
+        _ = try await broker.pop(from: .head, of: "dst")
+        #expect(try await broker.move(from: "src", .head, to: "dst", .head) == bytes("b"))
+        #expect(try await broker.range(of: "dst") == [bytes("b")])
+        #expect(try await broker.length(of: "src") == 0)
+        #expect(try await broker.move(from: "src", .head, to: "dst", .head) == nil)
+        // Onto an expired destination: it is gone, and the source's value lands in a new list.
+        try await broker.push([bytes("c"), bytes("d")], to: .tail, of: "src")
+        try await broker.expire("dst", after: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await broker.move(from: "src", .tail, to: "dst", .head) == bytes("d"))
+        #expect(try await broker.range(of: "dst") == [bytes("d")])
+        #expect(try await broker.range(of: "src") == [bytes("c")])
+        #expect(try await broker.execute(.timeToLive(key: "dst")) == .integer(-1))
+        // A rotation onto itself, and a string destination refused with nothing moved.
+        try await broker.push("e", to: .tail, of: "src")
+        #expect(try await broker.move(from: "src", .head, to: "src", .tail) == bytes("c"))
+        #expect(try await broker.range(of: "src") == [bytes("e"), bytes("c")])
+        try await broker.set("text", to: "t")
+        await #expect(throws: BrokerError.self) { _ = try await broker.move(from: "src", .head, to: "text", .tail) }
+        #expect(try await broker.range(of: "src") == [bytes("e"), bytes("c")])
+        // An expired source has nothing to move.
+        try await broker.expire("src", after: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await broker.move(from: "src", .head, to: "dst", .tail) == nil)
+        #expect(try await broker.range(of: "dst") == [bytes("d")])
     }
 
     @Test func failedAtomicBatchIsRolledBack() async throws {

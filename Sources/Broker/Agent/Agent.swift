@@ -73,12 +73,13 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     private func work(_ worker: Int) async {
         var failures = 0
         var blockingTakes = 0  // takes left that wait with BLMOVE at once (see `take`)
+        let waitAtOnce = broker.callsAreRoundTrips
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let taken: [UInt8]?
             do {
                 let (id, foundEmpty) = try await take(tryingWithoutWaiting: blockingTakes == 0)
                 taken = id
-                blockingTakes = foundEmpty ? 64 : max(0, blockingTakes - 1)
+                blockingTakes = foundEmpty && waitAtOnce ? 64 : max(0, blockingTakes - 1)
                 failures = 0
             } catch is CancellationError {
                 continue  // the loop condition tells shutdown from a spurious wake-up
@@ -101,9 +102,12 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     /// Moves the oldest waiting id (the queue's tail: jobs are LPUSH'd) to the head of the
     /// processing list. While jobs keep coming it tries `LMOVE` first: a busy queue costs one
-    /// command and no extra task. Once a take finds the queue empty, the worker's next 64 takes
-    /// wait with `BLMOVE` at once (one round trip instead of two while the agent outpaces the
-    /// producers); then it tries `LMOVE` again. A wait ends on graceful shutdown.
+    /// command and no extra task. On a broker whose calls are round trips, once a take finds
+    /// the queue empty, the worker's next 64 takes wait with `BLMOVE` at once (one round trip
+    /// instead of two while the agent outpaces the producers); then it tries `LMOVE` again.
+    /// In process, every take tries `LMOVE` first: an empty one costs less than the task a
+    /// wait needs, which would be spent on every take that finds a job. A wait ends on
+    /// graceful shutdown.
     /// - Returns: the id (or `nil` if the wait ended without one), and whether `LMOVE` was
     ///   tried and found the queue empty.
     private func take(tryingWithoutWaiting: Bool) async throws -> (id: [UInt8]?, foundEmpty: Bool) {
@@ -125,12 +129,15 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// task its shutdown waiter starts. Blocking takes are the agent's most frequent wait, and
     /// those three tasks cost more than a memory-backed job's broker work.
     ///
+    /// The task starts at once on the caller's thread (`Task.immediate`): a take that finds a
+    /// job without waiting is done before the task would have been scheduled.
+    ///
     /// The task is owned here: awaited before returning, never left behind. A value the
     /// operation got before the cancellation reached it is returned, not lost.
     private static func untilGracefulShutdown<Value: Sendable>(
         _ operation: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
-        let task = Task(operation: operation)
+        let task = Task.immediate(operation: operation)
         return try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 try await task.value
@@ -195,7 +202,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
         do {
             try await broker.publish(
-                encode(StatusUpdate(jobId: jobId, status: .processing, userId: userId, timestamp: Timestamp.now().iso8601)),
+                StatusUpdate(jobId: jobId, status: .processing, userId: userId).jsonBytesForAgent(stampedAt: .now()),
                 to: keys.statusChannel)
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
@@ -205,20 +212,19 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         let update: StatusUpdate
         switch await runHandler(record, logger: logger) {
         case .done(let result, let attempts):
-            update = StatusUpdate(
-                jobId: jobId, status: .done, userId: userId, timestamp: Timestamp.now().iso8601, result: result,
-                attempts: attempts > 1 ? attempts : nil)
+            update = StatusUpdate(jobId: jobId, status: .done, userId: userId, result: result, attempts: attempts > 1 ? attempts : nil)
         case .failed(let failure, let attempts):
             update = StatusUpdate(
-                jobId: jobId, status: .error, userId: userId, timestamp: Timestamp.now().iso8601, error: failure.message,
-                details: failure.details, attempts: attempts)
+                jobId: jobId, status: .error, userId: userId, error: failure.message, details: failure.details,
+                attempts: attempts)
             logger.notice("job failed", metadata: ["error": "\(failure.message)", "attempts": "\(attempts)"])
         case .abandoned:
             counters.withLock { $0.abandoned += 1 }
             await putBack(job, logger: logger)
             return
         }
-        if await acknowledge(job, publishing: update, logger: logger) {
+        // Stamped now, as it is published: the update's timestamp is written into its bytes.
+        if await acknowledge(job, publishing: update.jsonBytesForAgent(stampedAt: .now()), logger: logger) {
             counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
         }
     }
@@ -249,7 +255,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     // MARK: Finishing
 
-    /// Publishes `update` (if any), then removes the id from the processing list and deletes
+    /// Publishes `update` (a status update's bytes, if any), then removes the id from the processing list and deletes
     /// its lease: one pipelined round trip, in that order.
     ///
     /// No `MULTI` is needed: the only other writer of these keys is the reaper, whose
@@ -260,11 +266,11 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// Never a job released without its report. Retried a few times; if the broker stays
     /// unreachable, the lease lapses and the job runs again.
     @discardableResult
-    private func acknowledge(_ job: TakenJob, publishing update: StatusUpdate?, logger: JobLogger) async -> Bool {
+    private func acknowledge(_ job: TakenJob, publishing update: [UInt8]?, logger: JobLogger) async -> Bool {
         var commands: [BrokerCommand] = []
         commands.reserveCapacity(3)
         if let update {
-            commands.append(.publish(payload: encode(update), channel: keys.statusChannel))
+            commands.append(.publish(payload: update, channel: keys.statusChannel))
         }
         commands.append(.remove(value: job.idBytes, count: 1, queue: keys.processing))
         commands.append(.delete(keys: [job.leaseKey]))
@@ -302,9 +308,5 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         } catch {
             logger.notice("job abandoned unfinished; the reaper will put it back", metadata: ["error": "\(error)"])
         }
-    }
-
-    private func encode(_ update: StatusUpdate) -> [UInt8] {
-        update.jsonBytesForAgent
     }
 }

@@ -80,7 +80,13 @@ extension JobRecord {
 extension StatusUpdate {
     /// Compact JSON in the order of SPEC §1 (`jobId`, `status`, `userId`, `timestamp`, then the
     /// optional fields present).
-    var jsonBytesForAgent: [UInt8] {
+    var jsonBytesForAgent: [UInt8] { agentJSON(stampedAt: nil) }
+
+    /// ``jsonBytesForAgent`` with `timestamp` written straight from `time` (in place of
+    /// ``timestamp``): the same bytes, without making the timestamp's string first.
+    func jsonBytesForAgent(stampedAt time: Timestamp) -> [UInt8] { agentJSON(stampedAt: time) }
+
+    private func agentJSON(stampedAt time: Timestamp?) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(result == nil ? 160 : 320)
         output.appendJSON(#"{"jobId":"#)
@@ -89,7 +95,11 @@ extension StatusUpdate {
         output.append(contentsOf: status.rawValue.utf8)  // [a-z] only
         output.appendJSON(#"","userId":"#)
         JSONValue.writeString(userId, into: &output)
-        if let timestamp {
+        if let time {
+            output.appendJSON(#","timestamp":""#)
+            time.writeISO8601(into: &output)  // digits and punctuation: nothing to escape
+            output.append(UInt8(ascii: "\""))
+        } else if let timestamp {
             output.appendJSON(#","timestamp":"#)
             JSONValue.writeString(timestamp, into: &output)
         }

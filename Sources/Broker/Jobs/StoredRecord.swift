@@ -69,7 +69,13 @@ package struct StoredRecord: Sendable, Hashable {
     /// `null`s when absent, then any extra members.
     package var bytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
+        // Member names and punctuation take about 190 bytes, each history entry about 40 plus
+        // its timestamp; 64 more for a small payload. A new job's record is about 320 bytes:
+        // a fixed 256 made every record write grow (copy) its buffer once.
+        var capacity = 256 + record.jobId.utf8.count + record.type.utf8.count + record.user.publicKey.utf8.count
+        capacity += record.createdAt.utf8.count + record.updatedAt.utf8.count
+        for entry in record.history { capacity += 40 + entry.timestamp.utf8.count }
+        out.reserveCapacity(capacity)
         // Member names as literals: they need no escaping, and this runs for every record written.
         out.appendJSON(#"{"jobId":"#)
         JSONValue.writeString(record.jobId, into: &out)

@@ -29,6 +29,24 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public var iso8601: String {
+        String(unsafeUninitializedCapacity: 24) { buffer in
+            writeISO8601(to: buffer)
+            return 24
+        }
+    }
+
+    /// Appends ``iso8601``'s 24 bytes to `output` without making the string (the agent
+    /// stamps two status updates per job).
+    public func writeISO8601(into output: inout [UInt8]) {
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: 24))
+        output.withUnsafeMutableBufferPointer { buffer in
+            writeISO8601(to: UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + 24)]))
+        }
+    }
+
+    /// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` into the first 24 bytes of `buffer`.
+    private func writeISO8601(to buffer: UnsafeMutableBufferPointer<UInt8>) {
         let days = Self.floorDivide(milliseconds, 86_400_000)
         let millisecondOfDay = milliseconds - days * 86_400_000
         let (year, month, day) = Self.civilDate(daysSinceEpoch: days)
@@ -37,30 +55,27 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let minute = secondOfDay % 3600 / 60
         let second = secondOfDay % 60
         let millisecond = millisecondOfDay % 1000
-        return String(unsafeUninitializedCapacity: 24) { buffer in
-            func put(_ value: Int64, digits: Int, at offset: Int) {
-                var value = value
-                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
-                    buffer[index] = UInt8(truncatingIfNeeded: 48 + value % 10)
-                    value /= 10
-                }
+        func put(_ value: Int64, digits: Int, at offset: Int) {
+            var value = value
+            for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                buffer[index] = UInt8(truncatingIfNeeded: 48 + value % 10)
+                value /= 10
             }
-            put(year, digits: 4, at: 0)
-            buffer[4] = UInt8(ascii: "-")
-            put(month, digits: 2, at: 5)
-            buffer[7] = UInt8(ascii: "-")
-            put(day, digits: 2, at: 8)
-            buffer[10] = UInt8(ascii: "T")
-            put(hour, digits: 2, at: 11)
-            buffer[13] = UInt8(ascii: ":")
-            put(minute, digits: 2, at: 14)
-            buffer[16] = UInt8(ascii: ":")
-            put(second, digits: 2, at: 17)
-            buffer[19] = UInt8(ascii: ".")
-            put(millisecond, digits: 3, at: 20)
-            buffer[23] = UInt8(ascii: "Z")
-            return 24
         }
+        put(year, digits: 4, at: 0)
+        buffer[4] = UInt8(ascii: "-")
+        put(month, digits: 2, at: 5)
+        buffer[7] = UInt8(ascii: "-")
+        put(day, digits: 2, at: 8)
+        buffer[10] = UInt8(ascii: "T")
+        put(hour, digits: 2, at: 11)
+        buffer[13] = UInt8(ascii: ":")
+        put(minute, digits: 2, at: 14)
+        buffer[16] = UInt8(ascii: ":")
+        put(second, digits: 2, at: 17)
+        buffer[19] = UInt8(ascii: ".")
+        put(millisecond, digits: 3, at: 20)
+        buffer[23] = UInt8(ascii: "Z")
     }
 
     public var description: String { iso8601 }

@@ -14,6 +14,15 @@ struct TimestampTests {
         #expect(Timestamp(milliseconds: 253_402_300_799_999).iso8601 == "9999-12-31T23:59:59.999Z")
     }
 
+    @Test("writes the same text into bytes, after what they hold")
+    func writesIntoBytes() {
+        for milliseconds: Int64 in [0, -1, 951_782_400_123, 1_762_857_000_000, 253_402_300_799_999] {
+            var bytes = Array("at ".utf8)
+            Timestamp(milliseconds: milliseconds).writeISO8601(into: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == "at " + Timestamp(milliseconds: milliseconds).iso8601)
+        }
+    }
+
     @Test("agrees with Foundation's ISO-8601 formatter and parses back", arguments: 0..<8)
     func agreesWithFoundation(seed: Int) {
         let formatter = ISO8601DateFormatter()
