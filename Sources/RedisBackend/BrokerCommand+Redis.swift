@@ -19,7 +19,7 @@ extension String {
     }
 }
 
-/// One argument of a Redis command line, as ``BrokerCommand/forEachRedisArgument(_:)`` hands
+/// One argument of a Redis command line, as ``BrokerCommand/writeRedisArguments(into:)`` hands
 /// it over: written straight into the request, never collected into arrays first.
 enum RedisArgument {
     case text(String)
@@ -27,11 +27,24 @@ enum RedisArgument {
     case integer(Int64)
 }
 
+/// What takes a command line's arguments: the request encoder, or a counter. Generic rather
+/// than a closure, so that each use is specialised (counting costs no calls).
+protocol RedisArgumentSink {
+    mutating func take(_ argument: RedisArgument)
+}
+
+/// Counts arguments (a RESP array announces its length first).
+struct RedisArgumentCounter: RedisArgumentSink {
+    var count = 0
+    mutating func take(_ argument: RedisArgument) { count += 1 }
+}
+
 extension BrokerCommand {
-    /// Hands each argument of the Redis command line for this command to `take`, in order,
+    /// Hands each argument of the Redis command line for this command to `sink`, in order,
     /// after the checks Redis would make on them (so a bad argument fails the same way on every
     /// backend and before any I/O: it throws before the first argument is handed over).
-    func forEachRedisArgument(_ take: (RedisArgument) -> Void) throws(BrokerError) {
+    func writeRedisArguments(into sink: inout some RedisArgumentSink) throws(BrokerError) {
+        func take(_ argument: RedisArgument) { sink.take(argument) }
         switch self {
         case .push(let values, let end, let queue):
             guard !values.isEmpty else {
@@ -113,17 +126,17 @@ extension BrokerCommand {
 
     /// How many arguments the command line has (checking them).
     func redisArgumentCount() throws(BrokerError) -> Int {
-        var count = 0
-        try forEachRedisArgument { _ in count += 1 }
-        return count
+        var counter = RedisArgumentCounter()
+        try writeRedisArguments(into: &counter)
+        return counter.count
     }
 }
 
-extension RESPEncoder {
+extension RESPEncoder: RedisArgumentSink {
     /// Encodes `command` straight into the buffer.
     mutating func append(_ command: BrokerCommand) throws(BrokerError) {
         header(try command.redisArgumentCount())
-        try command.forEachRedisArgument { argument($0) }
+        try command.writeRedisArguments(into: &self)
     }
 
     /// Encodes an atomic batch as a call of ``AtomicBatch/script``: `EVALSHA <sha1>` (or
@@ -140,11 +153,11 @@ extension RESPEncoder {
         argument(commands.count)
         for (command, count) in zip(commands, counts) {
             argument(count)
-            try command.forEachRedisArgument { argument($0) }
+            try command.writeRedisArguments(into: &self)
         }
     }
 
-    mutating func argument(_ value: RedisArgument) {
+    mutating func take(_ value: RedisArgument) {
         switch value {
         case .text(let text): argument(text)
         case .bytes(let bytes): argument(bytes)
