@@ -10,10 +10,12 @@ import Synchronization
 /// and WebSocket (directly, or as an upgrade from polling), Socket.IO v5 on the default
 /// namespace, on sessions of the gateway's job router.
 ///
-/// It is a `Service`: its `run()` owns the per-connection event pumps and the timer sweep
-/// (heartbeats, timeouts); at graceful shutdown it disconnects every client. Plug its routes
-/// into the gateway and run it beside it, after the gateway so that it is shut down first
-/// (releasing held polls before the server waits for open requests):
+/// It is a `Service`: its `run()` owns the timer sweep (heartbeats, timeouts) and the short
+/// work the sessions hand it (client events, the event pump's resumption once a client took
+/// frames; the pumps themselves hold no task, see ``SocketIOEventPump``); at graceful shutdown
+/// it disconnects every client. Plug it into the gateway (its polling routes and its WebSocket
+/// endpoint) and run it beside it, after the gateway so that it is shut down first (releasing
+/// held polls before the server waits for open requests):
 ///
 /// ```swift
 /// let socketIO = SocketIOTransport(gateway: gateway)
