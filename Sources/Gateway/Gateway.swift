@@ -30,7 +30,7 @@ public struct Gateway: Service {
     public let demoUser: String?
     /// Drops the WebSocket and SSE connections of clients that stopped reading (one sweep for all).
     let watchdog: ConnectionWatchdog
-    /// Runs the WebSocket connections' async work (they hold no task of their own).
+    /// Runs the WebSocket and SSE connections' async work (they hold no task of their own).
     let connectionTasks = ConnectionTasks()
     private let onServerRunning: @Sendable (Int) async -> Void
     private var extraRoutes: [@Sendable (Hummingbird.Router<GatewayRequestContext>) -> Void]

@@ -8,12 +8,12 @@ import Synchronization
 /// Ends connections whose client stopped taking data or answering, for every connection of the
 /// gateway from one task.
 ///
-/// A session that overflows is closed at once by the registry, but the transport may be stuck
-/// in a write to a client that does not read (its socket buffers full), and would hold the
-/// connection forever. Each transport registers its connection while it serves it
-/// (``watching(session:channel:label:pings:_:)``); every `interval` the watchdog closes the
-/// connection (failing the blocked write, which ends the transport) when its session was closed
-/// as a slow consumer, or when one write has been blocked longer than the stall timeout.
+/// A session that overflows is closed at once by the registry, but its writes may wait on a
+/// client that does not read (its socket buffers full), and would hold the connection forever.
+/// Each transport registers its connection while it serves it (``watch(session:channel:label:pings:)``,
+/// ``unwatch(_:)``) and notes when its writes wait (``Progress/noteBlocked(_:)``); every
+/// `interval` the watchdog closes the connection when its session was closed as a slow
+/// consumer, or when its writes have waited longer than the stall timeout.
 ///
 /// It also pings the WebSockets (RFC 6455 §5.5.2) every `pingInterval`, and closes one whose
 /// client has not answered the previous ping by then (pongs are noted by ``WebSocketConnection``).
@@ -40,17 +40,10 @@ final class ConnectionWatchdog: Service, Sendable {
             self.ping = Mutex(PingState(lastSent: now))
         }
 
-        /// Runs one write, noting while it is in flight.
-        func writing<T>(_ write: () async throws -> T) async throws -> T {
-            writeStarted.withLock { $0 = .now }
-            defer { writeStarted.withLock { $0 = nil } }
-            return try await write()
-        }
-
         var blockedSince: ContinuousClock.Instant? { writeStarted.withLock { $0 } }
 
-        /// For a writer without a task (``WebSocketSessionPusher``): whether writes wait on a
-        /// channel that takes no more; blocked since the first time it says so.
+        /// Whether writes wait on a channel that takes no more; blocked since the first time it
+        /// says so.
         func noteBlocked(_ blocked: Bool) {
             writeStarted.withLock { since in
                 if !blocked {
@@ -126,20 +119,8 @@ final class ConnectionWatchdog: Service, Sendable {
     /// How many pings have been sent.
     var pingsSent: Int { pingCount.load(ordering: .relaxed) }
 
-    /// Watches one connection while `body` serves it; `body` wraps its writes in the progress.
+    /// Starts watching one connection; the transport must call ``unwatch(_:)`` when it ends.
     /// With `pings`, the channel is an upgraded WebSocket to ping (its handler notes the pongs).
-    func watching<T>(
-        session: Session?, channel: any Channel, label: String, pings: Bool = false,
-        _ body: (Progress) async throws -> T
-    ) async rethrows -> T {
-        let progress = watch(session: session, channel: channel, label: label, pings: pings)
-        defer { unwatch(progress) }
-        return try await body(progress)
-    }
-
-    /// Starts watching one connection (see ``watching(session:channel:label:pings:_:)``); the
-    /// transport must call ``unwatch(_:)`` when it ends. For the long-lived task of a WebSocket,
-    /// whose every frame counts: no closure, no generic frame.
     func watch(session: Session?, channel: any Channel, label: String, pings: Bool) -> Progress {
         let progress = Progress(id: nextID.add(1, ordering: .relaxed).oldValue, now: .now)
         let entry = Entry(progress: progress, session: session, channel: channel, label: label, pings: pings)
