@@ -175,15 +175,7 @@ extension JSONByteParser {
             }
             guard let status, let timestamp else { return nil }
             entries.append(JobRecord.HistoryEntry(status: status, timestamp: timestamp))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unterminated array") }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                return entries
-            default: throw error("expected ',' or ']'")
-            }
+            guard try continuesContainer(closing: UInt8(ascii: "]")) else { return entries }
         }
     }
 
@@ -202,17 +194,7 @@ extension JSONByteParser {
 
     /// After a member's value: steps over `,` (returns `true`) or the closing `}` (`false`).
     private mutating func nextMember() throws(JSONSyntaxError) -> Bool {
-        skipWhitespace()
-        guard index < bytes.count else { throw error("unterminated object") }
-        switch bytes[index] {
-        case UInt8(ascii: ","):
-            index += 1
-            return true
-        case UInt8(ascii: "}"):
-            index += 1
-            return false
-        default: throw error("expected ',' or '}'")
-        }
+        try continuesContainer(closing: UInt8(ascii: "}"))
     }
 
     /// A member name and its `:`, as raw bytes; `nil` if it has an escape or a non-ASCII byte

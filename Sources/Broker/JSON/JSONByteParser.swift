@@ -58,19 +58,11 @@ struct JSONByteParser {
             index += 1
             return .array(elements)
         }
-        while true {
+        repeat {
             skipWhitespace()
             elements.append(try parseValue(depth: depth))
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unterminated array") }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                return .array(elements)
-            default: throw error("expected ',' or ']'")
-            }
-        }
+        } while try continuesContainer(closing: UInt8(ascii: "]"))
+        return .array(elements)
     }
 
     private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
@@ -92,15 +84,25 @@ struct JSONByteParser {
             skipWhitespace()
             // Later duplicates win, as in JSON.parse.
             members[key] = try parseValue(depth: depth)
-            skipWhitespace()
-            guard index < bytes.count else { throw error("unterminated object") }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return .object(members)
-            default: throw error("expected ',' or '}'")
-            }
+            guard try continuesContainer(closing: UInt8(ascii: "}")) else { return .object(members) }
+        }
+    }
+
+    /// After a value inside an array or object: steps over `,` (`true`: another value
+    /// follows) or the container's `closing` bracket (`false`: the container ends).
+    mutating func continuesContainer(closing: UInt8) throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else {
+            throw error(closing == UInt8(ascii: "}") ? "unterminated object" : "unterminated array")
+        }
+        switch bytes[index] {
+        case UInt8(ascii: ","):
+            index += 1
+            return true
+        case closing:
+            index += 1
+            return false
+        default: throw error("expected ',' or '\(Character(Unicode.Scalar(closing)))'")
         }
     }
 

@@ -76,15 +76,7 @@ extension JSONByteParser {
             let start = index
             try skipValue(depth: depth)
             member?(&self, key, start)
-            skipWhitespace()
-            guard index < bytes.count else { throw error(members ? "unterminated object" : "unterminated array") }
-            switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
-            case closing:
-                index += 1
-                return
-            default: throw error("expected ',' or '\(Character(Unicode.Scalar(closing)))'")
-            }
+            guard try continuesContainer(closing: closing) else { return }
         }
     }
 
