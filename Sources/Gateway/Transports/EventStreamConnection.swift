@@ -214,12 +214,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     private func endStream(context: ChannelHandlerContext) {
         guard !ended else { return }
         ended = true
-        let channel = context.channel
-        let timeout = context.eventLoop.scheduleTask(in: WebSocketConnection.closeTimeout) { channel.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            timeout.cancel()
-            channel.close(promise: nil)
-        }
+        context.writeAndFlushThenClose(wrapOutboundOut(.end(nil)))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -119,21 +119,10 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         sendCloseFrame(data, context: context)
     }
 
-    /// Writes a close frame and closes the connection once it is written, or after
-    /// ``closeTimeout`` if the client does not take it (a full socket would otherwise keep the
-    /// connection, and a graceful shutdown waiting for it, forever).
+    /// Writes a close frame, then closes the connection (see ``ChannelHandlerContext/writeAndFlushThenClose(_:)``).
     private func sendCloseFrame(_ data: ByteBuffer, context: ChannelHandlerContext) {
-        let channel = context.channel
-        let timeout = eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-            .whenComplete { _ in
-                timeout.cancel()
-                channel.close(promise: nil)
-            }
+        context.writeAndFlushThenClose(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
     }
-
-    /// How long a close frame may wait for a client that does not read.
-    static let closeTimeout = TimeAmount.seconds(5)
 
     /// Closes the connection without a close frame (for a client that does not read).
     func abort() {
