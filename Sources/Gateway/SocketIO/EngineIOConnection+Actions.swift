@@ -2,7 +2,7 @@ import Broker
 import NIOCore
 
 /// A WebSocket attached to an Engine.IO session: the probe during an upgrade, then the
-/// session's transport. Frames given to `send` are written in order (see ``EngineIOFramePusher``);
+/// session's transport. Frames given to `send` are written in order (see ``SocketIOWebSocketService``);
 /// `finish` ends the WebSocket once they are.
 struct WebSocketLink: Sendable {
     let id: UInt64
