@@ -52,7 +52,8 @@ public struct Gateway: Service {
         self.demoUser = demoUser
         self.watchdog = ConnectionWatchdog(
             interval: configuration.watchdogInterval, stallTimeout: configuration.writeStallTimeout,
-            pingInterval: configuration.webSocketPingInterval, logger: logger)
+            pingInterval: configuration.webSocketPingInterval,
+            pingTimeout: configuration.webSocketPingTimeout ?? configuration.webSocketPingInterval, logger: logger)
         self.onServerRunning = onServerRunning
         self.extraRoutes = []
         self.extraWebSocketEndpoints = []

@@ -22,9 +22,11 @@ public struct GatewayConfiguration: Sendable {
     public var watchdogInterval: Duration
     /// How long one write to a client may stay blocked before the connection is dropped.
     public var writeStallTimeout: Duration
-    /// How often each WebSocket is pinged; a client that has not answered a ping by the next one
-    /// is disconnected.
+    /// How often each WebSocket is pinged.
     public var webSocketPingInterval: Duration
+    /// How long a WebSocket client has to answer a ping before it is disconnected; `nil`, until
+    /// the next ping is due.
+    public var webSocketPingTimeout: Duration?
     /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
     public var demoMode: Bool
 
@@ -40,6 +42,7 @@ public struct GatewayConfiguration: Sendable {
         watchdogInterval: Duration = .seconds(1),
         writeStallTimeout: Duration = .seconds(30),
         webSocketPingInterval: Duration = .seconds(30),
+        webSocketPingTimeout: Duration? = nil,
         demoMode: Bool = false
     ) {
         self.host = host
@@ -53,6 +56,7 @@ public struct GatewayConfiguration: Sendable {
         self.watchdogInterval = watchdogInterval
         self.writeStallTimeout = writeStallTimeout
         self.webSocketPingInterval = webSocketPingInterval
+        self.webSocketPingTimeout = webSocketPingTimeout
         self.demoMode = demoMode
     }
 }

@@ -16,7 +16,7 @@ import Synchronization
 /// consumer, or when its writes have waited longer than the stall timeout.
 ///
 /// It also pings the WebSockets (RFC 6455 §5.5.2) every `pingInterval`, and closes one whose
-/// client has not answered the previous ping by then (pongs are noted by ``WebSocketConnection``).
+/// client has not answered a ping within `pingTimeout` (pongs are noted by ``WebSocketConnection``).
 ///
 /// One shared sweep rather than timer tasks per connection (a watchdog's, hummingbird-websocket's
 /// auto-ping): a task keeps its first stack slab (about a kilobyte) and its sleeping frames for
@@ -60,11 +60,14 @@ final class ConnectionWatchdog: Service, Sendable {
         /// Pongs are noted from now on (until then a ping never times out).
         func pongsWatched() { ping.withLock { $0.pongsWatched = true } }
 
-        /// What the sweep does about pings at `now`.
-        func pingDue(now: ContinuousClock.Instant, every interval: Duration) -> PingAction {
+        /// What the sweep does about pings at `now`: the next ping waits for the previous pong.
+        func pingDue(now: ContinuousClock.Instant, every interval: Duration, timeout: Duration) -> PingAction {
             ping.withLock { state in
-                guard state.lastSent.duration(to: now) >= interval else { return .none }
-                if state.awaitingPong, state.pongsWatched { return .timeout }
+                let since = state.lastSent.duration(to: now)
+                if state.awaitingPong, state.pongsWatched {
+                    return since >= timeout ? .timeout : .none
+                }
+                guard since >= interval else { return .none }
                 state.lastSent = now
                 state.awaitingPong = true
                 return .send
@@ -96,17 +99,20 @@ final class ConnectionWatchdog: Service, Sendable {
     let interval: Duration
     /// How long one write may stay blocked.
     let stallTimeout: Duration
-    /// How often WebSockets are pinged; a ping unanswered after as long closes the connection.
+    /// How often WebSockets are pinged.
     let pingInterval: Duration
+    /// How long a ping may stay unanswered before the connection is closed.
+    let pingTimeout: Duration
     private let logger: Logger
     private let entries = Mutex<[UInt64: Entry]>([:])
     private let nextID = Atomic<UInt64>(1)
     private let pingCount = Atomic<Int>(0)
 
-    init(interval: Duration, stallTimeout: Duration, pingInterval: Duration, logger: Logger) {
+    init(interval: Duration, stallTimeout: Duration, pingInterval: Duration, pingTimeout: Duration, logger: Logger) {
         self.interval = interval
         self.stallTimeout = stallTimeout
         self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
         self.logger = logger
     }
 
@@ -165,7 +171,7 @@ final class ConnectionWatchdog: Service, Sendable {
             for (id, entry) in entries {
                 var found = verdict(entry, now: now)
                 if found == nil, entry.pings {
-                    switch entry.progress.pingDue(now: now, every: pingInterval) {
+                    switch entry.progress.pingDue(now: now, every: pingInterval, timeout: pingTimeout) {
                     case .send: pings.append(entry.channel)
                     case .timeout: found = .pingTimeout
                     case .none: break

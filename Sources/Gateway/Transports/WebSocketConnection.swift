@@ -36,7 +36,8 @@ enum WebSocketMessage {
 /// 20 KiB per idle connection before the gateway holds anything. This handler speaks the
 /// protocol (RFC 6455) from the channel pipeline instead: it answers pings, notes pongs for the
 /// ``ConnectionWatchdog``, joins fragments up to the message limit (closing with 1009 beyond),
-/// refuses unmasked frames (1002), answers a client's close, and hands whole messages to its ``WebSocketService``. While the
+/// refuses unmasked frames (1002), completes the close handshake either side starts, and hands
+/// whole messages to its ``WebSocketService``. While the
 /// service's work for one message runs, the next messages wait and the channel stops reading
 /// (TCP pushes back on a client that floods).
 ///
@@ -61,8 +62,13 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var waiting = Deque<WebSocketMessage>()
     private var working = false
     private var readHeld = false
-    /// A close frame was sent or received: nothing more is read or written.
+    /// A close frame was sent or received: no more messages are read or written.
     private var closing = false
+    /// The server sent a close frame and waits for the client's (RFC 6455 §5.5.1) before it
+    /// closes the TCP connection: closing at once would answer the client's in-flight frames
+    /// with a reset, which it may read before our close frame. Ends after
+    /// ``ChannelHandlerContext/lastWriteTimeout`` if no answer comes.
+    private var closeTimeout: Scheduled<Void>?
 
     /// - Parameters:
     ///   - maxMessageSize: the most bytes one message may have, fragments joined.
@@ -109,19 +115,26 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         context?.flush()
     }
 
-    /// Sends a close frame with `code` and `reason`, then closes the connection.
+    /// Sends a close frame with `code` and `reason`; the connection closes when the client answers
+    /// with its own, closes its side, or has not answered within
+    /// ``ChannelHandlerContext/lastWriteTimeout``.
     func close(_ code: WebSocketErrorCode, reason: String = "") {
         guard let context, !closing else { return }
         closing = true
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
-        sendCloseFrame(data, context: context)
-    }
-
-    /// Writes a close frame, then closes the connection (see ``ChannelHandlerContext/writeAndFlushThenClose(_:)``).
-    private func sendCloseFrame(_ data: ByteBuffer, context: ChannelHandlerContext) {
-        context.writeAndFlushThenClose(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+            .whenFailure { _ in channel.close(promise: nil) }
+        closeTimeout = context.eventLoop.scheduleTask(in: ChannelHandlerContext.lastWriteTimeout) {
+            channel.close(promise: nil)
+        }
+        // Reads held for the service resume: the answer must be read.
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
     }
 
     /// Closes the connection without a close frame (for a client that does not read).
@@ -176,7 +189,11 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        guard !closing else { return }
+        guard !closing else {
+            // After our close frame, only the client's answer matters.
+            if closeTimeout != nil, frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
         // RFC 6455 §5.1: a server must close the connection on a frame its client did not mask.
         guard frame.maskKey != nil else { return close(.protocolError, reason: "client frames must be masked") }
         switch frame.opcode {
@@ -193,7 +210,9 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
             let code = data.readWebSocketErrorCode()
             var reply = context.channel.allocator.buffer(capacity: 2)
             if let code { reply.write(webSocketErrorCode: code) }
-            sendCloseFrame(reply, context: context)
+            // Both close frames are out: the server closes the TCP connection (RFC 6455 §7.1.1).
+            context.writeAndFlushThenClose(
+                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
         case .text, .binary:
             guard fragments == nil else { return close(.protocolError, reason: "new message inside a fragmented one") }
             if frame.fin {
@@ -249,7 +268,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Holds reads while messages wait for the service: the client's sends push back.
     func read(context: ChannelHandlerContext) {
-        if working || !waiting.isEmpty {
+        if !closing, working || !waiting.isEmpty {
             readHeld = true
         } else {
             context.read()
@@ -293,6 +312,8 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func end() {
         closing = true
+        closeTimeout?.cancel()
+        closeTimeout = nil
         waiting.removeAll()
         fragments = nil
         guard let service else { return }

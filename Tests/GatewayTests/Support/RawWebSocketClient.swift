@@ -91,6 +91,14 @@ final class RawWebSocketClient: Sendable {
         return nil
     }
 
+    /// Answers the server's close frame with `code`, as a client must (RFC 6455 §5.5.1).
+    func answerClose(code: UInt16) async throws {
+        try await send(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)])
+    }
+
+    /// Whether the server closed the TCP connection.
+    var isClosed: Bool { collector.isClosed }
+
     /// Waits until the server closed the TCP connection.
     func waitUntilClosed() async throws {
         try await channel.closeFuture.get()
