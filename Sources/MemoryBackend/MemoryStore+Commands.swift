@@ -97,7 +97,9 @@ extension MemoryStore {
         let deadline: Duration?
         switch expiry {
         case .never: deadline = nil
-        case .after: deadline = now() + ttl!
+        case .after:
+            deadline = now() + ttl!
+            expiring.add(key, deadline: deadline!)
         case .keepExisting: deadline = existingDeadline
         }
         store(Entry(value: .string(value), deadline: deadline), at: key, index: index)
@@ -108,6 +110,7 @@ extension MemoryStore {
     /// first: one hash of the key for a new key too (a job's record and lease always are).
     private mutating func setUnconditionally(_ key: String, _ value: [UInt8], deadline: Duration?) -> Reply {
         let previous = entries.updateValue(Entry(value: .string(value), deadline: deadline), forKey: key)
+        if let deadline { expiring.add(key, deadline: deadline) }
         if let previous {
             // An emptied list awaiting removal stays listed; the removal sees a string and
             // leaves it.
@@ -130,6 +133,7 @@ extension MemoryStore {
         }
         var entry = entries.values[index]
         entry.deadline = now() + .milliseconds(milliseconds)
+        expiring.add(key, deadline: entry.deadline!)
         store(entry, at: key)
         return .integer(1)
     }

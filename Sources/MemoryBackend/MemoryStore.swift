@@ -48,10 +48,10 @@ struct Entry {
 struct MemoryStore: ~Copyable {
     let now: @Sendable () -> Duration
 
-    /// Every key. The sweep scans it for deadlines: there is no separate set of expiring
-    /// keys, whose upkeep (a hash of the key on every write with a TTL and every deletion)
-    /// cost more per job than a scan of the table once a second does.
+    /// Every key.
     var entries: [String: Entry] = [:]
+    /// The keys given a deadline, by second, for the sweep (every deadline set is added).
+    var expiring = ExpiryIndex()
     /// The storage of the last list that was emptied, kept for reuse so that a queue that
     /// goes empty and full again (the usual job queue) does not allocate each time.
     var spareList: Deque<[UInt8]>?
@@ -224,21 +224,28 @@ struct MemoryStore: ~Copyable {
 
     // MARK: Expiry sweep
 
-    /// Removes every key whose deadline has passed, and emptied lists; returns how many
-    /// keys expired.
-    mutating func sweepExpired() -> Int {
+    /// Removes emptied lists and expired keys, visiting at most `limit` keys listed in
+    /// ``expiring`` under seconds that have passed (a deadline is found at the first sweep
+    /// after its second is over). The caller holds the lock for one call: the limit bounds
+    /// how long others wait.
+    /// - Returns: how many keys expired, and whether due keys are left for another call.
+    mutating func sweepExpired(limit: Int) -> (expired: Int, more: Bool) {
         if !emptiedLists.isEmpty { removeEmptiedLists() }
         let now = now()
-        var expired: [String] = []
-        var index = entries.startIndex
-        while index != entries.endIndex {
-            if let deadline = entries.values[index].deadline, deadline <= now { expired.append(entries.keys[index]) }
-            entries.formIndex(after: &index)
+        var visited = 0
+        var expired = 0
+        while let keys = expiring.takeDue(at: now, limit: limit - visited) {
+            visited += keys.count
+            for key in keys {
+                // Skipped: deleted since, persistent now, or listed again under a later second.
+                guard let index = physicalIndex(key), let deadline = entries.values[index].deadline,
+                    deadline <= now
+                else { continue }
+                removeEntry(at: index, key: key)
+                expired += 1
+            }
         }
-        for key in expired {
-            if let index = physicalIndex(key) { removeEntry(at: index, key: key) }
-        }
-        return expired.count
+        return (expired, expiring.hasDue(at: now))
     }
 }
 

@@ -31,7 +31,10 @@ struct MemoryBench: AsyncParsableCommand {
     @Option(help: "Payload size in bytes.")
     var payloadSize = 64
 
-    @Option(help: "Run one measurement alone, for profiling: queue, any-broker-queue or fanout.")
+    @Option(help: "Keys with a TTL in the expiry sweep measurement.")
+    var expiringKeys = 1_000_000
+
+    @Option(help: "Run one measurement alone, for profiling: queue, any-broker-queue, fanout or expiry.")
     var only: String?
 
     func run() async throws {
@@ -48,8 +51,11 @@ struct MemoryBench: AsyncParsableCommand {
             let result = try await Self.fanOut(to: subscribers, messages: fanoutMessages, payload: payload)
             print("publish deliveries to \(subscribers) subscribers: \(result)")
             return
+        case "expiry":
+            print(try await Self.expirySweep(keys: expiringKeys, payload: payload))
+            return
         case let other?:
-            throw ValidationError("--only takes queue, any-broker-queue or fanout, not \(other)")
+            throw ValidationError("--only takes queue, any-broker-queue, fanout or expiry, not \(other)")
         }
         var table = BenchTable(
             title: "memory backend: \(pairs) pairs, \(payloadSize)-byte values, best of \(rounds) rounds "
@@ -81,6 +87,56 @@ struct MemoryBench: AsyncParsableCommand {
             ])
         }
         print(table.render())
+        print(try await Self.expirySweep(keys: expiringKeys, payload: payload))
+    }
+
+    /// `keys` keys set with a 24 h TTL (as job records are), then the broker's once-a-second
+    /// expiry sweep while none is due and once all are, with a task reading a key all along:
+    /// its slowest read is how long the sweep kept other calls waiting.
+    static func expirySweep(keys: Int, payload: [UInt8]) async throws -> String {
+        let clock = ManualBenchClock()
+        let broker = MemoryBroker(clock: clock)
+        let setStart = ContinuousClock.now
+        for key in 0..<keys {
+            try await broker.set("bench:record:\(key)", to: payload, expiry: .after(.seconds(86_400)))
+        }
+        let setTime = setStart.duration(to: .now)
+        try await broker.set("bench:probe", to: payload)
+        func sweepTimed(_ expected: Int) async throws -> (took: Duration, slowestRead: Duration) {
+            let sweeping = Atomic(true)
+            let probe = Task.detached {
+                var slowest = Duration.zero
+                while sweeping.load(ordering: .relaxed) {
+                    let start = ContinuousClock.now
+                    _ = try await broker.get("bench:probe")
+                    slowest = max(slowest, start.duration(to: .now))
+                }
+                return slowest
+            }
+            try await Task.sleep(for: .milliseconds(20))  // the probe is reading
+            let start = ContinuousClock.now
+            let removed = broker.sweepExpired()
+            let took = start.duration(to: .now)
+            sweeping.store(false, ordering: .relaxed)
+            let slowest = try await probe.value
+            guard removed == expected else {
+                throw BrokerError(.unexpectedReply, "the sweep removed \(removed) keys, not \(expected)")
+            }
+            return (took, slowest)
+        }
+        var idle = (took: Duration.zero, slowestRead: Duration.zero)
+        for _ in 0..<5 {
+            clock.advance(by: .seconds(1))
+            let round = try await sweepTimed(0)
+            idle = (max(idle.took, round.took), max(idle.slowestRead, round.slowestRead))
+        }
+        clock.advance(by: .seconds(86_400))
+        let due = try await sweepTimed(keys)
+        func ms(_ duration: Duration) -> String { String(format: "%.2f ms", duration.seconds * 1e3) }
+        return "expiry, \(keys) keys with a 24 h TTL: SET EX "
+            + String(format: "%.0f ns/op", setTime.seconds * 1e9 / Double(keys))
+            + "; sweep with none due \(ms(idle.took)) (slowest GET meanwhile \(ms(idle.slowestRead)), worst of 5)"
+            + "; sweep of all, due \(ms(due.took)) (slowest GET meanwhile \(ms(due.slowestRead)))"
     }
 
     private static func row(_ label: String, _ measured: Measurement, against baseline: Measurement) -> [String] {
@@ -186,6 +242,26 @@ struct MemoryBench: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// A clock the expiry measurement moves by hand (the broker only reads it there).
+final class ManualBenchClock: Clock, Sendable {
+    struct Instant: InstantProtocol {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+    }
+
+    private let offset = Mutex(Duration.zero)
+    var now: Instant { Instant(offset: offset.withLock { $0 }) }
+    var minimumResolution: Duration { .nanoseconds(1) }
+
+    func advance(by duration: Duration) { offset.withLock { $0 += duration } }
+
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        try await Task.sleep(for: now.duration(to: deadline))
     }
 }
 
