@@ -20,6 +20,12 @@ import Broker
 /// The common batches (store a record and queue its id; append, trim and expire a list) have
 /// no undecidable command, so they take no snapshot and cost one `TYPE` per key.
 ///
+/// Such a batch runs as ``leanScript`` instead, when ``keysToCheck(_:)`` finds that only a
+/// list command on a key holding something else can fail in it: the lean script checks those
+/// keys' types, then runs the commands. The full script's interpretation costs about 8 µs of
+/// Redis CPU more per call (13.4 against 4.9 µs for a record and its queued id, Redis 7.0),
+/// and a job's creation is such a batch.
+///
 /// Inside an optimistic transaction the same script runs between `MULTI` and `EXEC`, so
 /// `WATCH` still decides whether it runs at all.
 /// Lua numbers are doubles, so an `INCRBY` result is returned as its decimal text and turned
@@ -35,6 +41,63 @@ enum AtomicBatch {
             return .integer(value)
         }
     }
+
+    /// The script's SHA-1s on the server, once loaded.
+    struct Hashes: Sendable {
+        var full: String
+        var lean: String
+    }
+
+    /// The keys that list commands in `commands` need to be lists (or absent), when that is
+    /// all that can make the batch fail; `nil` when it needs the full script.
+    ///
+    /// Once those keys are lists or absent, no command here can fail: `SET` (its arguments
+    /// checked when encoded), `DEL`, `PEXPIRE`, `PTTL` and `PUBLISH` take any key, and the list
+    /// commands cannot turn a key into anything but a list or nothing. A `SET` on one of the
+    /// checked keys could, so it sends the batch to the full script; `GET`, `INCRBY` and
+    /// `LMOVE` do too (their success may depend on what the batch did before them).
+    static func keysToCheck(_ commands: [BrokerCommand]) -> [String]? {
+        var lists: [String] = []
+        var strings: [String] = []
+        for command in commands {
+            switch command {
+            case .push(_, _, let queue), .pop(_, let queue), .remove(_, _, let queue), .length(let queue),
+                .range(let queue, _, _), .trim(let queue, _, _):
+                if !lists.contains(queue) { lists.append(queue) }
+            case .set(let key, _, _, _):
+                strings.append(key)
+            case .delete, .expire, .timeToLive, .publish:
+                break
+            case .get, .increment, .move:
+                return nil
+            }
+        }
+        for key in strings where lists.contains(key) { return nil }
+        return lists
+    }
+
+    /// Runs a batch that ``keysToCheck(_:)`` accepted. Arguments: the number of keys to check,
+    /// the keys, then the commands as for ``script``. Returns `WRONGTYPE` having applied
+    /// nothing when a checked key holds anything but a list; else every command's reply.
+    static let leanScript = #"""
+        local k = tonumber(ARGV[1])
+        for i = 2, k + 1 do
+          local t = redis.call('TYPE', ARGV[i]).ok
+          if t ~= 'list' and t ~= 'none' then
+            return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+          end
+        end
+        local pos = k + 2
+        local n = tonumber(ARGV[pos])
+        pos = pos + 1
+        local replies = {}
+        for c = 1, n do
+          local argc = tonumber(ARGV[pos])
+          replies[c] = redis.call(unpack(ARGV, pos + 1, pos + argc))
+          pos = pos + argc + 1
+        end
+        return replies
+        """#
 
     static let script = #"""
         local n = tonumber(ARGV[1])

@@ -139,17 +139,38 @@ extension RESPEncoder: RedisArgumentSink {
         try command.writeRedisArguments(into: &self)
     }
 
-    /// Encodes an atomic batch as a call of ``AtomicBatch/script``: `EVALSHA <sha1>` (or
-    /// `EVAL <script>`), `numkeys` 0, the command count, then each command as its argument count
-    /// followed by its arguments. Checks every command before writing anything.
-    mutating func appendScriptCall(_ verb: String, _ script: String, running commands: [BrokerCommand]) throws(BrokerError) {
+    /// Encodes an atomic batch as a call of ``AtomicBatch/leanScript`` when it can, else of
+    /// ``AtomicBatch/script``: `EVALSHA <sha1>` (`EVAL <script>` without `hashes`), `numkeys` 0,
+    /// for the lean script the keys to check (their count, then each), the command count, then
+    /// each command as its argument count followed by its arguments. Checks every command
+    /// before writing anything.
+    mutating func appendAtomicBatch(_ commands: [BrokerCommand], hashes: AtomicBatch.Hashes?) throws(BrokerError) {
         var counts: [Int] = []
         counts.reserveCapacity(commands.count)
         for command in commands { counts.append(try command.redisArgumentCount()) }
-        header(4 + counts.reduce(0) { $0 + 1 + $1 })
-        argument(verb)
-        argument(script)
-        argument(0)
+        let checked = AtomicBatch.keysToCheck(commands)
+        header(4 + (checked.map { 1 + $0.count } ?? 0) + counts.reduce(0) { $0 + 1 + $1 })
+        if let checked {
+            if let hashes {
+                argument("EVALSHA")
+                argument(hashes.lean)
+            } else {
+                argument("EVAL")
+                argument(AtomicBatch.leanScript)
+            }
+            argument(0)
+            argument(checked.count)
+            for key in checked { argument(key) }
+        } else {
+            if let hashes {
+                argument("EVALSHA")
+                argument(hashes.full)
+            } else {
+                argument("EVAL")
+                argument(AtomicBatch.script)
+            }
+            argument(0)
+        }
         argument(commands.count)
         for (command, count) in zip(commands, counts) {
             argument(count)

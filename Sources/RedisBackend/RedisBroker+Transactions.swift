@@ -25,9 +25,7 @@ extension RedisBroker {
             transaction = try await WatchedConnection.$current.withValue(watched) { try await body() }
             encoder.append("MULTI")
             if !transaction.commands.isEmpty {
-                let scriptHash = atomicScriptHash.withLock { $0 }
-                try encoder.appendScriptCall(
-                    scriptHash == nil ? "EVAL" : "EVALSHA", scriptHash ?? AtomicBatch.script, running: transaction.commands)
+                try encoder.appendAtomicBatch(transaction.commands, hashes: scriptHashes.withLock { $0 })
             }
             encoder.append("EXEC")
         } catch {
@@ -83,8 +81,9 @@ extension RedisBroker {
     private func reloadScript(on connection: RedisConnection) async {
         var encoder = RESPEncoder()
         encoder.append(strings: ["SCRIPT", "LOAD", AtomicBatch.script])
+        encoder.append(strings: ["SCRIPT", "LOAD", AtomicBatch.leanScript])
         do {
-            _ = try await connection.send(encoder.bytes, replies: 1, timeout: configuration.commandTimeout)
+            _ = try await connection.send(encoder.bytes, replies: 2, timeout: configuration.commandTimeout)
             dedicated.checkin(connection)
         } catch {
             dedicated.discard(connection, error)

@@ -32,7 +32,7 @@ public final class RedisBroker: Broker, Service {
     let dedicated: DedicatedPool
     let registry = Mutex(SubscriptionRegistry())
     private let reconnects = Atomic<Int>(0)
-    let atomicScriptHash = Mutex<String?>(nil)
+    let scriptHashes = Mutex<AtomicBatch.Hashes?>(nil)
     private let commandConnectionExecutor: ConnectionExecutor
 
     /// An executor that runs tasks on the shared command connection's I/O thread (while it is
@@ -58,9 +58,10 @@ public final class RedisBroker: Broker, Service {
                 let (connection, hashes) = try await RedisConnection.open(
                     configuration,
                     setup: .init(
-                        name: "commands", loadScripts: [AtomicBatch.script], executor: executor, onClose: onClose),
+                        name: "commands", loadScripts: [AtomicBatch.script, AtomicBatch.leanScript], executor: executor,
+                        onClose: onClose),
                     logger: logger)
-                owner.value?.atomicScriptHash.withLock { $0 = hashes.first }
+                owner.value?.scriptHashes.withLock { $0 = AtomicBatch.Hashes(full: hashes[0], lean: hashes[1]) }
                 return connection
             },
             onReconnect: { _ in owner.value?.reconnects.add(1, ordering: .relaxed) })
@@ -187,15 +188,15 @@ public final class RedisBroker: Broker, Service {
 
     private func executeAtomically(_ commands: [BrokerCommand]) async throws -> [Reply] {
         // Encoded (and so checked) before anything is sent.
-        let hash = atomicScriptHash.withLock({ $0 })
+        let hashes = scriptHashes.withLock({ $0 })
         var call = RESPEncoder(capacity: 64 * commands.count)
-        try call.appendScriptCall(hash == nil ? "EVAL" : "EVALSHA", hash ?? AtomicBatch.script, running: commands)
+        try call.appendAtomicBatch(commands, hashes: hashes)
         let connection = try await self.commands.connection()
         var reply = try await connection.send(call.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
-        if hash != nil, case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+        if hashes != nil, case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             // The server lost its script cache (SCRIPT FLUSH); EVAL loads it again.
             var eval = RESPEncoder()
-            try eval.appendScriptCall("EVAL", AtomicBatch.script, running: commands)
+            try eval.appendAtomicBatch(commands, hashes: nil)
             reply = try await connection.send(eval.bytes, replies: 1, timeout: configuration.commandTimeout)[0]
         }
         return try AtomicBatch.replies(Self.batchReplies(reply, count: commands.count), for: commands)
