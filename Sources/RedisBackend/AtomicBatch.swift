@@ -14,20 +14,17 @@ import Broker
 ///    unknown content, a `GET` on a list the batch may have emptied) and snapshots, with `DUMP`
 ///    and `PTTL`, only the keys written before the last such command;
 /// 3. runs the commands with `redis.pcall`; if one fails, restores the snapshots (`RESTORE`)
-///    and returns its error (the first in order, as Redis would report it). `PUBLISH`es run last, once nothing can fail any more, since a
-///    message cannot be taken back.
+///    and returns its error (the first in order, as Redis would report it). `PUBLISH`es run
+///    last, once nothing can fail any more, since a message cannot be taken back.
 ///
-/// The common batches (store a record and queue its id; append, trim and expire a list) have
-/// no undecidable command, so they take no snapshot and cost one `TYPE` per key.
+/// The common batches (store a record and queue its id; append, trim and expire a list) need
+/// none of that: only a list command on a key holding something else can fail in them. When
+/// ``keysToCheck(_:)`` finds so, the batch runs as ``leanScript``, which checks those keys'
+/// types, then runs the commands. The full script's interpretation costs about 8 µs of Redis
+/// CPU more per call (13.4 against 4.9 µs for a record and its queued id, Redis 7.0).
 ///
-/// Such a batch runs as ``leanScript`` instead, when ``keysToCheck(_:)`` finds that only a
-/// list command on a key holding something else can fail in it: the lean script checks those
-/// keys' types, then runs the commands. The full script's interpretation costs about 8 µs of
-/// Redis CPU more per call (13.4 against 4.9 µs for a record and its queued id, Redis 7.0),
-/// and a job's creation is such a batch.
-///
-/// Inside an optimistic transaction the same script runs between `MULTI` and `EXEC`, so
-/// `WATCH` still decides whether it runs at all.
+/// Inside an optimistic transaction the same scripts run between `MULTI` and `EXEC`, so
+/// `WATCH` still decides whether they run at all.
 /// Lua numbers are doubles, so an `INCRBY` result is returned as its decimal text and turned
 /// back into an integer by ``replies(_:for:)``.
 enum AtomicBatch {
