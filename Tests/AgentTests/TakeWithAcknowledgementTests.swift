@@ -1,0 +1,77 @@
+import Broker
+import MemoryBackend
+import Synchronization
+import Testing
+
+/// The memory backend, recording every batch the agent sends.
+final class RecordingBroker: Broker {
+    let base = MemoryBroker()
+    let batches = Mutex<[[BrokerCommand]]>([])
+
+    var backendName: String { "recording-test" }
+    var callsAreRoundTrips: Bool { true }  // as Redis: the agent plans its round trips
+
+    func execute(_ command: BrokerCommand) async throws -> Reply {
+        batches.withLock { $0.append([command]) }
+        return try await base.execute(command)
+    }
+
+    func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
+        batches.withLock { $0.append(commands) }
+        return try await base.execute(commands, atomically: atomically)
+    }
+
+    func blockingPop(from end: QueueEnd, of queues: [String], timeout: Duration?) async throws -> PoppedValue? {
+        try await base.blockingPop(from: end, of: queues, timeout: timeout)
+    }
+
+    func blockingMove(
+        from source: String, _ sourceEnd: QueueEnd, to destination: String, _ destinationEnd: QueueEnd,
+        timeout: Duration?
+    ) async throws -> [UInt8]? {
+        try await base.blockingMove(from: source, sourceEnd, to: destination, destinationEnd, timeout: timeout)
+    }
+
+    nonisolated(nonsending) func subscribe<Result>(
+        to channels: [String], patterns: [String], buffering: SubscriptionBuffering,
+        _ body: (Subscription) async throws -> Result
+    ) async throws -> Result {
+        try await base.subscribe(to: channels, patterns: patterns, buffering: buffering, body)
+    }
+
+    nonisolated(nonsending) func attemptTransaction<Value>(
+        watching keys: [String], _ body: () async throws -> Transaction<Value>
+    ) async throws -> TransactionAttempt<Value> {
+        try await base.attemptTransaction(watching: keys, body)
+    }
+
+    func ping() async throws { try await base.ping() }
+}
+
+@Suite("Agent: each acknowledgement takes the next job")
+struct TakeWithAcknowledgementTests {
+    @Test("on a busy queue, a job's acknowledgement and the next job's take are one round trip")
+    func acknowledgementTakesTheNextJob() async throws {
+        let broker = RecordingBroker()
+        let names = JobNames(prefix: "ack-take", type: "rebalance")
+        for n in 0..<3 { try await Fixture.enqueue(broker, names: names, id: "job-\(n)", payload: ["amount": 10]) }
+        let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(names), logger: Fixture.logger)
+        let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+            try await subscription.statuses("3 done") { $0.filter { $0.status == .done }.count == 3 }
+        }
+        #expect(statuses.filter { $0.status == .done }.map(\.jobId) == ["job-0", "job-1", "job-2"])
+        let take = BrokerCommand.move(
+            source: names.queue, sourceEnd: .tail, destination: names.processing, destinationEnd: .head)
+        let batches = broker.batches.withLock { $0 }
+        // Each acknowledgement: the done status, the removal, the lease deletion, the next take.
+        let acknowledgements = batches.filter { $0.count == 4 && $0.last == take }
+        #expect(acknowledgements.count == 3)
+        #expect(acknowledgements.allSatisfy {
+            if case .publish = $0[0], case .remove = $0[1], case .delete = $0[2] { return true } else { return false }
+        })
+        // Only the first job needed a take of its own.
+        #expect(batches.filter { $0 == [take] }.count == 1)
+        #expect(try await broker.length(of: names.processing) == 0)
+        #expect(agent.statistics.taken == 3 && agent.statistics.done == 3)
+    }
+}
