@@ -150,26 +150,17 @@ extension RESPEncoder: RedisArgumentSink {
         for command in commands { counts.append(try command.redisArgumentCount()) }
         let checked = AtomicBatch.keysToCheck(commands)
         header(4 + (checked.map { 1 + $0.count } ?? 0) + counts.reduce(0) { $0 + 1 + $1 })
+        if let hashes {
+            argument("EVALSHA")
+            argument(checked == nil ? hashes.full : hashes.lean)
+        } else {
+            argument("EVAL")
+            argument(checked == nil ? AtomicBatch.script : AtomicBatch.leanScript)
+        }
+        argument(0)
         if let checked {
-            if let hashes {
-                argument("EVALSHA")
-                argument(hashes.lean)
-            } else {
-                argument("EVAL")
-                argument(AtomicBatch.leanScript)
-            }
-            argument(0)
             argument(checked.count)
             for key in checked { argument(key) }
-        } else {
-            if let hashes {
-                argument("EVALSHA")
-                argument(hashes.full)
-            } else {
-                argument("EVAL")
-                argument(AtomicBatch.script)
-            }
-            argument(0)
         }
         argument(commands.count)
         for (command, count) in zip(commands, counts) {

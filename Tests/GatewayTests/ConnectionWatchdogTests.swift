@@ -3,44 +3,48 @@ import Testing
 
 @Suite("Connection watchdog: WebSocket pings")
 struct ConnectionWatchdogTests {
-    @Test func aPingIsSentEachIntervalWhileAnswered() {
-        let start = ContinuousClock.now
+    let start = ContinuousClock.now
+    let interval = Duration.seconds(1)
+    let timeout = Duration.seconds(4)
+
+    /// A connection's progress whose pongs are watched (as once its WebSocket handler is added).
+    private func watchedProgress() -> ConnectionWatchdog.Progress {
         let progress = ConnectionWatchdog.Progress(id: 1, now: start)
         progress.pongsWatched()
-        let interval = Duration.seconds(1), timeout = Duration.seconds(4)
-        #expect(progress.pingDue(now: start + .milliseconds(900), every: interval, timeout: timeout) == .none)
-        #expect(progress.pingDue(now: start + .seconds(1), every: interval, timeout: timeout) == .send)
+        return progress
+    }
+
+    private func due(_ progress: ConnectionWatchdog.Progress, at offset: Duration) -> ConnectionWatchdog.PingAction {
+        progress.pingDue(now: start + offset, every: interval, timeout: timeout)
+    }
+
+    @Test func aPingIsSentEachIntervalWhileAnswered() {
+        let progress = watchedProgress()
+        #expect(due(progress, at: .milliseconds(900)) == .none)
+        #expect(due(progress, at: .seconds(1)) == .send)
         progress.pongReceived()
-        #expect(progress.pingDue(now: start + .seconds(2), every: interval, timeout: timeout) == .send)
+        #expect(due(progress, at: .seconds(2)) == .send)
     }
 
     @Test func anUnansweredPingTimesOutAfterTheTimeoutNotTheInterval() {
-        let start = ContinuousClock.now
-        let progress = ConnectionWatchdog.Progress(id: 1, now: start)
-        progress.pongsWatched()
-        let interval = Duration.seconds(1), timeout = Duration.seconds(4)
-        #expect(progress.pingDue(now: start + .seconds(1), every: interval, timeout: timeout) == .send)
+        let progress = watchedProgress()
+        #expect(due(progress, at: .seconds(1)) == .send)
         // No second ping while the first waits, and no timeout before its time.
-        #expect(progress.pingDue(now: start + .seconds(3), every: interval, timeout: timeout) == .none)
-        #expect(progress.pingDue(now: start + .seconds(5), every: interval, timeout: timeout) == .timeout)
+        #expect(due(progress, at: .seconds(3)) == .none)
+        #expect(due(progress, at: .seconds(5)) == .timeout)
     }
 
     @Test func aLatePongStillCountsBeforeTheTimeout() {
-        let start = ContinuousClock.now
-        let progress = ConnectionWatchdog.Progress(id: 1, now: start)
-        progress.pongsWatched()
-        let interval = Duration.seconds(1), timeout = Duration.seconds(4)
-        #expect(progress.pingDue(now: start + .seconds(1), every: interval, timeout: timeout) == .send)
-        #expect(progress.pingDue(now: start + .seconds(3), every: interval, timeout: timeout) == .none)
+        let progress = watchedProgress()
+        #expect(due(progress, at: .seconds(1)) == .send)
+        #expect(due(progress, at: .seconds(3)) == .none)
         progress.pongReceived()
-        #expect(progress.pingDue(now: start + .seconds(3), every: interval, timeout: timeout) == .send)
+        #expect(due(progress, at: .seconds(3)) == .send)
     }
 
     @Test func pingsDoNotTimeOutBeforePongsAreWatched() {
-        let start = ContinuousClock.now
         let progress = ConnectionWatchdog.Progress(id: 1, now: start)
-        let interval = Duration.seconds(1)
-        #expect(progress.pingDue(now: start + .seconds(1), every: interval, timeout: interval) == .send)
-        #expect(progress.pingDue(now: start + .seconds(2), every: interval, timeout: interval) == .send)
+        #expect(due(progress, at: .seconds(1)) == .send)
+        #expect(due(progress, at: .seconds(6)) == .send)
     }
 }
