@@ -125,6 +125,24 @@ let package = Package(
             name: "EmbeddedExample", dependencies: ["Broker", "MemoryBackend"], path: "Examples/Embedded",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "AgentExample",
+            dependencies: [
+                "Broker", "RedisBackend",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/Agent", swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ClientExample",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Client", swiftSettings: swiftSettings
+        ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "BrokerTesting"], swiftSettings: swiftSettings),
         // Jobs, router and sessions against every backend (memory; Redis when present).
         .testTarget(

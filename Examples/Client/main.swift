@@ -1,0 +1,79 @@
+// A Switchboard client: creates a job over HTTP and follows it live over the plain WebSocket.
+//
+//     swift run ClientExample http://127.0.0.1:3001 <token> [amount]
+//
+// `switchboard serve` prints a demo token at start (`switchboard token --user … --secret …`
+// makes one for a gateway on Redis). The WebSocket opens first, so no event is missed; a
+// client that reconnects passes `lastEventId` to get what it missed meanwhile.
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Foundation
+import HummingbirdWSClient
+import Logging
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.count >= 2, let base = URL(string: arguments[0]) else {
+    print("usage: ClientExample <gateway URL, e.g. http://127.0.0.1:3001> <token> [amount]")
+    exit(2)
+}
+let token = arguments[1]
+let amount = arguments.count > 2 ? (Double(arguments[2]) ?? 1000) : 1000
+
+/// The gateway's HTTP API, as this user.
+struct GatewayAPI: Sendable {
+    let base: URL
+    let token: String
+
+    /// `POST /api/v1/agent/rebalance` with the payload; returns the new job's id.
+    func createJob(amount: Double) async throws -> String {
+        var request = URLRequest(url: base.appendingPathComponent("api/v1/agent/rebalance"))
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: ["amount": amount])
+        let (body, response) = try await URLSession.shared.data(for: request)
+        let answer = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+        guard (response as? HTTPURLResponse)?.statusCode == 201, let jobId = answer?["jobId"] as? String else {
+            throw ClientError(message: "job not created: \(String(decoding: body, as: UTF8.self))")
+        }
+        return jobId
+    }
+}
+
+struct ClientError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+var components = URLComponents(url: base, resolvingAgainstBaseURL: false)!
+components.scheme = base.scheme == "https" ? "wss" : "ws"
+components.path = "/ws"
+components.queryItems = [URLQueryItem(name: "token", value: token)]
+let logger = Logger(label: "client-example")
+let api = GatewayAPI(base: base, token: token)
+
+try await WebSocketClient.connect(url: components.string!, logger: logger) { inbound, _, _ in
+    var frames = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+    var jobId: String?
+    while let message = try await frames.next() {
+        guard case .text(let text) = message,
+            let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let type = frame["type"] as? String
+        else { continue }
+        let payload = frame["payload"] as? [String: Any] ?? [:]
+        if type == "connected" {
+            // Connected as the token's user: now create the job.
+            print("connected as \(payload["userId"] ?? "?")")
+            jobId = try await api.createJob(amount: amount)
+            print("created job \(jobId!)")
+            continue
+        }
+        // Events of this user's other jobs (another tab, another client) arrive too.
+        guard let jobId, payload["jobId"] as? String == jobId else { continue }
+        print("\(type) (eventId \(frame["eventId"] ?? "-")): \(text)")
+        // Returning closes the WebSocket.
+        if type.hasSuffix(":done") || type.hasSuffix(":error") { return }
+    }
+}
