@@ -2,6 +2,8 @@
 # Interop tests with real third-party clients, run by `make test` after `swift test`:
 #  - test_interop.py: websocket-client, streaming requests (SSE) and a BRPOP/GET/PUBLISH agent
 #    (redis-py) against two `switchboard serve --redis` processes on one Redis;
+#  - socketio_test.py: python-socketio against the same gateways;
+#  - examples_test.py: Examples/Agent and Examples/Client end to end through a gateway on Redis;
 #  - test_browser.py: headless Chromium drives the live page of `switchboard serve` (memory demo).
 # Creates the venv .venv when missing, installs chromium when absent, starts a private Redis
 # unless SWITCHBOARD_TEST_REDIS_URL is given, and stops everything it started by PID.
@@ -45,6 +47,7 @@ cd tests/interop
 echo "== interop: third-party clients and agent, two gateways on $SWITCHBOARD_TEST_REDIS_URL"
 "$VENV/bin/python" test_interop.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1
 "$VENV/bin/python" socketio_test.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1  # Socket.IO: python-socketio client
+"$VENV/bin/python" examples_test.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1  # the programs in Examples/
 echo "== interop: live page in headless Chromium"
 "$VENV/bin/python" test_browser.py || status=1
 if [ "$status" != 0 ]; then
