@@ -10,10 +10,11 @@ import Synchronization
 /// and WebSocket (directly, or as an upgrade from polling), Socket.IO v5 on the default
 /// namespace, on sessions of the gateway's job router.
 ///
-/// It is a `Service`: its `run()` owns the timer sweep (heartbeats, timeouts) and the short
-/// work the sessions hand it (client events, the event pump's resumption once a client took
-/// frames; the pumps themselves hold no task, see ``SocketIOEventPump``); at graceful shutdown
-/// it disconnects every client. Plug it into the gateway (its polling routes and its WebSocket
+/// It is a `Service`: its `run()` owns the timer sweep (heartbeats, timeouts), and at graceful
+/// shutdown it disconnects every client. The short work the sessions hand it (client events,
+/// the event pump's resumption once a client took frames; the pumps themselves hold no task,
+/// see ``SocketIOEventPump``) runs in the gateway's bounded ``ConnectionTasks``, beside the
+/// other transports' work. Plug it into the gateway (its polling routes and its WebSocket
 /// endpoint) and run it beside it, after the gateway so that it is shut down first (releasing
 /// held polls before the server waits for open requests):
 ///
@@ -31,8 +32,6 @@ public final class SocketIOTransport: Service, Sendable {
     public let configuration: SocketIOConfiguration
     let table = EngineIOConnectionTable()
     let logger: Logger
-    private let work: AsyncStream<@Sendable () async -> Void>.Continuation
-    private let pending: AsyncStream<@Sendable () async -> Void>
     private let accepting = Atomic<Bool>(true)
 
     public init(gateway: Gateway, configuration: SocketIOConfiguration = SocketIOConfiguration()) {
@@ -41,7 +40,6 @@ public final class SocketIOTransport: Service, Sendable {
         var logger = gateway.logger
         logger[metadataKey: "transport"] = "socket.io"
         self.logger = logger
-        (pending, work) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
     }
 
     /// Engine.IO sessions open on this node.
@@ -63,11 +61,9 @@ public final class SocketIOTransport: Service, Sendable {
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.sweep() }
-            for await job in pending.cancelOnGracefulShutdown() {
-                group.addTask { await job() }
-            }
+            // Until graceful shutdown (or cancellation, which the closes below then skip).
+            try? await gracefulShutdown()
             accepting.store(false, ordering: .relaxed)
-            work.finish()
             for connection in table.all {
                 await perform(connection.close(disconnect: true), on: connection)
             }
@@ -78,11 +74,10 @@ public final class SocketIOTransport: Service, Sendable {
     /// Whether new sessions are taken (until graceful shutdown).
     var isAccepting: Bool { accepting.load(ordering: .relaxed) }
 
-    /// Runs `job` in this service's task group; `false` once the service stopped.
+    /// Runs `job` in the gateway's ``ConnectionTasks``; `false` once this service stopped.
     func spawn(_ job: @escaping @Sendable () async -> Void) -> Bool {
         guard accepting.load(ordering: .relaxed) else { return false }
-        if case .enqueued = work.yield(job) { return true }
-        return false
+        return gateway.connectionTasks.spawn(job)
     }
 
     /// Fires due timers of every session, every `sweepInterval`.
