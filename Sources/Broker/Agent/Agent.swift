@@ -13,8 +13,9 @@ import Synchronization
 ///
 /// Per job, on a queue with work waiting: `SET` lease + `GET` record (one pipeline);
 /// `PUBLISH processing`; `PUBLISH done` + `LREM` + `DEL` lease + `LMOVE` of the next job (one
-/// pipeline): seven commands in three round trips. An empty queue adds a `BLMOVE`; leases of long jobs are renewed together,
-/// one pipelined `SET … XX` per job every ``AgentConfiguration/leaseRenewalInterval``.
+/// pipeline): seven commands in three round trips. An empty queue adds a `BLMOVE`; leases of
+/// long jobs are renewed together, one pipelined `SET … XX` per job every
+/// ``AgentConfiguration/leaseRenewalInterval``.
 public final class Agent<Handler: JobHandler>: Service, Sendable {
     public let configuration: AgentConfiguration
     let broker: any Broker

@@ -37,9 +37,8 @@ enum WebSocketMessage {
 /// protocol (RFC 6455) from the channel pipeline instead: it answers pings, notes pongs for the
 /// ``ConnectionWatchdog``, joins fragments up to the message limit (closing with 1009 beyond),
 /// refuses unmasked frames (1002), completes the close handshake either side starts, and hands
-/// whole messages to its ``WebSocketService``. While the
-/// service's work for one message runs, the next messages wait and the channel stops reading
-/// (TCP pushes back on a client that floods).
+/// whole messages to its ``WebSocketService``. While the service's work for one message runs,
+/// the next messages wait and the channel stops reading (TCP pushes back on a client that floods).
 ///
 /// The decoder ahead of it (added by NIO's upgrader) refuses a single frame over the frame
 /// limit, and NIO's protocol error handler closes with the matching code (1009, 1002).
