@@ -1,12 +1,12 @@
 import HeapModule
 
-/// The keys given a deadline, grouped by the whole second the deadline falls in (rounded up),
-/// so that the periodic sweep visits the keys that may have expired instead of every key.
+/// The keys with a deadline, grouped by a whole second no later than the deadline's (rounded
+/// up), so that the periodic sweep visits the keys that may have expired instead of every key.
 ///
-/// Adding is an append to the current second's list: no hash of the key. Deleting a key or
-/// giving it another deadline changes nothing here; the sweep checks each listed key's
-/// deadline as it is now, and skips a key since deleted, made persistent, or given a later
-/// deadline (listed again under that one's second).
+/// Adding is an append to the current second's list: no hash of the key. Deleting a key
+/// changes nothing here. Which listing of a key counts is kept in its entry
+/// (``Entry/listedSecond``), and the sweep drops the others as stale; see
+/// ``MemoryStore/listing(_:deadline:listed:)``.
 struct ExpiryIndex {
     /// Keys by the second their deadline was rounded up to.
     private var buckets: [Int64: [String]] = [:]
@@ -19,9 +19,8 @@ struct ExpiryIndex {
     /// How many keys are listed (each listing of a key listed more than once).
     var count: Int { buckets.values.reduce(current?.keys.count ?? 0) { $0 + $1.count } }
 
-    /// Lists `key` under its new `deadline`.
-    mutating func add(_ key: String, deadline: Duration) {
-        let second = Self.second(containing: deadline)
+    /// Lists `key` under `second`.
+    mutating func add(_ key: String, second: Int64) {
         if current?.second == second {
             current!.keys.append(key)
             return
@@ -37,8 +36,8 @@ struct ExpiryIndex {
     }
 
     /// Takes up to `limit` keys listed under a second that has fully passed at `now`, the
-    /// soonest first; `nil` when there are none.
-    mutating func takeDue(at now: Duration, limit: Int) -> [String]? {
+    /// soonest first, with that second; `nil` when there are none.
+    mutating func takeDue(at now: Duration, limit: Int) -> (second: Int64, keys: [String])? {
         fileCurrent()
         let passed = Self.secondsPassed(at: now)
         while limit > 0, let soonest = seconds.min, soonest <= passed {
@@ -48,12 +47,12 @@ struct ExpiryIndex {
             }
             guard keys.count > limit else {
                 _ = seconds.popMin()
-                return keys
+                return (soonest, keys)
             }
             let taken = Array(keys.suffix(limit))
             keys.removeLast(limit)
             buckets[soonest] = keys
-            return taken
+            return (soonest, taken)
         }
         return nil
     }
@@ -72,9 +71,9 @@ struct ExpiryIndex {
         buckets[second] = keys
     }
 
-    /// The whole second a deadline is rounded up to: every deadline listed under it has
-    /// passed once that second has.
-    private static func second(containing deadline: Duration) -> Int64 {
+    /// The whole second a deadline is rounded up to: a deadline listed under it has passed
+    /// once that second has.
+    static func second(containing deadline: Duration) -> Int64 {
         let (seconds, attoseconds) = deadline.components
         return attoseconds > 0 ? seconds + 1 : seconds
     }

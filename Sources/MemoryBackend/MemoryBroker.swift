@@ -121,6 +121,9 @@ public final class MemoryBroker: Broker, Service {
     /// How many keys are stored, expired ones not yet removed included (for tests and stats).
     package var storedKeyCount: Int { state.withLock { $0.keyCount } }
 
+    /// How many listings the expiry sweep holds, stale ones included (for tests).
+    package var expiryListingCount: Int { state.withLock { $0.expiring.count } }
+
     /// How many entries the key table holds, emptied lists awaiting the sweep included.
     package var tableSize: Int { state.withLock { $0.entries.count } }
 

@@ -78,6 +78,7 @@ extension MemoryStore {
         // One lookup of the key for the whole command (`live` without a second search).
         var index = physicalIndex(key)
         var existingDeadline: Duration?
+        var existingListing: Int64?
         var exists = false
         if let found = index {
             let deadline = entries.values[found].deadline
@@ -87,6 +88,7 @@ extension MemoryStore {
             } else if !entries.values[found].isEmptyList {
                 exists = true
                 existingDeadline = deadline
+                existingListing = entries.values[found].listedSecond
             }
         }
         switch condition {
@@ -94,23 +96,35 @@ extension MemoryStore {
         case .ifAbsent: if exists { return .null }
         case .ifPresent: if !exists { return .null }
         }
-        let deadline: Duration?
+        var entry = Entry(value: .string(value), deadline: nil)
         switch expiry {
-        case .never: deadline = nil
+        case .never: break
         case .after:
-            deadline = now() + ttl!
-            expiring.add(key, deadline: deadline!)
-        case .keepExisting: deadline = existingDeadline
+            entry.deadline = now() + ttl!
+            entry.listedSecond = listing(key, deadline: entry.deadline!, listed: existingListing)
+        case .keepExisting:
+            entry.deadline = existingDeadline
+            entry.listedSecond = existingListing
         }
-        store(Entry(value: .string(value), deadline: deadline), at: key, index: index)
+        store(entry, at: key, index: index)
         return .ok
     }
 
     /// A `SET` that replaces whatever `key` held, live or expired, without looking at it
     /// first: one hash of the key for a new key too (a job's record and lease always are).
     private mutating func setUnconditionally(_ key: String, _ value: [UInt8], deadline: Duration?) -> Reply {
-        let previous = entries.updateValue(Entry(value: .string(value), deadline: deadline), forKey: key)
-        if let deadline { expiring.add(key, deadline: deadline) }
+        let second = deadline.map(ExpiryIndex.second(containing:))
+        let previous = entries.updateValue(
+            Entry(value: .string(value), deadline: deadline, listedSecond: second), forKey: key)
+        if let second {
+            // A key listed no later keeps that listing (a second hash, for existing keys only);
+            // a new key, or one whose deadline came forward, is listed now.
+            if let listed = previous?.listedSecond, listed <= second {
+                entries[key]!.listedSecond = listed
+            } else {
+                expiring.add(key, second: second)
+            }
+        }
         if let previous {
             // An emptied list awaiting removal stays listed; the removal sees a string and
             // leaves it.
@@ -133,7 +147,7 @@ extension MemoryStore {
         }
         var entry = entries.values[index]
         entry.deadline = now() + .milliseconds(milliseconds)
-        expiring.add(key, deadline: entry.deadline!)
+        entry.listedSecond = listing(key, deadline: entry.deadline!, listed: entry.listedSecond)
         store(entry, at: key)
         return .integer(1)
     }
@@ -151,7 +165,8 @@ extension MemoryStore {
         let (sum, overflow) = current.addingReportingOverflow(amount)
         guard !overflow else { throw BrokerError(.notAnInteger, "ERR increment or decrement would overflow") }
         // INCRBY keeps the key's TTL.
-        let entry = Entry(value: .string(Array(String(sum).utf8)), deadline: existing?.deadline)
+        let entry = Entry(
+            value: .string(Array(String(sum).utf8)), deadline: existing?.deadline, listedSecond: existing?.listedSecond)
         store(entry, at: key)
         return .integer(sum)
     }

@@ -13,10 +13,21 @@ struct Entry {
     var deadline: Duration?
     /// An emptied list listed in `emptiedLists` (see ``MemoryStore/listBecameEmpty(at:key:)``).
     var awaitingRemoval = false
+    /// ``listedSecond`` in 32 bits (-1: none), which keeps an entry at 32 bytes.
+    private var listed: Int32 = -1
 
-    init(value: StoredValue, deadline: Duration?) {
+    init(value: StoredValue, deadline: Duration?, listedSecond: Int64? = nil) {
         self.value = value
         self.deadline = deadline
+        self.listedSecond = listedSecond
+    }
+
+    /// The second under which ``MemoryStore/expiring`` lists this key for the sweep: the one
+    /// listing that counts (others are stale and skipped). At most the deadline's own second.
+    /// A deadline over 68 years away is not kept here: such a key expires when read.
+    var listedSecond: Int64? {
+        get { listed < 0 ? nil : Int64(listed) }
+        set { listed = newValue.flatMap { Int32(exactly: $0) } ?? -1 }
     }
 
     var isEmptyList: Bool {
@@ -50,7 +61,7 @@ struct MemoryStore: ~Copyable {
 
     /// Every key.
     var entries: [String: Entry] = [:]
-    /// The keys given a deadline, by second, for the sweep (every deadline set is added).
+    /// The keys with a deadline, by second, for the sweep (see ``listing(_:deadline:listed:)``).
     var expiring = ExpiryIndex()
     /// The storage of the last list that was emptied, kept for reuse so that a queue that
     /// goes empty and full again (the usual job queue) does not allocate each time.
@@ -224,6 +235,18 @@ struct MemoryStore: ~Copyable {
 
     // MARK: Expiry sweep
 
+    /// The second to list `key` under as its deadline becomes `deadline`, given the second it
+    /// is listed under now (`listed`, from its entry), adding a listing only when the present
+    /// one would come due too late. A deadline pushed back (a log's TTL renewed on every append)
+    /// adds nothing: the sweep finds the key alive at its old second and lists it again under
+    /// the new one. So each key has one listing that counts, however often its TTL changes.
+    mutating func listing(_ key: String, deadline: Duration, listed: Int64?) -> Int64 {
+        let second = ExpiryIndex.second(containing: deadline)
+        if let listed, listed <= second { return listed }
+        expiring.add(key, second: second)
+        return second
+    }
+
     /// Removes emptied lists and expired keys, visiting at most `limit` keys listed in
     /// ``expiring`` under seconds that have passed (a deadline is found at the first sweep
     /// after its second is over). The caller holds the lock for one call: the limit bounds
@@ -234,15 +257,23 @@ struct MemoryStore: ~Copyable {
         let now = now()
         var visited = 0
         var expired = 0
-        while let keys = expiring.takeDue(at: now, limit: limit - visited) {
+        while let (second, keys) = expiring.takeDue(at: now, limit: limit - visited) {
             visited += keys.count
             for key in keys {
-                // Skipped: deleted since, persistent now, or listed again under a later second.
-                guard let index = physicalIndex(key), let deadline = entries.values[index].deadline,
-                    deadline <= now
+                // A stale listing (the key deleted, made persistent, or listed under another
+                // second since) is dropped.
+                guard let index = physicalIndex(key), entries.values[index].listedSecond == second,
+                    let deadline = entries.values[index].deadline
                 else { continue }
-                removeEntry(at: index, key: key)
-                expired += 1
+                if deadline <= now {
+                    removeEntry(at: index, key: key)
+                    expired += 1
+                } else {
+                    // Its deadline was pushed back: list it under the new one's second.
+                    let later = ExpiryIndex.second(containing: deadline)
+                    expiring.add(key, second: later)
+                    entries.values[index].listedSecond = later
+                }
             }
         }
         return (expired, expiring.hasDue(at: now))
