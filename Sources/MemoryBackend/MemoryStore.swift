@@ -260,11 +260,14 @@ struct MemoryStore: ~Copyable {
         while let (second, keys) = expiring.takeDue(at: now, limit: limit - visited) {
             visited += keys.count
             for key in keys {
-                // A stale listing (the key deleted, made persistent, or listed under another
-                // second since) is dropped.
-                guard let index = physicalIndex(key), entries.values[index].listedSecond == second,
-                    let deadline = entries.values[index].deadline
-                else { continue }
+                // A stale listing (the key deleted, or listed under another second since) is
+                // dropped.
+                guard let index = physicalIndex(key), entries.values[index].listedSecond == second else { continue }
+                guard let deadline = entries.values[index].deadline else {
+                    // Persistent now (or an emptied list): it is listed nowhere any more.
+                    entries.values[index].listedSecond = nil
+                    continue
+                }
                 if deadline <= now {
                     removeEntry(at: index, key: key)
                     expired += 1

@@ -123,6 +123,24 @@ struct ExpirySweepTests {
         #expect(broker.storedKeyCount == 0)
     }
 
+    @Test func aKeyThatLostItsTimeToLiveAndGotOneAgainIsSwept() async throws {
+        try await broker.push("x", to: .tail, of: "q")
+        try await broker.expire("q", after: .seconds(5))
+        #expect(try await broker.pop(from: .head, of: "q") == Array("x".utf8))  // emptied: gone, TTL too
+        try await broker.push("y", to: .tail, of: "q")  // a new list under the name, persistent
+        clock.advance(by: .seconds(5))
+        #expect(broker.sweepExpired() == 0)  // the old listing came due with nothing to expire
+        #expect(try await broker.expire("q", after: .seconds(10)))
+        try await broker.set("p", to: "v", expiry: .after(.seconds(5)))
+        try await broker.set("p", to: "w")  // persistent
+        clock.advance(by: .seconds(5))
+        #expect(broker.sweepExpired() == 0)
+        try await broker.expire("p", after: .seconds(5))
+        clock.advance(by: .seconds(5))
+        #expect(broker.sweepExpired() == 2)
+        #expect(broker.storedKeyCount == 0)
+    }
+
     @Test func keysDeletedAndMadeAgainDoNotPileUpListings() async throws {
         for round in 0..<100 {
             try await broker.set("cache", to: "\(round)", expiry: .after(.seconds(30)))
