@@ -116,14 +116,10 @@ extension MemoryStore {
         let second = deadline.map(ExpiryIndex.second(containing:))
         let previous = entries.updateValue(
             Entry(value: .string(value), deadline: deadline, listedSecond: second), forKey: key)
-        if let second {
-            // A key listed no later keeps that listing (a second hash, for existing keys only);
-            // a new key, or one whose deadline came forward, is listed now.
-            if let listed = previous?.listedSecond, listed <= second {
-                entries[key]!.listedSecond = listed
-            } else {
-                expiring.add(key, second: second)
-            }
+        if let deadline {
+            // A key listed no later keeps that listing (a second hash, for existing keys only).
+            let listed = listing(key, deadline: deadline, listed: previous?.listedSecond)
+            if listed != second { entries[key]!.listedSecond = listed }
         }
         if let previous {
             // An emptied list awaiting removal stays listed; the removal sees a string and

@@ -273,9 +273,7 @@ struct MemoryStore: ~Copyable {
                     expired += 1
                 } else {
                     // Its deadline was pushed back: list it under the new one's second.
-                    let later = ExpiryIndex.second(containing: deadline)
-                    expiring.add(key, second: later)
-                    entries.values[index].listedSecond = later
+                    entries.values[index].listedSecond = listing(key, deadline: deadline, listed: nil)
                 }
             }
         }
