@@ -54,13 +54,15 @@ enum AtomicBatch {
     /// checked keys could, so it sends the batch to the full script; `GET`, `INCRBY` and
     /// `LMOVE` do too (their success may depend on what the batch did before them).
     static func keysToCheck(_ commands: [BrokerCommand]) -> [String]? {
+        // Sets, not array scans: a router batch holds the list keys of up to ~128 users.
         var lists: [String] = []
+        var seen: Set<String> = []
         var strings: [String] = []
         for command in commands {
             switch command {
             case .push(_, _, let queue), .pop(_, let queue), .remove(_, _, let queue), .length(let queue),
                 .range(let queue, _, _), .trim(let queue, _, _):
-                if !lists.contains(queue) { lists.append(queue) }
+                if seen.insert(queue).inserted { lists.append(queue) }
             case .set(let key, _, _, _):
                 strings.append(key)
             case .delete, .expire, .timeToLive, .publish:
@@ -69,7 +71,7 @@ enum AtomicBatch {
                 return nil
             }
         }
-        for key in strings where lists.contains(key) { return nil }
+        for key in strings where seen.contains(key) { return nil }
         return lists
     }
 

@@ -130,8 +130,34 @@ struct RESPEncoder {
         }
     }
 
-    mutating func argument<Number: BinaryInteger>(_ value: Number) {
-        argument(String(value))
+    mutating func argument(_ value: Int) {
+        argument(Int64(value))
+    }
+
+    /// An integer argument in decimal, written in place (no `String` made for it).
+    mutating func argument(_ value: Int64) {
+        let magnitude = value.magnitude
+        var digits = 1
+        var bound: UInt64 = 10
+        while digits < 20, magnitude >= bound {
+            digits += 1
+            bound = bound &* 10
+        }
+        let length = digits + (value < 0 ? 1 : 0)
+        bytes.append(UInt8(ascii: "$"))
+        appendDecimal(length)
+        appendCRLF()
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        var rest = magnitude
+        var index = start + digits - 1
+        while rest > 0 {
+            bytes[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+            index -= 1
+        }
+        appendCRLF()
     }
 
     private mutating func appendCRLF() {

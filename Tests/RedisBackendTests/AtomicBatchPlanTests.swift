@@ -17,6 +17,25 @@ struct AtomicBatchPlanTests {
         #expect(AtomicBatch.keysToCheck([record, .publish(payload: [1], channel: "c")]) == [])
     }
 
+    @Test func eachListKeyIsCheckedOnceInFirstSeenOrder() {
+        let commands: [BrokerCommand] = (0..<300).flatMap { n -> [BrokerCommand] in
+            [.push([[1]], end: .tail, queue: "log:\(n % 150)"), .trim(queue: "log:\(n % 150)", start: -100, stop: -1),
+             .set(key: "seq:\(n)", value: [1], expiry: .never, condition: .always)]
+        }
+        #expect(AtomicBatch.keysToCheck(commands) == (0..<150).map { "log:\($0)" })
+        #expect(AtomicBatch.keysToCheck(commands + [.set(key: "log:149", value: [1], expiry: .never, condition: .always)]) == nil)
+    }
+
+    @Test func integerArgumentsAreWrittenInDecimal() {
+        for value: Int64 in [0, 7, 9, 10, 99, 100, 86_400_000, -1, -100, Int64.max, Int64.min] {
+            var encoder = RESPEncoder()
+            encoder.header(1)
+            encoder.argument(value)
+            let text = "\(value)"
+            #expect(String(decoding: encoder.bytes, as: UTF8.self) == "*1\r\n$\(text.utf8.count)\r\n\(text)\r\n")
+        }
+    }
+
     @Test func batchesWhoseSuccessDependsOnMoreNeedTheFullScript() {
         // A SET turns a checked key into a string before a list command on it.
         #expect(AtomicBatch.keysToCheck([.set(key: "q", value: [1], expiry: .never, condition: .always),

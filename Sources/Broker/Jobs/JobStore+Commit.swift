@@ -35,7 +35,8 @@ extension JobStore {
 
     private func commitCreationBatch(_ jobs: [NewJob]) async throws {
         var users: [String] = []
-        for job in jobs where !users.contains(job.record.user.publicKey) { users.append(job.record.user.publicKey) }
+        var seen: Set<String> = []
+        for job in jobs where seen.insert(job.record.user.publicKey).inserted { users.append(job.record.user.publicKey) }
         let sequenceKeys = users.map(eventLog.sequenceKey)
         let broker = self.broker
         _ = try await broker.transaction(watching: sequenceKeys) {
@@ -80,17 +81,33 @@ extension JobStore {
             }
         }
         guard !valid.isEmpty else { return outcomes.map { $0! } }
+        // Arrays keep first-seen order (the keys' order in the reads); sets keep the batch of
+        // up to 128 updates linear.
         var jobIds: [String] = []
         var users: [String] = []
+        var recordKeys: [String] = []
+        var sequenceKeys: [String] = []
         var markers: [String] = []
+        var markerOfUpdate = [String](repeating: "", count: updates.count)
+        var seen: Set<String> = []
+        seen.reserveCapacity(valid.count * 3)
         for index in valid {
             let update = updates[index].update
-            if !jobIds.contains(update.jobId) { jobIds.append(update.jobId) }
-            if !users.contains(update.userId) { users.append(update.userId) }
+            let recordKey = names.record(update.jobId)
+            if seen.insert(recordKey).inserted {
+                jobIds.append(update.jobId)
+                recordKeys.append(recordKey)
+            }
+            let sequenceKey = eventLog.sequenceKey(update.userId)
+            if seen.insert(sequenceKey).inserted {
+                users.append(update.userId)
+                sequenceKeys.append(sequenceKey)
+            }
             let marker = routedMarkerKey(update)
-            if !markers.contains(marker) { markers.append(marker) }
+            markerOfUpdate[index] = marker
+            if seen.insert(marker).inserted { markers.append(marker) }
         }
-        let keys = jobIds.map(names.record) + users.map(eventLog.sequenceKey) + markers
+        let keys = recordKeys + sequenceKeys + markers
         let broker = self.broker
         let time = now()
         let decided: (outcomes: [Int: StatusOutcome], durations: [(JobStatus, Double)]) = try await broker.transaction(watching: keys) {
@@ -112,6 +129,7 @@ extension JobStore {
             var results: [Int: StatusOutcome] = [:]
             var durations: [(JobStatus, Double)] = []
             var changed: [String] = []
+            var changedSet: Set<String> = []
             var markerCommands: [BrokerCommand] = []
             var events: [RoutedEvent] = []
             for index in valid {
@@ -120,7 +138,7 @@ extension JobStore {
                     results[index] = .failed("\(JobError.corruptRecord(update.jobId))")
                     continue
                 }
-                let marker = routedMarkerKey(update)
+                let marker = markerOfUpdate[index]
                 let decision = JobLifecycle.decide(
                     update, on: records[update.jobId]?.record, alreadyRoutedWithoutRecord: routedMarkers.contains(marker), now: time)
                 if case .drop(let reason) = decision {
@@ -134,7 +152,7 @@ extension JobStore {
                     data: update.eventData(fields: fields, eventId: eventId, routedAt: time), eventId: eventId, timestamp: time)
                 events.append(event)
                 if case .apply(let record) = decision {
-                    if records[update.jobId] != nil, !changed.contains(update.jobId) { changed.append(update.jobId) }
+                    if records[update.jobId] != nil, changedSet.insert(update.jobId).inserted { changed.append(update.jobId) }
                     records[update.jobId]!.record = record
                     results[index] = .applied(event)
                     if record.status.isFinal, let created = Timestamp(iso8601: record.createdAt) {
