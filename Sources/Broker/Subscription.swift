@@ -19,6 +19,11 @@ public final class Subscription: AsyncSequence, Sendable {
         var failure: BrokerError?
         var dropped = 0
         var delivered = 0
+        /// Set by ``handleMessages(_:)``: messages go to it instead of the buffer.
+        var handler: (@Sendable (ChannelMessage) -> Void)?
+        /// A thread is calling `handler`; what arrives meanwhile is buffered for it.
+        var handling = false
+        var handlerDone: CheckedContinuation<Void, any Error>?
     }
 
     /// The channels and patterns this subscription listens to.
@@ -45,10 +50,18 @@ public final class Subscription: AsyncSequence, Sendable {
     @discardableResult
     package func deliver(_ message: ChannelMessage) -> Bool {
         let capacity = buffering.capacity
-        enum Action { case resume(CheckedContinuation<ChannelMessage?, any Error>), none, dropped }
+        enum Action {
+            case resume(CheckedContinuation<ChannelMessage?, any Error>)
+            case handle(@Sendable (ChannelMessage) -> Void)
+            case none, dropped
+        }
         let action: Action = state.withLock { state in
             if state.finished { return .dropped }
             state.delivered += 1
+            if let handler = state.handler, !state.handling {
+                state.handling = true
+                return .handle(handler)
+            }
             if let waiter = state.waiter {
                 state.waiter = nil
                 return .resume(waiter)
@@ -76,24 +89,98 @@ public final class Subscription: AsyncSequence, Sendable {
         case .resume(let waiter):
             waiter.resume(returning: message)
             return true
+        case .handle(let handler):
+            handle(message, with: handler)
+            return true
         case .none: return true
         case .dropped: return false
+        }
+    }
+
+    /// Calls `handler` with `first` (if any), then with whatever was buffered meanwhile, until
+    /// the buffer is empty; the caller holds the `handling` flag, which this releases.
+    private func handle(_ first: ChannelMessage?, with handler: @Sendable (ChannelMessage) -> Void) {
+        var next = first ?? state.withLock { state in
+            if let message = state.buffer.popFirst() { return message }
+            state.handling = false
+            return nil
+        }
+        while let message = next {
+            handler(message)
+            next = state.withLock { state in
+                if let message = state.buffer.popFirst() { return message }
+                state.handling = false
+                return nil
+            }
+        }
+    }
+
+    /// Hands every message to `handler` as the backend delivers it, on the delivering thread,
+    /// until the subscription ends (returns; throws if the backend ended it with an error) or
+    /// the calling task is cancelled (returns). An alternative to iterating, for consumers whose
+    /// work per message is short and never waits: it saves the hop to a task per message.
+    ///
+    /// `handler` is called for one message at a time, in delivery order, first for those
+    /// buffered before this call. It may run on a backend's I/O thread or while the backend
+    /// holds its own locks, so it must not block, wait for anything, or call into the broker.
+    public func handleMessages(_ handler: @escaping @Sendable (ChannelMessage) -> Void) async throws {
+        let drain: Bool = state.withLock { state in
+            precondition(state.handler == nil && state.waiter == nil, "a Subscription supports one consumer at a time")
+            state.handler = handler
+            guard !state.buffer.isEmpty, !state.handling else { return false }
+            state.handling = true
+            return true
+        }
+        if drain { handle(nil, with: handler) }
+        defer { state.withLock { $0.handler = nil } }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate: Result<Void, any Error>? = state.withLock { state in
+                    if state.finished {
+                        if let failure = state.failure {
+                            state.failure = nil
+                            return .failure(failure)
+                        }
+                        return .success(())
+                    }
+                    if Task.isCancelled { return .success(()) }
+                    state.handlerDone = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            let done = state.withLock { state in
+                defer { state.handlerDone = nil }
+                return state.handlerDone
+            }
+            done?.resume()
         }
     }
 
     /// Ends the subscription (called by backends): the consumer gets what is buffered, then
     /// `nil`, or `error` if given.
     package func finish(throwing error: BrokerError? = nil) {
-        let waiter = state.withLock { state -> CheckedContinuation<ChannelMessage?, any Error>? in
-            guard !state.finished else { return nil }
+        let (waiter, handlerDone) = state.withLock {
+            state -> (CheckedContinuation<ChannelMessage?, any Error>?, CheckedContinuation<Void, any Error>?) in
+            guard !state.finished else { return (nil, nil) }
             state.finished = true
             state.failure = error
-            guard state.buffer.isEmpty else { return nil }
+            if let handlerDone = state.handlerDone {
+                // A handler already had every message but those a running call will still take.
+                state.handlerDone = nil
+                state.failure = nil
+                return (nil, handlerDone)
+            }
+            guard state.buffer.isEmpty else { return (nil, nil) }
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, nil)
         }
         if let waiter {
             if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
+        }
+        if let handlerDone {
+            if let error { handlerDone.resume(throwing: error) } else { handlerDone.resume() }
         }
     }
 
@@ -126,7 +213,8 @@ public final class Subscription: AsyncSequence, Sendable {
                         return .end
                     }
                     if Task.isCancelled { return .end }
-                    precondition(state.waiter == nil, "a Subscription supports one consumer at a time")
+                    precondition(
+                        state.waiter == nil && state.handler == nil, "a Subscription supports one consumer at a time")
                     state.waiter = continuation
                     return nil
                 }

@@ -1,5 +1,6 @@
 import Broker
 import BrokerTesting
+import Synchronization
 import Testing
 
 /// The bounded buffer every backend feeds: overflow policies, finishing, cancellation.
@@ -50,6 +51,45 @@ struct SubscriptionTests {
         await #expect(throws: BrokerError.self) { _ = try await iterator.next() }
         var again = subscription.makeAsyncIterator()
         #expect(try await again.next() == nil, "the overflow error is reported once, then iteration ends")
+    }
+
+    @Test func handlerCallsNeverOverlapAndKeepDeliveryOrderPerThread() async throws {
+        let subscription = subscription(.dropNewest(capacity: 100_000))
+        let calls = HandlerLog()
+        let handling = Task {
+            try await subscription.handleMessages { message in calls.record(String(decoding: message.payload, as: UTF8.self)) }
+        }
+        try await eventually("the handler is installed") {
+            subscription.deliver(self.message("probe"))
+            return calls.count > 0
+        }
+        // Four threads deliver at once: the handler still runs for one message at a time.
+        await withTaskGroup(of: Void.self) { group in
+            for thread in 0..<4 {
+                group.addTask { for index in 0..<2_000 { subscription.deliver(self.message("\(thread):\(index)")) } }
+            }
+        }
+        try await eventually("every message handled") { calls.texts.filter { !$0.hasPrefix("probe") }.count == 8_000 }
+        #expect(calls.overlapped == false)
+        for thread in 0..<4 {
+            let mine = calls.texts.filter { $0.hasPrefix("\(thread):") }
+            #expect(mine == (0..<2_000).map { "\(thread):\($0)" }, "one deliverer's messages stay in its order")
+        }
+        subscription.finish()
+        try await handling.value
+    }
+
+    @Test func handleMessagesThrowsWhenTheBackendEndsWithAnError() async throws {
+        let subscription = subscription(.dropNewest(capacity: 10))
+        let calls = HandlerLog()
+        let handling = Task { try await subscription.handleMessages { calls.record(String(decoding: $0.payload, as: UTF8.self)) } }
+        try await eventually("the handler is installed") {
+            subscription.deliver(self.message("x"))
+            return calls.count > 0
+        }
+        subscription.finish(throwing: BrokerError(.shutDown, "gone"))
+        await #expect(throws: BrokerError.self) { try await handling.value }
+        #expect(!subscription.deliver(message("late")), "a finished subscription takes nothing more")
     }
 
     @Test func capacityIsAtLeastOne() {
@@ -128,4 +168,31 @@ struct SubscriptionTests {
         var iterator = subscription.makeAsyncIterator()
         #expect(try await iterator.next()?.payload == Array("after".utf8))
     }
+}
+
+/// What a `handleMessages` handler saw, and whether two calls ever ran at once.
+private final class HandlerLog: Sendable {
+    private struct State {
+        var texts: [String] = []
+        var inside = false
+        var overlapped = false
+    }
+    private let state = Mutex(State())
+
+    func record(_ text: String) {
+        state.withLock { state in
+            if state.inside { state.overlapped = true }
+            state.inside = true
+        }
+        // Long enough for a concurrent deliverer to arrive while this call runs.
+        for _ in 0..<50 { _ = state.withLock { $0.texts.count } }
+        state.withLock { state in
+            state.texts.append(text)
+            state.inside = false
+        }
+    }
+
+    var texts: [String] { state.withLock { $0.texts } }
+    var count: Int { state.withLock { $0.texts.count } }
+    var overlapped: Bool { state.withLock { $0.overlapped } }
 }

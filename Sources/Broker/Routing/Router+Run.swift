@@ -50,22 +50,25 @@ extension Router {
         await subscribeRepeatedly(
             to: Array(storesByChannel.keys), buffering: configuration.statusBuffering,
             onSubscribed: { self.markSubscribed(status: $0) }
-        ) { message in
-            guard let store = storesByChannel[message.channel],
-                case .success(let parsed) = store.receive(statusMessage: message.payload)
-            else { return }
-            let lane = Int(UInt(bitPattern: parsed.update.userId.hashValue) % UInt(lanes.count))
-            await lanes[lane].push(StatusWork(store: store, update: parsed.update, fields: parsed.fields))
+        ) { subscription in
+            for try await message in subscription {
+                guard let store = storesByChannel[message.channel],
+                    case .success(let parsed) = store.receive(statusMessage: message.payload)
+                else { continue }
+                let lane = Int(UInt(bitPattern: parsed.update.userId.hashValue) % UInt(lanes.count))
+                await lanes[lane].push(StatusWork(store: store, update: parsed.update, fields: parsed.fields))
+            }
         }
     }
 
-    /// `ws:emit` → this node's sessions.
+    /// `ws:emit` → this node's sessions, handed over where the broker delivers each message
+    /// (delivering only queues frames on sessions: it never waits), not from a task of its own.
     private func runEmitDelivery() async {
         await subscribeRepeatedly(
             to: [JobNames.emitChannel], buffering: configuration.emitBuffering,
             onSubscribed: { self.markSubscribed(emit: $0) }
-        ) { message in
-            deliver(emitMessage: message.payload)
+        ) { subscription in
+            try await subscription.handleMessages { message in self.deliver(emitMessage: message.payload) }
         }
     }
 
@@ -92,15 +95,13 @@ extension Router {
     /// until the task is cancelled or the broker is shut down.
     private func subscribeRepeatedly(
         to channels: [String], buffering: SubscriptionBuffering, onSubscribed: (Bool) -> Void,
-        handle: (ChannelMessage) async -> Void
+        consume: (Subscription) async throws -> Void
     ) async {
         while !Task.isCancelled {
             do {
                 try await broker.subscribe(to: channels, patterns: [], buffering: buffering) { subscription in
                     onSubscribed(true)
-                    for try await message in subscription {
-                        await handle(message)
-                    }
+                    try await consume(subscription)
                 }
             } catch let error as BrokerError where error.code == .shutDown {
                 onSubscribed(false)

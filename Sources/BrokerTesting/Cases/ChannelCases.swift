@@ -98,6 +98,27 @@ extension BrokerConformance {
                 #expect(try await nextMessage(subscription).payload == large)
             }
         },
+        ConformanceCase("channels: handleMessages gets every message in publish order, then returns when cancelled") {
+            t async throws in
+            let channel = t.channel("c")
+            let seen = Mailbox<String>()
+            try await t.broker.subscribe(to: channel) { subscription in
+                // Two arrive before the handler is installed: they come first.
+                try await t.peer.publish("early-0", to: channel)
+                try await t.peer.publish("early-1", to: channel)
+                try await eventually("the early messages are buffered") { subscription.bufferedCount == 2 }
+                let handling = Task {
+                    try await subscription.handleMessages { seen.send($0.payload.text) }
+                }
+                for index in 0..<200 { try await t.peer.publish("\(index)", to: channel) }
+                var order: [String] = []
+                for _ in 0..<202 { order.append(try await seen.receive("a handled message")) }
+                #expect(order == ["early-0", "early-1"] + (0..<200).map { "\($0)" })
+                handling.cancel()
+                try await withDeadline("handleMessages returns once cancelled") { try await handling.value }
+                #expect(seen.drain().isEmpty, "nothing handled twice")
+            }
+        },
     ]
 
     /// The next message of `subscription`, within a deadline.
