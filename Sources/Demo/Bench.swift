@@ -6,7 +6,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run the built-in benchmarks and print a table (build with -c release).",
-        subcommands: [MemoryBench.self, RedisBench.self, JobsBench.self, FanoutBench.self]
+        subcommands: [MemoryBench.self, RedisBench.self, JobsBench.self, FanoutBench.self, RelayFloorBench.self]
     )
 }
 
