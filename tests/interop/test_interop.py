@@ -240,6 +240,88 @@ def test_redis_down_at_start_then_up(redis_url):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def test_redis_restart_mid_run(redis_url):
+    """Redis dies under a running gateway with a WebSocket and an SSE client connected: /health
+    turns 503 and job creation fails with a JSON error while it is down; the clients stay
+    connected; once a Redis is back on the same port, /health is 200 and a new job's events
+    reach both clients without either reconnecting."""
+    import shutil
+    import subprocess
+    import tempfile
+    from common import free_port
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}"
+    directory = tempfile.mkdtemp(prefix="switchboard-restart-")
+
+    def start_redis():
+        server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                   "--appendonly", "no", "--dir", directory],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
+        return server
+
+    server = start_redis()
+    node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-redis-restart")
+    agent = GuideAgent(url)
+    agent.start()
+    ws = sse = None
+    try:
+        user = f"restart-{uuid.uuid4().hex[:8]}"
+        bearer = token(user)
+        wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
+                 "the gateway to subscribe")
+        ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+        ws.next()
+        sse = SSEClient(f"{node.url}/api/v1/events?token={bearer}")
+        expect(sse.status == 200, f"SSE status {sse.status}")
+        before = create_job(node, bearer, {"amount": 10})
+        expect([f["type"] for f in ws_lifecycle(ws, before)][-1] == "rebalance:done", "done before the restart")
+
+        agent.stop()
+        server.kill()
+        server.wait(timeout=10)
+        wait_for(lambda: requests.get(f"{node.url}/health", timeout=10).status_code == 503, "health 503", timeout=30)
+        down = requests.post(f"{node.url}/api/v1/agent/rebalance", json={"amount": 5},
+                             headers={"Authorization": f"Bearer {bearer}"}, timeout=15)
+        expect(down.status_code >= 500 and "error" in down.json(), f"create while down: {down.status_code} {down.text}")
+
+        server = start_redis()
+        wait_for(lambda: requests.get(f"{node.url}/health", timeout=10).status_code == 200, "health 200", timeout=30)
+        wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
+                 "the gateway to resubscribe", timeout=30)
+        agent = GuideAgent(url)
+        agent.start()
+        after = create_job(node, bearer, {"amount": 20})
+        expect([f["type"] for f in ws_lifecycle(ws, after)][-1] == "rebalance:done",
+               "the same WebSocket sees the new job done")
+        # The stream also carries the first job's events; read on to the new job's `done`.
+        seen = []
+        while not seen or seen[-1] != ("rebalance:done", after):
+            record = sse.next()
+            if record["event"] != "connected":
+                seen.append((record["event"], json.loads(record["data"]).get("jobId")))
+        expect([e for e in seen if e[1] == after] ==
+               [("rebalance:created", after), ("rebalance:processing", after), ("rebalance:done", after)],
+               f"the same SSE stream sees the new job's lifecycle: {seen}")
+    finally:
+        agent.stop()
+        for client in (ws, sse):
+            if client is not None:
+                client.close()
+        code = node.stop()
+        expect(code == 0, f"exit code {code}")
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _redis_answers(url):
+    try:
+        return redis.Redis.from_url(url, socket_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        return False
+
+
 def test_sigterm_with_open_connections(db_url):
     """SIGTERM with WebSocket and SSE clients connected: they are closed and the process exits 0."""
     node = Gateway("--redis", db_url, env={"JWT_SECRET": SECRET}, name="gateway-sigterm")
@@ -293,6 +375,8 @@ def main():
         runner.run("bad tokens and bodies are refused", test_bad_tokens_are_refused, node_b)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
                    redis_url)
+        runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",
+                   test_redis_restart_mid_run, redis_url)
         runner.run("SIGTERM with open WebSocket and SSE connections exits 0", test_sigterm_with_open_connections,
                    db_url)
     finally:
