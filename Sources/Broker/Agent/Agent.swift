@@ -297,7 +297,9 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         if let update {
             commands.append(.publish(payload: update, channel: keys.statusChannel))
         }
-        commands.append(.remove(value: job.idBytes, count: 1, queue: keys.processing))
+        // From the tail (-1): takes push onto the head, so the job finishing now, taken before
+        // those still running, sits near the tail; a scan from the head would pass them all.
+        commands.append(.remove(value: job.idBytes, count: -1, queue: keys.processing))
         commands.append(.delete(keys: [job.leaseKey]))
         let acknowledgement = commands.count
         if !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -338,7 +340,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         do {
             _ = try await broker.execute(
                 [
-                    .remove(value: job.idBytes, count: 1, queue: keys.processing),
+                    .remove(value: job.idBytes, count: -1, queue: keys.processing),
                     .push([job.idBytes], end: .tail, queue: keys.queue),
                     .delete(keys: [job.leaseKey]),
                 ], atomically: true)
