@@ -142,8 +142,9 @@ extension RedisBroker {
 
     /// Ends a blocked command on `connection` from the command connection. `CLIENT UNBLOCK`
     /// answers 0 when the command is not (yet) blocked on the server, for instance still on
-    /// its way: then it is sent again until the call ends. Without a command connection, the
-    /// blocked connection is closed instead.
+    /// its way: then it is sent again until the call ends. Without a command connection, or
+    /// when `CLIENT UNBLOCK` itself fails (Redis hangs, the command connection just closed),
+    /// the blocked connection is closed instead.
     private func unblock(_ connection: RedisConnection, _ call: BlockedCall, attempt: Int = 1) {
         guard !call.isFinished else { return }
         guard attempt <= 10_000, let commandConnection = commands.current else {
@@ -154,8 +155,18 @@ extension RedisBroker {
         encoder.append("CLIENT", "UNBLOCK", String(connection.clientID))
         commandConnection.enqueue(.init(bytes: encoder.bytes, replies: 1, timeout: configuration.commandTimeout) {
             [weak self] result in
-            if case .success([.integer(1)]) = result { return }
-            self?.unblock(connection, call, attempt: attempt + 1)
+            switch result {
+            case .success([.integer(1)]):
+                return
+            case .success:
+                // Not blocked yet (its command still on the way): ask again. This runs when the
+                // reply is read, so the retries do not nest.
+                self?.unblock(connection, call, attempt: attempt + 1)
+            case .failure:
+                // Retrying here would fail the same way at once, in this same stack, up to the
+                // attempt limit: a stack overflow when a hung Redis closed the connection.
+                connection.close(BrokerError(.connectionLost, "blocking call cancelled"))
+            }
         })
     }
 }

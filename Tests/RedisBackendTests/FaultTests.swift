@@ -69,4 +69,30 @@ struct FaultTests {
         }
         await server.kill()
     }
+
+    /// An agent stopping while Redis hangs cancels its blocked take. The `CLIENT UNBLOCK` that
+    /// would end it cannot go out; the take must return anyway. It used to retry at once on the
+    /// closed command connection, recursively, until the stack overflowed (a crash on SIGTERM).
+    @Test(.timeLimit(.minutes(1)))
+    func aBlockedPopCancelledWhileRedisHangsReturns() async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        defer { server.resume() }
+        try await withRedisBroker(url: server.url, configure: { $0.commandTimeout = .milliseconds(300) }) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
+            let consumer = Task {
+                try await broker.blockingPop(from: .head, of: ["fault:hung-queue"], timeout: .seconds(45))
+            }
+            #expect(await eventually { (try? await broker.clientsBlocked()) == 1 })
+            server.pause()
+            // CLIENT UNBLOCK goes out on the command connection, times out with it, and the
+            // connection closes while its completion runs.
+            consumer.cancel()
+            let outcome = await consumer.result
+            if case .success(let value) = outcome { #expect(value == nil, "a cancelled pop returns nothing") }
+            server.resume()
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
+        }
+        await server.kill()
+    }
 }
