@@ -38,20 +38,21 @@ extension RedisBroker {
     /// command timeout, the subscriber connection is deemed hung and closed, which ends the
     /// wait (and reconnects, resubscribing everything).
     private func withWatchdog<T: Sendable>(on connection: RedisConnection, _ body: () async -> T) async -> T {
-        await withTaskGroup(of: Void.self) { group in
-            let timeout = configuration.commandTimeout
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                } catch {
-                    return  // the confirmation came first
-                }
-                connection.close(BrokerError(.timedOut, "redis: no subscription confirmation within \(timeout)"))
+        let timeout = configuration.commandTimeout
+        // Unstructured, so that it does not inherit the caller's cancellation: leaving a
+        // subscription is what a cancelled subscriber does (graceful shutdown), and a child task
+        // would find its sleep cancelled at once, leaving the wait unguarded while Redis hangs.
+        let watchdog = Task {
+            do {
+                try await Task.sleep(for: timeout)
+            } catch {
+                return  // the confirmation came first
             }
-            let result = await body()
-            group.cancelAll()
-            return result
+            connection.close(BrokerError(.timedOut, "redis: no subscription confirmation within \(timeout)"))
         }
+        let result = await body()
+        watchdog.cancel()
+        return result
     }
 
     private func waitForConfirmation(of names: [SubscriptionRegistry.Name], on connection: RedisConnection)

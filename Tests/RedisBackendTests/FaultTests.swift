@@ -1,5 +1,6 @@
 import Broker
 import RedisBackend
+import Synchronization
 import Testing
 
 /// Kills the Redis server mid-run (SIGKILL) and starts it again on the same port. The broker
@@ -66,6 +67,35 @@ struct FaultTests {
                 #expect(try await popped == PoppedValue(queue: "fault:queue", value: Array("after-restart".utf8)))
             }
             #expect(broker.reconnectCount >= 2, "the command and subscriber connections both reconnected")
+        }
+        await server.kill()
+    }
+
+    /// A subscriber cancelled while Redis hangs (a gateway's router on SIGTERM) leaves within
+    /// the command timeout: the UNSUBSCRIBE that gets no answer is cut off by the watchdog. The
+    /// watchdog was a child task, cancelled with its caller before it could fire, so leaving
+    /// waited for Redis to come back and the gateway did not exit.
+    @Test(.timeLimit(.minutes(1)))
+    func aSubscriptionCancelledWhileRedisHangsEnds() async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        defer { server.resume() }
+        try await withRedisBroker(url: server.url, configure: { $0.commandTimeout = .milliseconds(300) }) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
+            let ended = Atomic<Bool>(false)
+            let subscriber = Task {
+                try? await broker.subscribe(to: "fault:hung-channel") { subscription in
+                    for try await _ in subscription {}
+                }
+                ended.store(true, ordering: .relaxed)
+            }
+            #expect(await eventually { ((try? await broker.publish("x", to: "fault:hung-channel")) ?? 0) == 1 })
+            server.pause()
+            subscriber.cancel()
+            #expect(await eventually(timeout: .seconds(5)) { ended.load(ordering: .relaxed) },
+                    "the cancelled subscriber returned while Redis was stopped")
+            server.resume()
+            await subscriber.value
         }
         await server.kill()
     }

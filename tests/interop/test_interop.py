@@ -2,6 +2,7 @@
 processes. Usage: test_interop.py REDIS_URL"""
 
 import json
+import signal
 import sys
 import time
 import uuid
@@ -315,6 +316,46 @@ def test_redis_restart_mid_run(redis_url):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def test_sigterm_while_redis_hangs():
+    """SIGTERM while Redis is stopped (SIGSTOP: connections open, nothing answers) with a
+    WebSocket client connected: the gateway still exits 0, within its command timeout (5 s)
+    and well before the 15 s a supervisor would wait."""
+    import shutil
+    import subprocess
+    import tempfile
+    from common import free_port
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}"
+    directory = tempfile.mkdtemp(prefix="switchboard-hang-")
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--dir", directory],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = None
+    try:
+        wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
+        node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-redis-hang")
+        wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
+                 "the gateway to subscribe")
+        ws = WSClient(f"{node.ws_url}/ws?token={token('hang-user')}")
+        ws.next()
+        server.send_signal(signal.SIGSTOP)
+        started = time.time()
+        node.process.send_signal(signal.SIGTERM)
+        try:
+            code = node.process.wait(timeout=12)
+        except subprocess.TimeoutExpired:
+            code = None
+        expect(code == 0, f"exit code {code} after {time.time() - started:.1f}s")
+        ws.close()
+    finally:
+        server.send_signal(signal.SIGCONT)
+        if node is not None:
+            node.stop()
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _redis_answers(url):
     try:
         return redis.Redis.from_url(url, socket_timeout=1).ping()
@@ -377,6 +418,7 @@ def main():
                    redis_url)
         runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",
                    test_redis_restart_mid_run, redis_url)
+        runner.run("SIGTERM while Redis hangs exits 0 within the command timeout", test_sigterm_while_redis_hangs)
         runner.run("SIGTERM with open WebSocket and SSE connections exits 0", test_sigterm_with_open_connections,
                    db_url)
     finally:
