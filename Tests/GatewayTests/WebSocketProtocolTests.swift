@@ -54,6 +54,27 @@ struct WebSocketProtocolTests {
         }
     }
 
+    @Test func aTextMessageThatIsNotUTF8Closes1007() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("bytes")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            // Valid UTF-8 split inside a character across two fragments is fine...
+            let euro = Array(#"{"type":"ping","x":"€"}"#.utf8)
+            let cut = euro.firstIndex(of: 0xE2)! + 1
+            try await socket.send(opcode: Self.opText, fin: false, payload: Array(euro[..<cut]))
+            try await socket.send(opcode: Self.opContinuation, payload: Array(euro[cut...]))
+            #expect(try await socket.nextNonPing()?.text.contains("pong") == true)
+            // ...a lone continuation byte is not.
+            try await socket.send(opcode: Self.opText, payload: Array(#"{"type":"ping","x":""#.utf8) + [0xFF, 0x22, 0x7D])
+            let close = try #require(try await socket.nextNonPing())
+            #expect(close.opcode == Self.opClose && close.closeCode == 1007)
+            try await socket.answerClose(code: 1007)
+            try await eventually("the session to be gone") { test.router.registry.counts.sessions == 0 }
+        }
+    }
+
     @Test func anUnmaskedClientFrameCloses1002() async throws {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("bare")

@@ -277,6 +277,11 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Messages in order
 
     private func deliver(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
+        // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection (1007), rather
+        // than reaching the service with its bytes replaced.
+        if opcode == .text, String(validating: data.readableBytesView, as: UTF8.self) == nil {
+            return close(.dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
+        }
         waiting.append(opcode == .binary ? .binary(data) : .text(data))
         handleWaiting()
     }
