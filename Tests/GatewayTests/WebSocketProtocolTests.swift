@@ -158,6 +158,27 @@ struct WebSocketProtocolTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(1)), arguments: [
+        ("GARBAGE\r\n\r\n", "400"),
+        ("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n", "431"),
+        ("POST /api/v1/agent/rebalance HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "400"),
+    ])
+    func aFirstRequestThatDoesNotParseIsAnsweredAndClosed(request: String, status: String) async throws {
+        let test = try await TestGateway(withAgent: false)
+        try await test.live { client in
+            // Before, nothing answered and the connection stayed open: this deadline failed.
+            let answer = try await withDeadline("an answer, then the close", within: .seconds(10)) {
+                try await RawHTTPExchange.send(request, port: try #require(client.port))
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 \(status)"), "\(answer.prefix(120))")
+            #expect(answer.contains(#"{"error":"#))
+            // The next connection is served as usual.
+            let health = try await RawHTTPExchange.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                                        port: try #require(client.port))
+            #expect(health.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     @Test func eventStreamAfterAnotherRequestOnTheConnectionIsSentToAFreshOne() async throws {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("later")

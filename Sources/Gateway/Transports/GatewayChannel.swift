@@ -70,6 +70,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
             let firstRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
+            let malformedFirstRequest = MalformedFirstRequest()
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
@@ -86,6 +87,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
+                        channel.pipeline.syncOperations.removeHandler(malformedFirstRequest, promise: nil)
                         guard case .accepted(let acceptance) = decision.value else { throw ChannelError.inappropriateOperationForState }
                         decision.value = nil
                         try serve(channel, acceptance)
@@ -96,6 +98,8 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // From here on Hummingbird (or the event stream) answers parse errors.
+                        channel.pipeline.syncOperations.removeHandler(malformedFirstRequest, promise: nil)
                         if decision.value == nil, let head = firstRequest.value, head.method == .GET,
                             EventStreamConnection.serves(head.uri)
                         {
@@ -132,6 +136,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                 type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
             try channel.pipeline.syncOperations.addHandler(
                 FirstRequestPeek(firstRequest), position: .before(upgradeHandler))
+            try channel.pipeline.syncOperations.addHandler(malformedFirstRequest)
             return Value(negotiated: negotiated, channel: channel)
         }
     }
@@ -242,5 +247,36 @@ private final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHan
         seen.value = head
         context.fireChannelRead(data)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// Answers a first request that does not parse (a garbage request line, headers over the
+/// limits, both Content-Length and Transfer-Encoding) with a JSON 400 and closes.
+///
+/// Until the first request is parsed, no Hummingbird handler is there to do it: the upgrade
+/// handler waits for a request head that never comes, and without this the connection (and
+/// the task awaiting its negotiation) stayed open indefinitely with nothing sent back.
+/// Removed once the first request was parsed; later parse errors are Hummingbird's.
+private final class MalformedFirstRequest: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
+        let tooLarge = parserError == .headerOverflow
+        let body = ByteBuffer(
+            string: #"{"error":"# + JSONText.quoted(tooLarge ? "request headers too large" : "malformed HTTP request") + "}")
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "Connection", value: "close")
+        let status: HTTPResponseStatus = tooLarge ? .requestHeaderFieldsTooLarge : .badRequest
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlushThenClose(wrapOutboundOut(.end(nil)))
     }
 }
