@@ -100,18 +100,17 @@ public final class Subscription: AsyncSequence, Sendable {
     /// Calls `handler` with `first` (if any), then with whatever was buffered meanwhile, until
     /// the buffer is empty; the caller holds the `handling` flag, which this releases.
     private func handle(_ first: ChannelMessage?, with handler: @Sendable (ChannelMessage) -> Void) {
-        var next = first ?? state.withLock { state in
-            if let message = state.buffer.popFirst() { return message }
-            state.handling = false
-            return nil
-        }
-        while let message = next {
-            handler(message)
-            next = state.withLock { state in
+        func buffered() -> ChannelMessage? {
+            state.withLock { state in
                 if let message = state.buffer.popFirst() { return message }
                 state.handling = false
                 return nil
             }
+        }
+        var next = first ?? buffered()
+        while let message = next {
+            handler(message)
+            next = buffered()
         }
     }
 

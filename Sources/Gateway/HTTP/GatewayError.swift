@@ -27,16 +27,19 @@ public struct GatewayError: Error, HTTPResponseError, CustomStringConvertible {
         Self.jsonResponse(status: status, message: message)
     }
 
+    /// `{"error": message}`, the body of every error answer.
+    var jsonBody: ByteBuffer { Self.jsonBody(message) }
+
+    static func jsonBody(_ message: String) -> ByteBuffer {
+        ByteBuffer(string: #"{"error":"# + JSONText.quoted(message) + "}")
+    }
+
     /// `{"error": message}` with `status`.
     static func jsonResponse(status: HTTPResponse.Status, message: String) -> Response {
-        var body = ByteBuffer()
-        body.writeString(#"{"error":"#)
-        body.writeString(JSONText.quoted(message))
-        body.writeString("}")
-        return Response(
+        Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: body)
+            body: .init(byteBuffer: jsonBody(message))
         )
     }
 }

@@ -130,7 +130,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     private func refuse(_ error: GatewayError, context: ChannelHandlerContext) {
         guard !ended else { return }
         ended = true
-        let body = ByteBuffer(string: #"{"error":"# + JSONText.quoted(error.message) + "}")
+        let body = error.jsonBody
         var headers = HTTPHeaders([
             ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", "\(body.readableBytes)"),
             ("Connection", "close"),

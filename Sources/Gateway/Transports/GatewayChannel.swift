@@ -192,7 +192,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
         _ http: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, with error: GatewayError, logger: Logger
     ) async {
         logger.debug("websocket upgrade refused", metadata: ["status": "\(error.status.code)", "error": "\(error.message)"])
-        let body = ByteBuffer(string: #"{"error":"# + JSONText.quoted(error.message) + "}")
+        let body = error.jsonBody
         do {
             try await http.executeThenClose { _, outbound in
                 let head = HTTPResponse(
@@ -267,14 +267,16 @@ private final class MalformedFirstRequest: ChannelInboundHandler, RemovableChann
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
-        let tooLarge = parserError == .headerOverflow
-        let body = ByteBuffer(
-            string: #"{"error":"# + JSONText.quoted(tooLarge ? "request headers too large" : "malformed HTTP request") + "}")
+        let error =
+            parserError == .headerOverflow
+            ? GatewayError(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request headers too large")
+            : GatewayError.badRequest("malformed HTTP request")
+        let body = error.jsonBody
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Connection", value: "close")
-        let status: HTTPResponseStatus = tooLarge ? .requestHeaderFieldsTooLarge : .badRequest
+        let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlushThenClose(wrapOutboundOut(.end(nil)))
