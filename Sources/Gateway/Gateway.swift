@@ -114,10 +114,11 @@ public struct Gateway: Service {
         let onServerRunning = self.onServerRunning
         let endpoints = [WebSocketTransport(gateway: self).endpoint] + extraWebSocketEndpoints
         let (maxFrameSize, watchdog, connectionTasks) = (configuration.maxFrameSize, watchdog, connectionTasks)
+        let (headTimeout, http1) = (configuration.requestHeadTimeout, HTTP1Channel.Configuration(idleTimeout: .init(configuration.idleTimeout)))
         let streams = EventStreams(gateway: self, spawn: connectionTasks.spawn)
         let server = HTTPServerBuilder { responder in
             GatewayChannel(
-                responder: responder, endpoints: endpoints, http1: .init(idleTimeout: nil), maxFrameSize: maxFrameSize,
+                responder: responder, endpoints: endpoints, http1: http1, requestHeadTimeout: headTimeout, maxFrameSize: maxFrameSize,
                 watchdog: watchdog, spawn: connectionTasks.spawn, makeEventStream: { EventStreamConnection(streams: streams) })
         }
         return Application(

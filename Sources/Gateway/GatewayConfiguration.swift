@@ -27,6 +27,14 @@ public struct GatewayConfiguration: Sendable {
     /// How long a WebSocket client has to answer a ping before it is disconnected; `nil`, until
     /// the next ping is due.
     public var webSocketPingTimeout: Duration?
+    /// How long a new connection has to send its first complete request head (HTTP, WebSocket
+    /// handshake or event stream alike) before it is answered `408` and closed: a client that
+    /// connects and sends nothing, or a header a byte at a time, must not hold a descriptor forever.
+    public var requestHeadTimeout: Duration
+    /// How long an HTTP keep-alive connection may stay idle (between requests, or while a request
+    /// body stalls) before it is closed. WebSocket and SSE connections are kept by pings and
+    /// heartbeats instead.
+    public var idleTimeout: Duration
     /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
     public var demoMode: Bool
 
@@ -43,6 +51,8 @@ public struct GatewayConfiguration: Sendable {
         writeStallTimeout: Duration = .seconds(30),
         webSocketPingInterval: Duration = .seconds(30),
         webSocketPingTimeout: Duration? = nil,
+        requestHeadTimeout: Duration = .seconds(20),
+        idleTimeout: Duration = .seconds(60),
         demoMode: Bool = false
     ) {
         self.host = host
@@ -57,6 +67,8 @@ public struct GatewayConfiguration: Sendable {
         self.writeStallTimeout = writeStallTimeout
         self.webSocketPingInterval = webSocketPingInterval
         self.webSocketPingTimeout = webSocketPingTimeout
+        self.requestHeadTimeout = requestHeadTimeout
+        self.idleTimeout = idleTimeout
         self.demoMode = demoMode
     }
 }

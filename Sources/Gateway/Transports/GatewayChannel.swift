@@ -41,6 +41,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let endpoints: [WebSocketEndpoint]
     let http1: HTTP1Channel.Configuration
+    let requestHeadTimeout: Duration
     let maxFrameSize: Int
     let watchdog: ConnectionWatchdog
     let spawn: @Sendable (@escaping WebSocketWork) -> Bool
@@ -49,13 +50,14 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, endpoints: [WebSocketEndpoint],
-        http1: HTTP1Channel.Configuration, maxFrameSize: Int, watchdog: ConnectionWatchdog,
+        http1: HTTP1Channel.Configuration, requestHeadTimeout: Duration, maxFrameSize: Int, watchdog: ConnectionWatchdog,
         spawn: @escaping @Sendable (@escaping WebSocketWork) -> Bool,
         makeEventStream: @escaping @Sendable () -> EventStreamConnection
     ) {
         self.responder = Self.redirectingLateTakeovers(responder)
         self.endpoints = endpoints
         self.http1 = http1
+        self.requestHeadTimeout = requestHeadTimeout
         self.maxFrameSize = maxFrameSize
         self.watchdog = watchdog
         self.spawn = spawn
@@ -135,7 +137,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
             let upgradeHandler = try channel.pipeline.syncOperations.handler(
                 type: NIOTypedHTTPServerUpgradeHandler<Negotiated>.self)
             try channel.pipeline.syncOperations.addHandler(
-                FirstRequestPeek(firstRequest), position: .before(upgradeHandler))
+                FirstRequestPeek(firstRequest, timeout: requestHeadTimeout), position: .before(upgradeHandler))
             try channel.pipeline.syncOperations.addHandler(malformedFirstRequest)
             return Value(negotiated: negotiated, channel: channel)
         }
@@ -233,13 +235,34 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
 
 /// Notes a connection's first request head on its way to NIO's upgrade handler, so that the
 /// choice made when NIO finds it is no upgrade can depend on it; then leaves the pipeline.
+///
+/// Until then it also keeps the deadline of that head: a connection that sends nothing, or its
+/// head too slowly, is answered `408` and closed (nothing else would ever time it out).
 private final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private let seen: NIOLoopBoundBox<HTTPRequestHead?>
+    private let timeout: Duration
+    private var deadline: Scheduled<Void>?
 
-    init(_ seen: NIOLoopBoundBox<HTTPRequestHead?>) {
+    init(_ seen: NIOLoopBoundBox<HTTPRequestHead?>, timeout: Duration) {
         self.seen = seen
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startDeadline(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startDeadline(context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -247,6 +270,15 @@ private final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHan
         seen.value = head
         context.fireChannelRead(data)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    private func startDeadline(_ context: ChannelHandlerContext) {
+        guard deadline == nil else { return }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .init(timeout)) {
+            self.deadline = nil
+            answerAndClose(
+                context, self, GatewayError(.init(code: 408, reasonPhrase: "Request Timeout"), "no complete request in time"))
+        }
     }
 }
 
@@ -257,7 +289,7 @@ private final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHan
 /// handler waits for a request head that never comes, and without this the connection (and
 /// the task awaiting its negotiation) stayed open indefinitely with nothing sent back.
 /// Removed once the first request was parsed; later parse errors are Hummingbird's.
-private final class MalformedFirstRequest: ChannelInboundHandler, RemovableChannelHandler {
+private final class MalformedFirstRequest: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -271,14 +303,22 @@ private final class MalformedFirstRequest: ChannelInboundHandler, RemovableChann
             parserError == .headerOverflow
             ? GatewayError(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request headers too large")
             : GatewayError.badRequest("malformed HTTP request")
-        let body = error.jsonBody
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        headers.add(name: "Connection", value: "close")
-        let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlushThenClose(wrapOutboundOut(.end(nil)))
+        answerAndClose(context, self, error)
     }
+}
+
+/// Answers `error` as a JSON response from a handler that sits where NIO's HTTP/1 encoder takes
+/// its writes (before any request was handed on), then closes the connection.
+private func answerAndClose<Handler: ChannelInboundHandler>(
+    _ context: ChannelHandlerContext, _ handler: Handler, _ error: GatewayError
+) where Handler.OutboundOut == HTTPServerResponsePart {
+    let body = error.jsonBody
+    var headers = HTTPHeaders()
+    headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+    headers.add(name: "Content-Length", value: String(body.readableBytes))
+    headers.add(name: "Connection", value: "close")
+    let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
+    context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    context.write(handler.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    context.writeAndFlushThenClose(handler.wrapOutboundOut(.end(nil)))
 }

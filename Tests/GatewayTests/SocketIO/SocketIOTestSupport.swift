@@ -14,8 +14,11 @@ struct SocketIOTestGateway: Sendable {
     let base: TestGateway
     let transport: SocketIOTransport
 
-    init(configuration: SocketIOConfiguration = SocketIOConfiguration(), withAgent: Bool = true) async throws {
-        base = try await TestGateway(withAgent: withAgent)
+    init(
+        configuration: SocketIOConfiguration = SocketIOConfiguration(), gateway: GatewayConfiguration = GatewayConfiguration(port: 0),
+        withAgent: Bool = true
+    ) async throws {
+        base = try await TestGateway(configuration: gateway, withAgent: withAgent)
         transport = SocketIOTransport(gateway: base.gateway, configuration: configuration)
     }
 
