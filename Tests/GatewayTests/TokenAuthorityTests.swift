@@ -72,6 +72,16 @@ struct TokenAuthorityTests {
         #expect(try await authority.authenticate(live) == "bob")
     }
 
+    @Test func tokenNotValidYetIsRefused() async throws {
+        let early = try await Self.sign(
+            TokenClaims(publicKey: "carl", nbf: NotBeforeClaim(value: Date(timeIntervalSinceNow: 60))))
+        await Self.expectUnauthorized(early, authority, message: "token not valid yet")
+        // As jsonwebtoken: valid from its second on.
+        let now = try await Self.sign(
+            TokenClaims(publicKey: "carl", nbf: NotBeforeClaim(value: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))))
+        #expect(try await authority.authenticate(now) == "carl")
+    }
+
     @Test func wrongKeyIsRefused() async throws {
         let forged = try await Self.sign(
             TokenClaims(publicKey: "mallory"), secret: "another-secret-of-at-least-32-bytes!!")

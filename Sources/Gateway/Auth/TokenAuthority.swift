@@ -35,14 +35,15 @@ public struct TokenAuthority: Sendable {
     ///
     /// Accepts the raw token, `Bearer <token>`, and either of them URL-encoded.
     /// - Throws: ``GatewayError`` 401 for anything else: no token, garbage, another algorithm
-    ///   (including `none`), a wrong key, a tampered token, an expired one, one naming no user.
+    ///   (including `none`), a wrong key, a tampered token, an expired one, one not valid yet
+    ///   (`nbf`), one naming no user.
     public func authenticate(_ presented: String?) async throws -> String {
         guard let token = Self.normalize(presented) else { throw GatewayError.unauthorized("missing token") }
         let claims: TokenClaims
         do {
             claims = try await keys.verify(token, as: TokenClaims.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            throw GatewayError.unauthorized("token expired")
+            throw GatewayError.unauthorized(error.failedClaim is NotBeforeClaim ? "token not valid yet" : "token expired")
         } catch {
             throw GatewayError.unauthorized("invalid token")
         }

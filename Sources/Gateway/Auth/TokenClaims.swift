@@ -1,7 +1,9 @@
 public import JWTKit
+import Foundation
 
 /// The claims Switchboard reads from a client's token: the user is `publicKey`, else `sub`;
-/// `exp`, when present, is enforced. Other claims are ignored (tokens issued by the original
+/// `exp` and `nbf`, when present, are enforced (as `jsonwebtoken.verify` of the original system
+/// does, to the second). Other claims are ignored (tokens issued by the original
 /// system carry more and must still be accepted).
 public struct TokenClaims: JWTPayload, Equatable {
     /// The user's public key (the original system's user id).
@@ -12,12 +14,18 @@ public struct TokenClaims: JWTPayload, Equatable {
     public var exp: ExpirationClaim?
     /// Issued-at, set by the tokens Switchboard issues.
     public var iat: IssuedAtClaim?
+    /// Not-before; a token presented earlier is refused.
+    public var nbf: NotBeforeClaim?
 
-    public init(publicKey: String? = nil, sub: String? = nil, exp: ExpirationClaim? = nil, iat: IssuedAtClaim? = nil) {
+    public init(
+        publicKey: String? = nil, sub: String? = nil, exp: ExpirationClaim? = nil, iat: IssuedAtClaim? = nil,
+        nbf: NotBeforeClaim? = nil
+    ) {
         self.publicKey = publicKey
         self.sub = sub.map { SubjectClaim(value: $0) }
         self.exp = exp
         self.iat = iat
+        self.nbf = nbf
     }
 
     /// The user this token speaks for, if it names one.
@@ -29,5 +37,10 @@ public struct TokenClaims: JWTPayload, Equatable {
 
     public func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp?.verifyNotExpired()
+        // jsonwebtoken refuses `nbf > floor(now)`: a token whose nbf is the current second is
+        // already valid (jwt-kit's own check would refuse it until the second has passed).
+        if let nbf, nbf.value.timeIntervalSince1970 > Date().timeIntervalSince1970.rounded(.down) {
+            throw JWTError.claimVerificationFailure(failedClaim: nbf, reason: "not valid yet")
+        }
     }
 }

@@ -38,7 +38,7 @@ struct SocketIOWebSocketTests {
         let gateway = try await SocketIOTestGateway()
         let token = try await gateway.base.token("ivy")
         try await gateway.run(.live) { client in
-            try await withDeadline("a job's events over a Socket.IO WebSocket", within: .seconds(20)) {
+            _ = try await withDeadline("a job's events over a Socket.IO WebSocket", within: .seconds(20)) {
                 try await client.ws("/socket.io/?EIO=4&transport=websocket", logger: TestGateway.logger) {
                     inbound, outbound, _ in
                     var packets = PacketReader(inbound)
@@ -98,7 +98,7 @@ struct SocketIOWebSocketTests {
     @Test func badTokenOverWebSocketGetsConnectError() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
         try await gateway.run(.live) { client in
-            try await withDeadline("the connect error", within: .seconds(10)) {
+            _ = try await withDeadline("the connect error", within: .seconds(10)) {
                 try await client.ws("/socket.io/?EIO=4&transport=websocket&token=nope", logger: TestGateway.logger) {
                     inbound, outbound, _ in
                     var packets = PacketReader(inbound)
