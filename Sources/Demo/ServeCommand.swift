@@ -45,6 +45,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds between SSE heartbeats.")
     var heartbeat = 30.0
 
+    @Option(help: ArgumentHelp(
+        "Seconds an HTTP keep-alive connection may stay idle before it is closed.",
+        discussion: "Behind a load balancer, keep it above the balancer's own idle timeout (AWS ALB: 60 s), or the balancer may reuse a connection just as it closes."))
+    var idleTimeout = 75.0
+
+    @Option(help: "Seconds a new connection has to send its first complete request head (then 408).")
+    var requestHeadTimeout = 20.0
+
     @Option(help: "Events that may wait for one connection before it is disconnected as too slow.")
     var outboundCapacity = 256
 
@@ -63,6 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
         guard heartbeat > 0, heartbeat.isFinite else { throw ValidationError("--heartbeat must be positive") }
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--request-head-timeout", requestHeadTimeout)] {
+            guard value > 0, value.isFinite else { throw ValidationError("\(name) must be positive") }
+        }
         guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level") }
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
@@ -118,7 +129,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = GatewayConfiguration(
             host: settings.host, port: settings.port, names: names, corsOrigin: settings.corsOrigin,
             heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)), outboundQueueCapacity: outboundCapacity,
-            demoMode: settings.isMemoryDemo)
+            requestHeadTimeout: .milliseconds(Int64(requestHeadTimeout * 1000)),
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), demoMode: settings.isMemoryDemo)
         let demoUser = settings.isMemoryDemo ? "demo-user" : nil
         let announce = Announcement(settings: settings, authority: authority, demoUser: demoUser)
         let gateway = Gateway(

@@ -33,7 +33,8 @@ public struct GatewayConfiguration: Sendable {
     public var requestHeadTimeout: Duration
     /// How long an HTTP keep-alive connection may stay idle (between requests, or while a request
     /// body stalls) before it is closed. WebSocket and SSE connections are kept by pings and
-    /// heartbeats instead.
+    /// heartbeats instead. Above the usual load balancers' 60 s, as nginx's 75 s is: a balancer
+    /// that reuses a connection the server is closing answers its client 502.
     public var idleTimeout: Duration
     /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
     public var demoMode: Bool
@@ -52,7 +53,7 @@ public struct GatewayConfiguration: Sendable {
         webSocketPingInterval: Duration = .seconds(30),
         webSocketPingTimeout: Duration? = nil,
         requestHeadTimeout: Duration = .seconds(20),
-        idleTimeout: Duration = .seconds(60),
+        idleTimeout: Duration = .seconds(75),
         demoMode: Bool = false
     ) {
         self.host = host
