@@ -197,6 +197,24 @@ struct WebSocketProtocolTests {
         }
     }
 
+    @Test func aSessionTheBackendCannotOpenIsClosed1013() async throws {
+        let outage = OutageBroker()
+        let test = try await TestGateway(withAgent: false, broker: outage)
+        let token = try await test.token("later")
+        try await test.live { client in
+            outage.setDown(true)
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            let close = try #require(try await withDeadline("the close", within: .seconds(10)) { try await socket.nextNonPing() })
+            #expect(close.opcode == Self.opClose && close.closeCode == 1013, "\(close)")
+            #expect(close.text.contains("backend unavailable"))
+            await socket.close()
+            outage.setDown(false)
+            let again = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            #expect(try await again.nextNonPing()?.text.contains(#""type":"connected""#) == true)
+            await again.close()
+        }
+    }
+
     @Test func upgradeToAnUnknownPathIsRefusedWith404() async throws {
         let test = try await TestGateway(withAgent: false)
         try await test.live { client in

@@ -72,7 +72,8 @@ final class WebSocketSessionService: WebSocketService {
                     capacity: gateway.configuration.outboundQueueCapacity)
             } catch {
                 gateway.logger.warning("websocket session not opened", metadata: ["userId": "\(userId)", "error": "\(error)"])
-                connection.onEventLoop { $0.close(.unexpectedServerError, reason: "backend unavailable") }
+                // 1013 Try Again Later (RFC 6455 registry): the client did nothing wrong and may retry.
+                connection.onEventLoop { $0.close(.unknown(1013), reason: "backend unavailable") }
                 return
             }
             connection.onEventLoop { connection in
