@@ -1,0 +1,96 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+
+// The handlers that guard a connection until its first request is parsed: before that, no
+// Hummingbird handler is in the pipeline to answer anything.
+
+/// Notes a connection's first request head on its way to NIO's upgrade handler, so that the
+/// choice made when NIO finds it is no upgrade can depend on it; then leaves the pipeline.
+///
+/// Until then it also keeps the deadline of that head: a connection that sends nothing, or its
+/// head too slowly, is answered `408` and closed (nothing else would ever time it out).
+final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let seen: NIOLoopBoundBox<HTTPRequestHead?>
+    private let timeout: Duration
+    private var deadline: Scheduled<Void>?
+
+    init(_ seen: NIOLoopBoundBox<HTTPRequestHead?>, timeout: Duration) {
+        self.seen = seen
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startDeadline(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startDeadline(context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        seen.value = head
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    private func startDeadline(_ context: ChannelHandlerContext) {
+        guard deadline == nil else { return }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .init(timeout)) {
+            self.deadline = nil
+            answerAndClose(
+                context, self, GatewayError(.init(code: 408, reasonPhrase: "Request Timeout"), "no complete request in time"))
+        }
+    }
+}
+
+/// Answers a first request that does not parse (a garbage request line, headers over the
+/// limits, both Content-Length and Transfer-Encoding) with a JSON 400 and closes.
+///
+/// Until the first request is parsed, no Hummingbird handler is there to do it: the upgrade
+/// handler waits for a request head that never comes, and without this the connection (and
+/// the task awaiting its negotiation) stayed open indefinitely with nothing sent back.
+/// Removed once the first request was parsed; later parse errors are Hummingbird's.
+final class MalformedFirstRequest: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
+        let error =
+            parserError == .headerOverflow
+            ? GatewayError(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request headers too large")
+            : GatewayError.badRequest("malformed HTTP request")
+        answerAndClose(context, self, error)
+    }
+}
+
+/// Answers `error` as a JSON response from a handler that sits where NIO's HTTP/1 encoder takes
+/// its writes (before any request was handed on), then closes the connection.
+func answerAndClose<Handler: ChannelInboundHandler>(
+    _ context: ChannelHandlerContext, _ handler: Handler, _ error: GatewayError
+) where Handler.OutboundOut == HTTPServerResponsePart {
+    let body = error.jsonBody
+    var headers = HTTPHeaders()
+    headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+    headers.add(name: "Content-Length", value: String(body.readableBytes))
+    headers.add(name: "Connection", value: "close")
+    let status = HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase)
+    context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    context.write(handler.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    context.writeAndFlushThenClose(handler.wrapOutboundOut(.end(nil)))
+}
