@@ -8,7 +8,7 @@ struct JobLogger {
     func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata) {
         guard base.logLevel <= level else { return }
         var metadata = metadata
-        metadata["jobId"] = "\(jobId)"
+        metadata["jobId"] = "\(JobID.loggable(jobId))"
         base.log(level: level, message(), metadata: metadata)
     }
 

@@ -81,7 +81,7 @@ final class LeaseKeeper: Sendable {
                 // the job back and it can run twice, which at-least-once delivery allows.
                 let stillHeld = held.withLock { $0.contains(id) }
                 if stillHeld {
-                    logger.warning("lease lapsed while the job ran; it may run again elsewhere", metadata: ["jobId": "\(id)"])
+                    logger.warning("lease lapsed while the job ran; it may run again elsewhere", metadata: ["jobId": "\(JobID.loggable(id))"])
                 }
             }
         } catch {

@@ -72,7 +72,7 @@ public struct Reaper: Sendable {
         var reaped = 0
         for id in due where try await putBack(id) {
             reaped += 1
-            logger.info("job lease lapsed; put back on the queue", metadata: ["jobId": "\(id)"])
+            logger.info("job lease lapsed; put back on the queue", metadata: ["jobId": "\(JobID.loggable(id))"])
         }
         return reaped
     }

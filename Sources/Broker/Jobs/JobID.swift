@@ -41,4 +41,13 @@ public enum JobID {
         let bytes = id.utf8
         return !bytes.isEmpty && bytes.count <= 128 && bytes.allSatisfy { $0 > 32 && $0 != 127 }
     }
+
+    /// `id` as it may go into a log line: as it is when acceptable, else quoted with control
+    /// characters escaped and cut to its first 64 characters, so an id pushed by a broken or
+    /// hostile producer can neither forge log lines nor flood them.
+    public static func loggable(_ id: String) -> String {
+        if isAcceptable(id) { return id }
+        let shown = id.prefix(64).debugDescription
+        return id.count > 64 ? "\(shown)… (\(id.utf8.count) bytes)" : shown
+    }
 }

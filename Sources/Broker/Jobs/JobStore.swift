@@ -178,17 +178,18 @@ public final class JobStore: Sendable {
             switch outcome {
             case .dropped(.wrongOwner):
                 logger.warning(
-                    "dropped status update for another user's job", metadata: ["jobId": "\(update.jobId)", "userId": "\(update.userId)"])
+                    "dropped status update for another user's job",
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "userId": "\(JobID.loggable(update.userId))"])
             case .dropped(.afterFinal):
                 logger.info(
                     "dropped status update after the job finished",
-                    metadata: ["jobId": "\(update.jobId)", "status": "\(update.status.rawValue)"])
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "status": "\(update.status.rawValue)"])
             case .dropped(.invalid(let error)):
-                logger.warning("dropped status update", metadata: ["jobId": "\(update.jobId)", "reason": "\(error)"])
+                logger.warning("dropped status update", metadata: ["jobId": "\(JobID.loggable(update.jobId))", "reason": "\(error)"])
             case .routedWithoutRecord:
-                logger.info("routed status update for a job without a record", metadata: ["jobId": "\(update.jobId)"])
+                logger.info("routed status update for a job without a record", metadata: ["jobId": "\(JobID.loggable(update.jobId))"])
             case .failed(let reason):
-                logger.error("could not apply status update", metadata: ["jobId": "\(update.jobId)", "error": "\(reason)"])
+                logger.error("could not apply status update", metadata: ["jobId": "\(JobID.loggable(update.jobId))", "error": "\(reason)"])
             default: break
             }
         }
@@ -208,8 +209,10 @@ public final class JobStore: Sendable {
         return stored
     }
 
-    private static func preview(_ bytes: [UInt8]) -> String {
-        let text = String(decoding: bytes.prefix(200), as: UTF8.self)
+    /// The start of a message for a log line, quoted with control characters escaped (a
+    /// newline in it must not start a forged log line).
+    static func preview(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes.prefix(200), as: UTF8.self).debugDescription
         return bytes.count > 200 ? text + "…" : text
     }
 }

@@ -81,7 +81,7 @@ extension Router {
             countEmit(malformed: true)
             logger.warning(
                 "dropped ws:emit message",
-                metadata: ["reason": "\(error)", "message": "\(String(decoding: bytes.prefix(200), as: UTF8.self))"])
+                metadata: ["reason": "\(error)", "message": "\(JobStore.preview(bytes))"])
             return
         }
         countEmit(malformed: false)

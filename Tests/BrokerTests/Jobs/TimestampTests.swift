@@ -74,6 +74,17 @@ struct TimestampTests {
         #expect(!JobID.isAcceptable("") && !JobID.isAcceptable("a b") && !JobID.isAcceptable(String(repeating: "x", count: 129)))
     }
 
+    @Test("job ids in log lines: as they are when acceptable, else escaped and cut")
+    func loggableJobIds() {
+        #expect(JobID.loggable("1731304200000-a7f3e2k") == "1731304200000-a7f3e2k")
+        // A newline would start a forged log line; it is escaped inside quotes instead.
+        #expect(JobID.loggable("a\nERROR forged") == #""a\nERROR forged""#)
+        #expect(JobID.loggable("") == #""""#)
+        let huge = JobID.loggable(String(repeating: "x", count: 1_000_000))
+        #expect(huge.hasPrefix("\"" + String(repeating: "x", count: 64) + "\"…"))
+        #expect(huge.hasSuffix("(1000000 bytes)") && huge.count < 100)
+    }
+
     @Test("event ids: decimal, increasing, seeded above every earlier sequence")
     func eventIds() {
         #expect(EventID("42") == EventID(42))
