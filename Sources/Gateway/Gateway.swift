@@ -30,6 +30,8 @@ public struct Gateway: Service {
     public let demoUser: String?
     /// Drops the WebSocket and SSE connections of clients that stopped reading (one sweep for all).
     let watchdog: ConnectionWatchdog
+    /// Keeps a storm of requests failing on the backend from flooding the log (all are counted).
+    let logThrottle = LogThrottle()
     /// Runs the WebSocket and SSE connections' async work (they hold no task of their own).
     let connectionTasks = ConnectionTasks()
     private let onServerRunning: @Sendable (Int) async -> Void

@@ -37,6 +37,8 @@ public final class JobStore: Sendable {
     public let eventLog: EventLog
     let logger: Logger
     let stats = Mutex(JobCounters())
+    /// Keeps a flood of bad or failing updates from flooding the log (all are counted).
+    let logThrottle = LogThrottle()
     let now: @Sendable () -> Timestamp
     let creations = Combiner<NewJob, JobRecord>(maxBatch: 256)
 
@@ -129,9 +131,10 @@ public final class JobStore: Sendable {
             return .success(try StatusUpdate.parse(bytes))
         } catch {
             stats.withLock { $0.count(.invalid(error)) }
-            logger.warning(
-                "dropped status message",
-                metadata: ["reason": "\(error)", "channel": "\(names.statusChannel)", "message": "\(Self.preview(bytes))"])
+            logThrottle.log(
+                "malformed", .warning, "dropped status message",
+                metadata: ["reason": "\(error)", "channel": "\(names.statusChannel)", "message": "\(Self.preview(bytes))"],
+                to: logger)
             return .failure(error)
         }
     }
@@ -177,19 +180,26 @@ public final class JobStore: Sendable {
             let update = item.update
             switch outcome {
             case .dropped(.wrongOwner):
-                logger.warning(
-                    "dropped status update for another user's job",
-                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "userId": "\(JobID.loggable(update.userId))"])
+                logThrottle.log(
+                    "wrongOwner", .warning, "dropped status update for another user's job",
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "userId": "\(JobID.loggable(update.userId))"],
+                    to: logger)
             case .dropped(.afterFinal):
-                logger.info(
-                    "dropped status update after the job finished",
-                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "status": "\(update.status.rawValue)"])
+                logThrottle.log(
+                    "afterFinal", .info, "dropped status update after the job finished",
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "status": "\(update.status.rawValue)"], to: logger)
             case .dropped(.invalid(let error)):
-                logger.warning("dropped status update", metadata: ["jobId": "\(JobID.loggable(update.jobId))", "reason": "\(error)"])
+                logThrottle.log(
+                    "invalid", .warning, "dropped status update",
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "reason": "\(error)"], to: logger)
             case .routedWithoutRecord:
-                logger.info("routed status update for a job without a record", metadata: ["jobId": "\(JobID.loggable(update.jobId))"])
+                logThrottle.log(
+                    "withoutRecord", .info, "routed status update for a job without a record",
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))"], to: logger)
             case .failed(let reason):
-                logger.error("could not apply status update", metadata: ["jobId": "\(JobID.loggable(update.jobId))", "error": "\(reason)"])
+                logThrottle.log(
+                    "failed", .error, "could not apply status update",
+                    metadata: ["jobId": "\(JobID.loggable(update.jobId))", "error": "\(reason)"], to: logger)
             default: break
             }
         }

@@ -79,9 +79,9 @@ extension Router {
             event = try RoutedEvent(emitMessage: bytes)
         } catch {
             countEmit(malformed: true)
-            logger.warning(
-                "dropped ws:emit message",
-                metadata: ["reason": "\(error)", "message": "\(JobStore.preview(bytes))"])
+            logThrottle.log(
+                "malformedEmit", .warning, "dropped ws:emit message",
+                metadata: ["reason": "\(error)", "message": "\(JobStore.preview(bytes))"], to: logger)
             return
         }
         countEmit(malformed: false)

@@ -42,6 +42,8 @@ public final class Router: Service, Sendable {
     /// The job types, by type name.
     public let stores: [String: JobStore]
     let logger: Logger
+    /// Keeps a flood of malformed `ws:emit` messages from flooding the log (all are counted).
+    let logThrottle = LogThrottle()
     private let state = Mutex(State())
     let watermarkStream: AsyncStream<Void>
     private let watermarkContinuation: AsyncStream<Void>.Continuation

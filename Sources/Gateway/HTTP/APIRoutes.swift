@@ -32,7 +32,8 @@ struct APIRoutes: Sendable {
         } catch let error as JobError {
             throw GatewayError.badRequest(error.description)
         } catch let error as BrokerError {
-            context.logger.warning("job not created: backend failed", metadata: ["error": "\(error)"])
+            gateway.logThrottle.log(
+                "backend", .warning, "job not created: backend failed", metadata: ["error": "\(error)"], to: context.logger)
             throw GatewayError.unavailable("backend unavailable")
         }
         gateway.metrics.jobCreated()
@@ -48,7 +49,8 @@ struct APIRoutes: Sendable {
         do {
             lookup = try await store.lookup(jobId, for: userId)
         } catch let error as BrokerError {
-            context.logger.warning("job not read: backend failed", metadata: ["error": "\(error)"])
+            gateway.logThrottle.log(
+                "backend", .warning, "job not read: backend failed", metadata: ["error": "\(error)"], to: context.logger)
             throw GatewayError.unavailable("backend unavailable")
         }
         switch lookup {

@@ -40,7 +40,7 @@ extension SocketIOTransport {
             await refuse(connection, message: error.description)
             return
         } catch {
-            logger.warning("socket.io connect failed", metadata: ["error": "\(error)"])
+            gateway.logThrottle.log("backend", .warning, "socket.io connect failed", metadata: ["error": "\(error)"], to: logger)
             await refuse(connection, message: "backend unavailable")
             return
         }
@@ -126,7 +126,7 @@ extension SocketIOTransport {
             try await gateway.router.emit(ClientEvent.Name.chatMessage, data: data, toRoom: roomId)
             return .success(["roomId": .string(roomId)])
         } catch {
-            logger.warning("chat-message not sent", metadata: ["error": "\(error)"])
+            gateway.logThrottle.log("backend", .warning, "chat-message not sent", metadata: ["error": "\(error)"], to: logger)
             return .failure(Refusal("backend unavailable"))
         }
     }

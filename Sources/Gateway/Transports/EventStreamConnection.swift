@@ -106,7 +106,8 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
             } catch let error as GatewayError {
                 outcome = .failure(error)
             } catch {
-                gateway.logger.warning("sse not opened: backend failed", metadata: ["error": "\(error)"])
+                gateway.logThrottle.log(
+                    "backend", .warning, "sse not opened: backend failed", metadata: ["error": "\(error)"], to: gateway.logger)
                 outcome = .failure(.unavailable("backend unavailable"))
             }
             eventLoop.execute {

@@ -71,7 +71,9 @@ final class WebSocketSessionService: WebSocketService {
                     userId: userId, lastEventId: lastEventId, transport: Transport.websocket.rawValue,
                     capacity: gateway.configuration.outboundQueueCapacity)
             } catch {
-                gateway.logger.warning("websocket session not opened", metadata: ["userId": "\(userId)", "error": "\(error)"])
+                gateway.logThrottle.log(
+                    "backend", .warning, "websocket session not opened", metadata: ["userId": "\(userId)", "error": "\(error)"],
+                    to: gateway.logger)
                 // 1013 Try Again Later (RFC 6455 registry): the client did nothing wrong and may retry.
                 connection.onEventLoop { $0.close(.unknown(1013), reason: "backend unavailable") }
                 return
@@ -203,7 +205,9 @@ final class WebSocketSessionService: WebSocketService {
             }
             return ServerFrame.error("job \(jobId) not found", ts: now)
         } catch {
-            gateway.logger.warning("subscribe failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+            gateway.logThrottle.log(
+                "backend", .warning, "subscribe failed", metadata: ["session": "\(session.id)", "error": "\(error)"],
+                to: gateway.logger)
             return ServerFrame.error("backend unavailable", ts: now)
         }
     }
