@@ -118,7 +118,7 @@ struct SocketIOWebSocketTests {
         try await gateway.run(.live) { client in
             let polling = try await PollingClient.open(client, query: "&token=\(token)")
             #expect(try await polling.connect().hasPrefix("40{"))
-            try await withDeadline("the upgrade", within: .seconds(20)) {
+            _ = try await withDeadline("the upgrade", within: .seconds(20)) {
                 try await client.ws(
                     "/socket.io/?EIO=4&transport=websocket&sid=\(polling.sid)", logger: TestGateway.logger
                 ) {
@@ -150,7 +150,7 @@ struct SocketIOWebSocketTests {
 
     @Test func unknownSidIsNotUpgraded() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
-        try await gateway.run(.live) { client in
+        _ = try await gateway.run(.live) { client in
             await #expect(throws: WebSocketClientError.webSocketUpgradeFailed) {
                 try await client.ws("/socket.io/?EIO=4&transport=websocket&sid=unknown", logger: TestGateway.logger) {
                     _, _, _ in
