@@ -92,7 +92,9 @@ public struct Gateway: Service {
 
     /// The HTTP router with every route and middleware of the gateway.
     public func makeHTTPRouter() -> Hummingbird.Router<GatewayRequestContext> {
-        let http = Hummingbird.Router(context: GatewayRequestContext.self)
+        // HEAD wherever GET is (RFC 9110 §9.3.2; Express, which the original ran on, does the same):
+        // monitors and load balancers probe `/health` with it.
+        let http = Hummingbird.Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
         if let origin = configuration.corsOrigin {
             http.add(
                 middleware: CORSMiddleware(

@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Gateway
 import HTTPTypes
@@ -148,6 +149,33 @@ struct HTTPAPITests {
 
             outage.setDown(false)
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
+    }
+
+    /// As Express served the original: HEAD wherever GET is, the GET's headers without its body.
+    @Test func headIsAnsweredWhereverGetIs() async throws {
+        let outage = OutageBroker()
+        let test = try await TestGateway(withAgent: false, broker: outage)
+        try await test.live { client in
+            let port = try #require(client.port)
+            func exchange(_ method: String, _ path: String) async throws -> (head: String, body: String) {
+                let answer = try await withDeadline("\(method) \(path)", within: .seconds(10)) {
+                    try await RawHTTPExchange.send("\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port: port)
+                }
+                let parts = answer.components(separatedBy: "\r\n\r\n")
+                return (parts[0].lowercased(), parts.dropFirst().joined(separator: "\r\n\r\n"))
+            }
+            for path in ["/health", "/", "/api/v1/stats"] {
+                let get = try await exchange("GET", path)
+                let head = try await exchange("HEAD", path)
+                #expect(head.head.hasPrefix("http/1.1 200"), "HEAD \(path): \(head.head)")
+                #expect(head.body.isEmpty, "HEAD \(path) sent a body")
+                let length = { (head: String) in head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") } }
+                #expect(length(head.head) != nil && length(head.head) == length(get.head), "\(path)")
+            }
+            outage.setDown(true)
+            #expect(try await exchange("HEAD", "/health").head.hasPrefix("http/1.1 503"))
+            outage.setDown(false)
         }
     }
 

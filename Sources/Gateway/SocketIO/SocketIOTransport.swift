@@ -54,6 +54,8 @@ public final class SocketIOTransport: Service, Sendable {
         router.post("/socket.io") { [self] request, _ -> Response in
             await post(request)
         }
+        // Not the automatic HEAD of the GET: that would open (or poll) a session for nothing.
+        router.head("/socket.io") { _, _ -> Response in Self.response(.error(.badRequest)) }
     }
 
     // MARK: Service

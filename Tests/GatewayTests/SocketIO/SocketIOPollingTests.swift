@@ -23,6 +23,15 @@ struct SocketIOPollingTests {
         }
     }
 
+    @Test func headOpensNoSession() async throws {
+        let gateway = try await SocketIOTestGateway(withAgent: false)
+        try await gateway.run { client in
+            let response = try await client.execute(uri: PollingClient.base, method: .head)
+            #expect(response.status == .badRequest)
+            #expect(gateway.transport.sessionCount == 0)
+        }
+    }
+
     @Test func connectWithTokenInAuthPayload() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
         let token = try await gateway.base.token("alice")
