@@ -179,6 +179,35 @@ struct HTTPAPITests {
         }
     }
 
+    /// As Node answered the original's clients: `100 Continue` before the body is sent (curl
+    /// otherwise waits a second for it), on the first request of a connection and later ones.
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("patient")
+        try await test.live { client in
+            let connection = try await RawConnection.connect(port: try #require(client.port))
+            let body = #"{"amount":250}"#
+            let head =
+                "POST /api/v1/agent/rebalance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            try await withDeadline("two requests, each continued then created", within: .seconds(10)) {
+                for round in 1...2 {
+                    try await connection.send(head)
+                    // Nothing of the body has been sent: this is the interim answer.
+                    try await connection.waitFor("HTTP/1.1 100 Continue\r\n\r\n", count: round)
+                    try await connection.send(body)
+                    try await connection.waitFor("HTTP/1.1 201 Created", count: round)
+                }
+            }
+            await connection.close()
+            // Any other expectation: 417.
+            let refused = try await RawHTTPExchange.send(
+                "POST /api/v1/agent/rebalance HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}",
+                port: try #require(client.port))
+            #expect(refused.hasPrefix("HTTP/1.1 417"), "\(refused.prefix(100))")
+        }
+    }
+
     @Test func statsAndMetricsAreServed() async throws {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("alice")
