@@ -36,6 +36,12 @@ final class RawConnection: Sendable {
         while text.components(separatedBy: needle).count - 1 < count { try await Task.sleep(for: .milliseconds(5)) }
     }
 
+    /// Everything received, once the server closed the connection.
+    func textWhenClosed() async throws -> String {
+        try await channel.closeFuture.get()
+        return text
+    }
+
     func close() async {
         try? await channel.close()
     }
