@@ -144,6 +144,24 @@ def test_chat_across_nodes(node_a, node_b):
         expect(first.next("chat-message")["message"] == "and back", "no answer on node a")
 
 
+def test_polling_burst(node_a, node_b):
+    """A burst bigger than python-engineio takes in one polling answer (16 packets) reaches a
+    polling-only client in order; before, the client dropped the connection on the big answer."""
+    room = f"room:{uuid.uuid4().hex[:8]}"
+    with Recorder() as polling, Recorder() as sender:
+        polling.client.connect(node_a.url, auth={"token": token(user("ed"))}, transports=["polling"],
+                               wait_timeout=TIMEOUT)
+        sender.client.connect(node_b.url, auth={"token": token(user("fay"))}, transports=["websocket"],
+                              wait_timeout=TIMEOUT)
+        for sio in (polling, sender):
+            expect(sio.client.call("join-room", room, timeout=TIMEOUT).get("ok") is True, "join-room")
+        for n in range(100):
+            sender.client.emit("chat-message", {"roomId": room, "message": n})
+        received = [polling.next("chat-message")["message"] for _ in range(100)]
+        expect(received == list(range(100)), f"received {received[:20]}...")
+        expect(polling.client.transport() == "polling" and polling.client.connected, "the polling client left")
+
+
 def test_sigterm_with_open_clients(redis_url):
     node = Gateway("--redis", redis_url, env={"JWT_SECRET": SECRET}, name="socketio-sigterm")
     try:
@@ -178,6 +196,7 @@ def main():
         runner.run("socket.io: rebalance events end to end (upgraded and polling-only clients, guide agent), replay",
                    test_job_events_end_to_end, a, b)
         runner.run("socket.io: chat between clients on two gateway nodes", test_chat_across_nodes, a, b)
+        runner.run("socket.io: a burst of 100 events reaches a polling-only client in order", test_polling_burst, a, b)
         runner.run("socket.io: SIGTERM with open polling and websocket clients exits 0", test_sigterm_with_open_clients,
                    redis_url)
     finally:

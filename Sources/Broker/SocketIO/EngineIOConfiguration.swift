@@ -13,6 +13,10 @@ public struct EngineIOConfiguration: Sendable, Hashable {
     public var maxBufferedFrames: Int
     /// Most bytes held for a polling client between its GETs; more closes the session.
     public var maxBufferedBytes: Int
+    /// Most packets in one polling answer; the rest go with the next GET. python-engineio
+    /// (python-socketio's transport) refuses a payload of more than 16 packets and drops the
+    /// connection ("Too many packets in payload"), so a burst must not be answered in one.
+    public var maxPacketsPerPoll: Int
 
     /// Settings with the reference server's defaults, SPEC §3.1 for the heartbeat.
     public init(
@@ -21,7 +25,8 @@ public struct EngineIOConfiguration: Sendable, Hashable {
         maxPayload: Int = 1_000_000,
         upgradeTimeout: Duration = .seconds(10),
         maxBufferedFrames: Int = 1024,
-        maxBufferedBytes: Int = 4 << 20
+        maxBufferedBytes: Int = 4 << 20,
+        maxPacketsPerPoll: Int = 16
     ) {
         self.pingInterval = pingInterval
         self.pingTimeout = pingTimeout
@@ -29,6 +34,7 @@ public struct EngineIOConfiguration: Sendable, Hashable {
         self.upgradeTimeout = upgradeTimeout
         self.maxBufferedFrames = maxBufferedFrames
         self.maxBufferedBytes = maxBufferedBytes
+        self.maxPacketsPerPoll = max(2, maxPacketsPerPoll)
     }
 }
 

@@ -13,7 +13,9 @@ extension EngineIOSession {
         case .webSocket:
             return [.reject(.badRequest)]
         case .closing:
-            var frames = Array(outbound)
+            var frames = drainPollFrames(reserving: 1)
+            // More than one answer holds: the close goes with the last of them.
+            guard outbound.isEmpty else { return [.respond(EngineIOPayload.encode(frames))] }
             frames.append(.close)
             var actions: [Action] = [.respond(EngineIOPayload.encode(frames))]
             finish(.serverClosed, into: &actions)
@@ -24,7 +26,7 @@ extension EngineIOSession {
                 fail(.duplicatePoll, into: &actions)
                 return actions
             }
-            if !outbound.isEmpty { return [.respond(drainPollBody())] }
+            if !outbound.isEmpty { return [.respond(EngineIOPayload.encode(drainPollFrames()))] }
             if let upgrade = polling.upgrade, upgrade.probed {
                 // The client is pausing polling to switch: release it at once.
                 return [.respond(EngineIOPayload.encode(CollectionOfOne(EngineIOFrame.noop)))]

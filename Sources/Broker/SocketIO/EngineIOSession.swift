@@ -243,17 +243,18 @@ public struct EngineIOSession: Sendable {
     }
 
     /// Takes buffered frames for one poll answer: all of them, or as many as fit `maxPayload`
-    /// (at least one), leaving the rest for the next GET.
-    mutating func drainPollBody() -> [UInt8] {
+    /// and ``EngineIOConfiguration/maxPacketsPerPoll`` less `reserved` (at least one), leaving
+    /// the rest for the next GET.
+    mutating func drainPollFrames(reserving reserved: Int = 0) -> [EngineIOFrame] {
         var taken: [EngineIOFrame] = []
         var size = 0
-        while let frame = outbound.first {
+        while let frame = outbound.first, taken.count < configuration.maxPacketsPerPoll - reserved {
             let frameSize = EngineIOPayload.encodedSize(of: frame) + 1
             if !taken.isEmpty, size + frameSize > configuration.maxPayload { break }
             taken.append(outbound.removeFirst())
             outboundBytes -= frameSize
             size += frameSize
         }
-        return EngineIOPayload.encode(taken)
+        return taken
     }
 }

@@ -135,6 +135,35 @@ extension SocketIOTests {
             #expect(session.pollRequestArrived().count == 1)
         }
 
+        /// python-engineio drops the connection on a payload of more than 16 packets.
+        @Test func pollAnswersHoldAtMost16Packets() {
+            var session = pollingSession()
+            for n in 0..<40 { #expect(session.send(.text(bytes("4\(n)"))) == .buffered) }
+            var counts: [Int] = []
+            var received: [String] = []
+            while case .respond(let body)? = session.pollRequestArrived().first {
+                let packets = String(decoding: body, as: UTF8.self).split(separator: "\u{1e}").map(String.init)
+                counts.append(packets.count)
+                received += packets
+                if session.bufferedFrameCount == 0 { break }
+            }
+            #expect(counts == [16, 16, 8])
+            #expect(received == (0..<40).map { "4\($0)" })
+        }
+
+        @Test func aClosingSessionsBacklogGoesIn16PacketAnswersThenTheClose() {
+            var session = pollingSession()
+            for n in 0..<20 { #expect(session.send(.text(bytes("4\(n)"))) == .buffered) }
+            #expect(session.close(now: at(1)) == [])
+            let first = session.pollRequestArrived()
+            guard case .respond(let body)? = first.first else { Issue.record("\(first)"); return }
+            // 15 frames: the close would have been the 16th, and 5 frames are left for it.
+            #expect(String(decoding: body, as: UTF8.self).split(separator: "\u{1e}").count == 15)
+            #expect(first.count == 1 && session.closeReason == nil)
+            let last = session.pollRequestArrived()
+            #expect(last == [.respond(bytes((15..<20).map { "4\($0)" }.joined(separator: "\u{1e}") + "\u{1e}1")), .closed(.serverClosed)])
+        }
+
         @Test func serverCloseWithHeldPollAnswersClose() {
             var session = pollingSession()
             #expect(session.pollRequestArrived() == [.hold])

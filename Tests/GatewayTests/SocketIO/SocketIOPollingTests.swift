@@ -241,8 +241,14 @@ struct SocketIOPollingTests {
                 return String(buffer: metrics.body).contains(
                     #"switchboard_slow_consumer_disconnects_total{transport="socketio"} 1"#)
             }
-            // What was handed to the Engine.IO session still goes out, then DISCONNECT and close.
-            let rest = try await polling.get()
+            // What was handed to the Engine.IO session still goes out, then DISCONNECT and close,
+            // in answers of at most 16 packets.
+            var rest: [String] = []
+            for _ in 0..<20 where rest.last != "1" {
+                let answer = try await polling.get()
+                #expect(answer.count <= 16)
+                rest += answer
+            }
             #expect(rest.suffix(2) == ["41", "1"])
             #expect(rest.dropLast(2).allSatisfy { socketIOEvent($0)?.name == "notification" })
             #expect(gateway.transport.sessionCount == 0)
