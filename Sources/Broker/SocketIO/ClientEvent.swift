@@ -47,6 +47,12 @@ public enum ClientEvent: Sendable, Hashable {
                 self = .malformed(name: name, reason: "expected {roomId, message}")
                 return
             }
+            // Chat goes to every node as JSON (the `ws:emit` channel), where binary attachments
+            // cannot travel: refused, rather than broadcast as their bare placeholders.
+            guard packet.attachmentCount == 0 else {
+                self = .malformed(name: name, reason: "binary content is not supported; send text or JSON")
+                return
+            }
             self = .chatMessage(roomId: roomId, message: message)
         case Name.ping:
             self = .ping

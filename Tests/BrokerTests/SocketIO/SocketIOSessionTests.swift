@@ -192,6 +192,15 @@ extension SocketIOTests {
             }
         }
 
+        @Test func binaryChatIsRefusedNotBroadcastAsPlaceholders() throws {
+            var packet = try SocketIOPacket.decode(
+                bytes(#"51-["chat-message",{"roomId":"room:a","message":{"_placeholder":true,"num":0}}]"#))
+            packet.attachments = [[0, 1, 2]]
+            #expect(
+                ClientEvent(packet)
+                    == .malformed(name: "chat-message", reason: "binary content is not supported; send text or JSON"))
+        }
+
         @Test func unknownEventsPassThrough() throws {
             #expect(
                 try event(#"2["custom",1,{"a":[true]}]"#)
