@@ -197,6 +197,48 @@ struct WebSocketProtocolTests {
         }
     }
 
+    /// RFC 6455 §7.4: codes that may not be sent, or a 1-byte payload, are answered 1002; a
+    /// reason not in UTF-8, 1007; a valid code is echoed. Before, every code was echoed, so the
+    /// server itself sent codes such as 1005 that must never be on the wire.
+    @Test(arguments: [
+        ([UInt8]([0x03, 0xE7]), UInt16(1002)),  // 999
+        ([0x03, 0xED], 1002),  // 1005
+        ([0x03, 0xEE], 1002),  // 1006
+        ([0x13, 0x88], 1002),  // 5000
+        ([0x03], 1002),  // one byte
+        ([0x03, 0xE8, 0xFF, 0xFE], 1007),  // 1000, reason not UTF-8
+        ([0x03, 0xE8, 0x6F, 0x6B], 1000),  // 1000 "ok"
+        ([0x0B, 0xB8], 3000),
+    ] as [([UInt8], UInt16)])
+    func aClientsCloseFrameIsAnsweredAsTheRFCSays(payload: [UInt8], answer: UInt16) async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("closer")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            try await socket.send(opcode: Self.opClose, payload: payload)
+            let close = try #require(try await withDeadline("the answer", within: .seconds(10)) { try await socket.nextNonPing() })
+            #expect(close.opcode == Self.opClose && close.closeCode == answer, "\(close)")
+            await socket.close()
+        }
+    }
+
+    /// No extension is negotiated, so a frame with a reserved bit set fails the connection
+    /// (RFC 6455 §5.2); before, it was read as if the bit were clear.
+    @Test(arguments: [UInt8(0x40), 0x20, 0x10])
+    func reservedBitsClose1002(bit: UInt8) async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("reserved")
+        try await test.live { client in
+            let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
+            _ = try await socket.nextNonPing()
+            try await socket.send(text: #"{"type":"ping"}"#, opcode: Self.opText | bit)
+            let close = try #require(try await withDeadline("the close", within: .seconds(10)) { try await socket.nextNonPing() })
+            #expect(close.opcode == Self.opClose && close.closeCode == 1002, "\(close)")
+            await socket.close()
+        }
+    }
+
     @Test func aSessionTheBackendCannotOpenIsClosed1013() async throws {
         let outage = OutageBroker()
         let test = try await TestGateway(withAgent: false, broker: outage)

@@ -195,6 +195,9 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // RFC 6455 §5.1: a server must close the connection on a frame its client did not mask.
         guard frame.maskKey != nil else { return close(.protocolError, reason: "client frames must be masked") }
+        // §5.2: no extension is negotiated, so the reserved bits must be clear (a compressed
+        // frame from a client that assumes permessage-deflate would otherwise be read as text).
+        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else { return close(.protocolError, reason: "reserved bits set") }
         switch frame.opcode {
         case .ping:
             guard frame.fin else { return close(.protocolError, reason: "fragmented ping") }
@@ -203,12 +206,11 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         case .pong:
             progress.pongReceived()
         case .connectionClose:
-            // Answer with the client's code (RFC 6455 §5.5.1), then close.
+            // Answer with the client's code (RFC 6455 §5.5.1), then close; a close frame that
+            // breaks §5.5.1 or §7.4 is answered with 1002 (1007 for a reason not in UTF-8).
             closing = true
-            var data = frame.unmaskedData
-            let code = data.readWebSocketErrorCode()
             var reply = context.channel.allocator.buffer(capacity: 2)
-            if let code { reply.write(webSocketErrorCode: code) }
+            if let code = Self.answer(toClose: frame.unmaskedData) { reply.write(webSocketErrorCode: code) }
             // Both close frames are out: the server closes the TCP connection (RFC 6455 §7.1.1).
             context.writeAndFlushThenClose(
                 wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
@@ -238,6 +240,21 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         default:
             close(.protocolError, reason: "unknown opcode")
         }
+    }
+
+    /// The code to answer a client's close frame with: its own, `nil` when it has none, or
+    /// 1002 when the frame is malformed (one byte long, or a code that may not be sent: RFC 6455
+    /// §7.4, below 1000, 1004–1006, 1015–2999, 5000 and up), 1007 when its reason is not UTF-8.
+    private static func answer(toClose payload: ByteBuffer) -> WebSocketErrorCode? {
+        var payload = payload
+        guard payload.readableBytes != 1 else { return .protocolError }
+        guard let raw = payload.readInteger(as: UInt16.self) else { return nil }
+        switch raw {
+        case 1000...1003, 1007...1014, 3000...4999: break
+        default: return .protocolError
+        }
+        guard String(validating: payload.readableBytesView, as: UTF8.self) != nil else { return .dataInconsistentWithMessage }
+        return WebSocketErrorCode(codeNumber: Int(raw))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
