@@ -239,6 +239,28 @@ struct WebSocketProtocolTests {
         }
     }
 
+    /// RFC 6455 §4.4: another version gets 426 and the version the server speaks; a handshake
+    /// without key or version, 400. Before, the connection was closed without an answer.
+    @Test(arguments: [
+        ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n", "426"),
+        ("Sec-WebSocket-Version: 13\r\n", "400"),
+        ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "400"),
+    ])
+    func aMalformedHandshakeIsAnswered(headers: String, status: String) async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("old-client")
+        try await test.live { client in
+            let answer = try await withDeadline("the answer", within: .seconds(10)) {
+                try await RawHTTPExchange.send(
+                    "GET /ws?token=\(token) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\(headers)\r\n",
+                    port: try #require(client.port))
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 \(status)"), "\(answer.prefix(200))")
+            #expect(answer.lowercased().contains("sec-websocket-version: 13"))
+            #expect(answer.contains(#"{"error":"#))
+        }
+    }
+
     @Test func aSessionTheBackendCannotOpenIsClosed1013() async throws {
         let outage = OutageBroker()
         let test = try await TestGateway(withAgent: false, broker: outage)

@@ -1,6 +1,7 @@
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 
 // The handlers that guard a connection until its first request is parsed: before that, no
 // Hummingbird handler is in the pipeline to answer anything.
@@ -55,37 +56,58 @@ final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// Answers a first request that does not parse (a garbage request line, headers over the
-/// limits, both Content-Length and Transfer-Encoding) with a JSON 400 and closes.
+/// limits, both Content-Length and Transfer-Encoding) with a JSON 400 and closes; and a
+/// WebSocket handshake NIO's upgrader refused (no `Sec-WebSocket-Key`, a version other than 13)
+/// with 400, or 426 with `Sec-WebSocket-Version: 13` for another version (RFC 6455 §4.4).
 ///
 /// Until the first request is parsed, no Hummingbird handler is there to do it: the upgrade
 /// handler waits for a request head that never comes, and without this the connection (and
-/// the task awaiting its negotiation) stayed open indefinitely with nothing sent back.
+/// the task awaiting its negotiation) stayed open indefinitely with nothing sent back; a
+/// refused handshake got the connection closed without a word.
 /// Removed once the first request was parsed; later parse errors are Hummingbird's.
 final class MalformedFirstRequest: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
+
+    private let firstRequest: NIOLoopBoundBox<HTTPRequestHead?>
+
+    init(_ firstRequest: NIOLoopBoundBox<HTTPRequestHead?>) {
+        self.firstRequest = firstRequest
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireChannelRead(data)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
-        let error =
-            parserError == .headerOverflow
-            ? GatewayError(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request headers too large")
-            : GatewayError.badRequest("malformed HTTP request")
-        answerAndClose(context, self, error)
+        if let parserError = error as? HTTPParserError {
+            let error =
+                parserError == .headerOverflow
+                ? GatewayError(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request headers too large")
+                : GatewayError.badRequest("malformed HTTP request")
+            return answerAndClose(context, self, error)
+        }
+        // Only a malformed handshake: a refusal of ours (`.unsupportedWebSocketTarget`) is
+        // answered with its own status by the negotiation.
+        if let upgradeError = error as? NIOWebSocketUpgradeError, upgradeError == .invalidUpgradeHeader {
+            let versions = firstRequest.value?.headers["Sec-WebSocket-Version"] ?? []
+            let refusal =
+                versions.isEmpty || versions == ["13"]
+                ? GatewayError.badRequest("invalid WebSocket handshake")
+                : GatewayError(.init(code: 426, reasonPhrase: "Upgrade Required"), "unsupported WebSocket version")
+            return answerAndClose(context, self, refusal, extraHeaders: [("Sec-WebSocket-Version", "13")])
+        }
+        context.fireErrorCaught(error)
     }
 }
 
 /// Answers `error` as a JSON response from a handler that sits where NIO's HTTP/1 encoder takes
 /// its writes (before any request was handed on), then closes the connection.
 func answerAndClose<Handler: ChannelInboundHandler>(
-    _ context: ChannelHandlerContext, _ handler: Handler, _ error: GatewayError
+    _ context: ChannelHandlerContext, _ handler: Handler, _ error: GatewayError, extraHeaders: [(String, String)] = []
 ) where Handler.OutboundOut == HTTPServerResponsePart {
     let body = error.jsonBody
-    var headers = HTTPHeaders()
+    var headers = HTTPHeaders(extraHeaders)
     headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
     headers.add(name: "Content-Length", value: String(body.readableBytes))
     headers.add(name: "Connection", value: "close")

@@ -72,7 +72,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                 .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             let decision = NIOLoopBoundBox<Decision?>(nil, eventLoop: channel.eventLoop)
             let firstRequest = NIOLoopBoundBox<HTTPRequestHead?>(nil, eventLoop: channel.eventLoop)
-            let malformedFirstRequest = MalformedFirstRequest()
+            let malformedFirstRequest = MalformedFirstRequest(firstRequest)
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: maxFrameSize,
                 shouldUpgrade: { channel, head in
