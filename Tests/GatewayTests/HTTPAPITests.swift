@@ -30,6 +30,26 @@ struct HTTPAPITests {
         }
     }
 
+    /// The body is read as Node read it for the original: a duplicated member keeps its last
+    /// value (JSON.parse), a UTF-8 byte order mark is skipped (Express's body parser).
+    @Test func bodiesAreReadAsJSONParseReadsThem() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            for (body, payload) in [
+                (Array(#"{"amount":1,"amount":2,"b":{"x":1,"x":3}}"#.utf8), ["amount": 2, "b": ["x": 3]] as JSONValue),
+                ([0xEF, 0xBB, 0xBF] + Array(#"{"amount":5}"#.utf8), ["amount": 5]),
+            ] {
+                let response = try await client.execute(
+                    uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(bytes: body))
+                #expect(response.status == .created)
+                let jobId = try #require(response.json?["jobId"]?.stringValue)
+                let record = try #require(try await test.broker.get(JobNames().record(jobId)))
+                #expect(try JSONDecoder().decode(JobRecord.self, from: Data(record)).payload == payload)
+            }
+        }
+    }
+
     @Test func getJobIsForItsOwnerOnly() async throws {
         let test = try await TestGateway(withAgent: false)
         let alice = try await test.token("alice")

@@ -8,6 +8,8 @@ struct WireFormatTests {
     @Test func clientFramesParse() throws {
         #expect(try ClientFrame.parse(#"{"type":"ping"}"#) == .ping)
         #expect(try ClientFrame.parse(#"{"type":"subscribe","jobId":"17-abc"}"#) == .subscribe(jobId: "17-abc"))
+        // As JSON.parse: a duplicated member keeps its last value.
+        #expect(try ClientFrame.parse(#"{"type":"subscribe","jobId":"1-a","type":"ping"}"#) == .ping)
     }
 
     @Test(arguments: [

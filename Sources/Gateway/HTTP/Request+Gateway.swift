@@ -1,7 +1,6 @@
 import HTTPTypes
 public import Broker
 public import Hummingbird
-import Foundation
 
 extension Request {
     /// The request body as a JSON object.
@@ -19,11 +18,15 @@ extension Request {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes")
         }
-        let bytes = Data(buffer.readableBytesView)
+        var bytes = buffer.readableBytesView[...]
+        // A UTF-8 byte order mark is skipped, as Express's body parser did for the original.
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
         guard !bytes.isEmpty else { throw GatewayError.badRequest("body must be a JSON object") }
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: bytes)
+            // The parser every other JSON input goes through: a duplicated member keeps its last
+            // value, as JSON.parse does (Foundation's decoder kept the first).
+            value = try JSONValue.parse(utf8: bytes)
         } catch {
             throw GatewayError.badRequest("invalid JSON")
         }

@@ -1,5 +1,4 @@
 import Broker
-import Foundation
 
 /// A frame a plain-WebSocket client sends (SPEC §3.2), parsed without I/O so every malformed
 /// shape can be tested directly.
@@ -20,7 +19,7 @@ public enum ClientFrame: Sendable, Equatable {
     public static func parse(_ text: String) throws(Malformed) -> ClientFrame {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            value = try JSONValue.parse(utf8: text.utf8)
         } catch {
             throw Malformed("frame is not valid JSON")
         }
