@@ -199,6 +199,35 @@ struct HTTPAPITests {
         }
     }
 
+    /// Pipelined requests (several sent before any answer, RFC 9112 §9.3) are each answered, in
+    /// order, on the connection's first request and after it.
+    @Test func pipelinedRequestsAreAllAnsweredInOrder() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("eager")
+        try await test.live { client in
+            let connection = try await RawConnection.connect(port: try #require(client.port))
+            let body = #"{"amount":300}"#
+            let create =
+                "POST /api/v1/agent/rebalance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let health = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+            let missing = "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+            try await withDeadline("pipelined answers", within: .seconds(10)) {
+                try await connection.send(health + create)
+                try await connection.waitFor("HTTP/1.1 201 Created")
+                try await connection.send(health)
+                try await connection.waitFor("HTTP/1.1 200 OK", count: 2)
+                try await connection.send(create + missing + health + create)
+                try await connection.waitFor("HTTP/1.1 201 Created", count: 3)
+                try await connection.waitFor("HTTP/1.1 200 OK", count: 3)
+            }
+            // Bodies end without a line break: the next status line may follow one directly.
+            let statuses = connection.text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { "HTTP/1.1 " + $0.prefix(3) }
+            #expect(statuses == ["HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 404", "HTTP/1.1 200", "HTTP/1.1 201"])
+            await connection.close()
+        }
+    }
+
     /// As Node answered the original's clients: `100 Continue` before the body is sent (curl
     /// otherwise waits a second for it), on the first request of a connection and later ones.
     @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
