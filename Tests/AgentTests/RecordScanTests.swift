@@ -181,11 +181,11 @@ struct RecordScanTests {
         #expect((try? JobRecord.decodeForAgent(bytes)) == before)
     }
 
-    @Test("invalid UTF-8 in a value is refused, not read")
-    func invalidUTF8() {
-        var bytes = Array(#"{"jobId":"1-a","status":"created","user":{"publicKey":"k"}}"#.utf8)
-        bytes[bytes.count - 4] = 0xFF  // inside "k"'s string
-        #expect(JobRecord.scanned(bytes) == nil)
-        #expect(throws: (any Error).self) { try JobRecord.decodeForAgent(bytes) }
+    @Test("invalid UTF-8 in a value reads as U+FFFD on both paths")
+    func invalidUTF8() throws {
+        var bytes = Array(#"{"jobId":"1-a","status":"created","user":{"publicKey":"kk"}}"#.utf8)
+        bytes[bytes.count - 4] = 0xFF  // the second "k" of "kk"
+        #expect(JobRecord.scanned(bytes)?.user.publicKey == "k\u{FFFD}")
+        #expect(try Self.generalPath(bytes).user.publicKey == "k\u{FFFD}")
     }
 }

@@ -50,6 +50,31 @@ struct HTTPAPITests {
         }
     }
 
+    /// What JSON.parse then JSON.stringify made of a body in the original: numbers in
+    /// JavaScript's text, an unpaired surrogate or a byte that is not UTF-8 kept as U+FFFD
+    /// rather than the request refused; the record is answered in SPEC §1's member order.
+    @Test func recordsKeepTheTextTheOriginalGaveThem() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            let body = Array(#"{"amount":100.0,"fee":1e-7,"big":12345678901234567890,"zero":-0.0,"note":"caf\u00e9 \ud83d "#.utf8)
+                + [0xFF] + Array(#""}"#.utf8)
+            let created = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(bytes: body))
+            #expect(created.status == .created)
+            let jobId = try #require(created.json?["jobId"]?.stringValue)
+            let expectedPayload =
+                #"{"amount":100,"big":12345678901234567000,"fee":1e-7,"note":"café \#u{FFFD} \#u{FFFD}","zero":0}"#
+            let stored = try #require(try await test.broker.get(JobNames().record(jobId)))
+            #expect(String(decoding: stored, as: UTF8.self).contains(#""payload":\#(expectedPayload)"#))
+            let read = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(token))
+            #expect(read.status == .ok)
+            let text = String(buffer: read.body)
+            #expect(text.hasPrefix(#"{"jobId":"\#(jobId)","type":"rebalance","status":"created","#), "\(text)")
+            #expect(text.contains(#""payload":\#(expectedPayload)"#), "\(text)")
+        }
+    }
+
     @Test func getJobIsForItsOwnerOnly() async throws {
         let test = try await TestGateway(withAgent: false)
         let alice = try await test.token("alice")

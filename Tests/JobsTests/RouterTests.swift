@@ -72,6 +72,34 @@ struct RouterTests {
         }
     }
 
+    /// A JavaScript agent that cuts a string inside a surrogate pair publishes an unpaired
+    /// surrogate escape (well-formed JSON.stringify); the original's JSON.parse took it. The
+    /// job's `done` must not be dropped as malformed over one character.
+    @Test("a status with an unpaired surrogate or a number in another form is applied and routed", arguments: TestBackend.all)
+    func statusFromAJavaScriptAgent(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let owner = unique("owner")
+            try await withRouters(on: broker, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                let session = try await router.connect(userId: owner, transport: "test")
+                defer { session.close() }
+                let job = try await router.jobs().create(payload: [:], for: owner)
+                #expect(try await session.nextEvent().name == "rebalance:created")
+                let agent = GuideAgent(broker: broker, names: names)
+                try await agent.publish(.done, for: job, extra: #","result":{"summary":"gain \ud83d","fee":20.0,"tiny":1e-7}"#)
+
+                let done = try await session.nextEvent()
+                #expect(done.name == "rebalance:done")
+                #expect(done.data["result"]?["summary"] == "gain \u{FFFD}")
+                #expect(done.dataJSON.contains(#""fee":20,"#) && done.dataJSON.contains(#""tiny":1e-7"#), "\(done.dataJSON)")
+                let record = try #require(try await router.jobs().record(job.jobId))
+                #expect(record.status == .done)
+                #expect(router.stats.jobs["rebalance"]!.malformed == 0)
+            }
+        }
+    }
+
     @Test("malformed and wrong-owner updates are dropped while good ones flow", arguments: TestBackend.all)
     func dropsBadUpdates(backend: TestBackend) async throws {
         try await backend.withBroker { broker async throws in

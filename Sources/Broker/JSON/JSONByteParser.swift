@@ -110,22 +110,15 @@ struct JSONByteParser {
         index += 1
         let start = index
         // Fast path: no escapes, the literal is its own UTF-8.
-        var highBits: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                // ASCII (the usual key, id or timestamp) is valid UTF-8 as it stands: skip the
-                // generic validating initialiser, which costs more than the rest of the string.
-                if highBits < 0x80 { return String(decoding: raw, as: UTF8.self) }
-                guard let string = String(validating: raw, as: UTF8.self) else {
-                    index -= 1
-                    throw error("invalid UTF-8")
-                }
-                return string
+                // Invalid UTF-8 reads as U+FFFD, as the original's inputs did: Node decoded
+                // Redis messages and request bodies as UTF-8 with replacement before parsing.
+                return String(decoding: raw, as: UTF8.self)
             }
-            highBits |= byte
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in string") }
             index += 1
@@ -136,8 +129,7 @@ struct JSONByteParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let string = String(validating: decoded, as: UTF8.self) else { throw error("invalid UTF-8") }
-                return string
+                return String(decoding: decoded, as: UTF8.self)
             case UInt8(ascii: "\\"):
                 index += 1
                 try appendEscape(to: &decoded)
@@ -164,23 +156,30 @@ struct JSONByteParser {
         case UInt8(ascii: "t"): decoded.append(0x09)
         case UInt8(ascii: "u"):
             var scalar = try parseHex4()
-            if (0xD800..<0xDC00).contains(scalar) {
-                // A high surrogate must be followed by an escaped low surrogate.
-                guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"),
-                    bytes[index + 1] == UInt8(ascii: "u")
-                else { throw error("unpaired surrogate") }
-                index += 2
-                let low = try parseHex4()
-                guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
+            if (0xD800..<0xDC00).contains(scalar), let low = escapedLowSurrogate() {
                 scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-            } else if (0xDC00..<0xE000).contains(scalar) {
-                throw error("unpaired surrogate")
             }
-            guard let unicode = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
+            // An unpaired surrogate (JSON.parse accepts one; JavaScript agents write one when
+            // they cut a string inside a pair) cannot be in a Swift string: U+FFFD stands in,
+            // rather than the whole message being refused.
+            let unicode = Unicode.Scalar(scalar) ?? "\u{FFFD}"
             decoded.append(contentsOf: UTF8.encode(unicode)!)
         default:
             throw error("invalid escape")
         }
+    }
+
+    /// The low surrogate of an escape `\\uDC00`…`\\uDFFF` next in the input, consumed; `nil`
+    /// (nothing consumed) if the next bytes are anything else.
+    private mutating func escapedLowSurrogate() -> UInt32? {
+        guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+            return nil
+        }
+        let start = index
+        index += 2
+        if let low = try? parseHex4(), (0xDC00..<0xE000).contains(low) { return low }
+        index = start
+        return nil
     }
 
     private mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {

@@ -31,8 +31,7 @@ extension JSONValue {
         case .integer(let value): output.append(contentsOf: String(value).utf8)
         case .number(let value):
             if value.isFinite {
-                // Whole doubles print as "1.0" in Swift; JSON readers accept that as-is.
-                output.append(contentsOf: value.description.utf8)
+                JSONNumberText.append(value, to: &output)
             } else {
                 output.append(contentsOf: "null".utf8)  // JSON has no NaN or infinity
             }

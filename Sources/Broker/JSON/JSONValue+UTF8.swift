@@ -14,9 +14,11 @@ extension JSONValue {
 
     /// Parses exactly one JSON value (with optional surrounding whitespace) from UTF-8 bytes.
     ///
-    /// Strict RFC 8259: no trailing commas, no comments, no leading zeros, no bare control
-    /// characters or invalid UTF-8 in strings. Integers that fit `Int64` become `.integer`,
-    /// other numbers `.number`.
+    /// Strict RFC 8259 syntax: no trailing commas, no comments, no leading zeros, no bare
+    /// control characters in strings. In strings, invalid UTF-8 and unpaired surrogate escapes
+    /// read as U+FFFD, as JavaScript read the original's inputs (decoded with replacement,
+    /// then `JSON.parse`), so a message is not lost over one character. Integers that fit
+    /// `Int64` become `.integer`, other numbers `.number`.
     public static func parse(utf8 bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
         let result: Result<JSONValue, JSONSyntaxError>? = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONSyntaxError) in try parse(buffer) }

@@ -59,7 +59,8 @@ extension RoutedEvent {
     /// Parses an emit message: `{"userId"|"room", "event", "data"?, "eventId"?, "timestamp"?}`.
     /// `userId` wins over `room` when both are present (the user's room is then the target).
     /// `data` is validated and kept as the text it arrived as (see ``dataJSON``); for a
-    /// repeated member the last one counts, as in ``JSONValue``.
+    /// repeated member the last one counts, as in ``JSONValue``. Bytes that are not UTF-8 read
+    /// as U+FFFD, in `data`'s text too (it goes into WebSocket text frames, which must be UTF-8).
     public init(emitMessage bytes: [UInt8]) throws(EmitMessageError) {
         let fields: EmitFields
         do {

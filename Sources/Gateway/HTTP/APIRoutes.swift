@@ -38,7 +38,7 @@ struct APIRoutes: Sendable {
         }
         gateway.metrics.jobCreated()
         context.logger.debug("job created", metadata: ["jobId": "\(record.jobId)", "userId": "\(userId)"])
-        return try JSONBody.response(
+        return JSONBody.response(
             status: .created, ["jobId": .string(record.jobId), "status": .string(record.status.rawValue)])
     }
 
@@ -55,7 +55,9 @@ struct APIRoutes: Sendable {
         }
         switch lookup {
         case .found(let record):
-            return try JSONBody.response(status: .ok, encoding: record)
+            // As stored (SPEC §1's member order, numbers as JavaScript writes them), as the
+            // original answered with the record it had read.
+            return JSONBody.response(status: .ok, bytes: StoredRecord(record: record).bytes)
         case .notFound:
             throw GatewayError.notFound("job not found")
         case .notOwner:
@@ -69,24 +71,21 @@ struct APIRoutes: Sendable {
             throw GatewayError.notFound("not found")
         }
         let token = try await gateway.authority.issue(userId: user, lifetime: .seconds(86_400))
-        return try JSONBody.response(status: .ok, ["token": .string(token), "userId": .string(user)])
+        return JSONBody.response(status: .ok, ["token": .string(token), "userId": .string(user)])
     }
 }
 
 /// JSON response bodies.
 enum JSONBody {
-    static func response(status: HTTPResponse.Status, _ object: [String: JSONValue]) throws -> Response {
-        try response(status: status, encoding: JSONValue.object(object))
+    static func response(status: HTTPResponse.Status, _ object: [String: JSONValue]) -> Response {
+        response(status: status, bytes: JSONValue.object(object).jsonBytes)
     }
 
-    static func response(status: HTTPResponse.Status, encoding value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        return Response(
+    static func response(status: HTTPResponse.Status, bytes: [UInt8]) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }
 }

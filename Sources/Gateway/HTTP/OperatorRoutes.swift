@@ -31,14 +31,14 @@ struct OperatorRoutes: Sendable {
         } catch {
             gateway.metrics.backendUnreachable()
             context.logger.warning("health: backend unreachable", metadata: ["error": "\(error)"])
-            return try JSONBody.response(
+            return JSONBody.response(
                 status: .serviceUnavailable,
                 [
                     "status": "unavailable", "backend": .string(gateway.broker.backendName),
                     "error": .string("\(error)"), "websocket": connections,
                 ])
         }
-        return try JSONBody.response(
+        return JSONBody.response(
             status: .ok, ["status": "ok", "backend": .string(gateway.broker.backendName), "websocket": connections])
     }
 
@@ -66,7 +66,7 @@ struct OperatorRoutes: Sendable {
                 "afterFinal": .integer(Int64(counters.afterFinal)), "failed": .integer(Int64(counters.failed)),
             ]
         }
-        return try JSONBody.response(
+        return JSONBody.response(
             status: .ok,
             [
                 "backend": .string(gateway.broker.backendName),

@@ -224,7 +224,7 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
                 if frame.length > maxMessageSize { close(.messageTooLarge, reason: "message too big") }
             }
         case .continuation:
-            guard var (opcode, data) = fragments else { return close(.protocolError, reason: "continuation without a message") }
+            guard case (let opcode, var data)? = fragments else { return close(.protocolError, reason: "continuation without a message") }
             guard data.readableBytes + frame.length <= maxMessageSize else {
                 fragments = nil
                 return close(.messageTooLarge, reason: "message too big")

@@ -42,6 +42,7 @@ struct JSONCodingTests {
         }
     }
 
+    /// (An unpaired surrogate escape, which Foundation refuses, reads as U+FFFD: see JSONUTF8Tests.)
     @Test("the parser accepts JSON and refuses the rest, like Foundation")
     func parser() throws {
         let good = [
@@ -55,7 +56,7 @@ struct JSONCodingTests {
         }
         #expect(try JSONValue(parsing: Array(#""\ud83d\ude00""#.utf8)) == "😀")
         let bad = [
-            "", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "+1", "1e", "tru", "nul", "\"abc", "\"\\x\"", "\"\\ud83d\"",
+            "", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "+1", "1e", "tru", "nul", "\"abc", "\"\\x\"",
             "{\"a\" 1}", "[1 2]", "\"a\u{01}\"", "1 2", "{'a':1}", "NaN",
         ]
         for text in bad {

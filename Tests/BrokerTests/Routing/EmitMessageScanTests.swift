@@ -15,11 +15,11 @@ struct EmitMessageScanTests {
         #"{"a":"unterminated}"#, String(repeating: "[", count: 70) + String(repeating: "]", count: 70),
         "{\"a\":" + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}",
         "{\"a\":" + String(repeating: "[", count: 60) + String(repeating: "]", count: 60) + "}",
-        // Strings the parser refuses for what they hold, in keys and values.
+        // Strings with unpaired surrogates (read as U+FFFD), in keys and values.
         #"{"a":"\ud800"}"#, #"{"\udc00":1}"#, #"{"a":["\ud83d\ude00", "\ud83dx"]}"#, #"{"a":"\u00e9\ud83d\ude00"}"#,
     ]
 
-    /// Bytes that are not UTF-8, where a string may hold only UTF-8.
+    /// Bytes that are not UTF-8 in strings (read as U+FFFD).
     static let invalidUTF8: [[UInt8]] = [
         Array(#"{"a":""#.utf8) + [0xFF] + Array(#""}"#.utf8),
         Array(#"{""#.utf8) + [0xC3] + Array(#"":1}"#.utf8),
@@ -47,6 +47,14 @@ struct EmitMessageScanTests {
             }
             #expect(last == object, "\(text)")
         }
+    }
+
+    @Test("bytes that are not UTF-8 reach the frame as U+FFFD: a text frame must be UTF-8")
+    func invalidUTF8InDataIsReplaced() throws {
+        let message = Array(#"{"userId":"u","event":"e","data":{"t":"a"#.utf8) + [0xFF] + Array(#"\ud800"}}"#.utf8)
+        let event = try RoutedEvent(emitMessage: message)
+        #expect(event.dataJSON == #"{"t":"a\#u{FFFD}\ud800"}"#)
+        #expect(event.data == ["t": "a\u{FFFD}\u{FFFD}"])
     }
 
     @Test("data keeps the text it arrived as; other fields are read as before")
