@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Gateway
 import HTTPTypes
@@ -20,7 +21,11 @@ struct TokenAuthorityTests {
     }
 
     static func base64URL(_ text: String) -> String {
-        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        base64URL(Data(text.utf8))
+    }
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
@@ -100,6 +105,26 @@ struct TokenAuthorityTests {
         let payload = Self.base64URL(#"{"publicKey":"mallory"}"#)
         await Self.expectUnauthorized("\(header).\(payload).", authority)
         await Self.expectUnauthorized("\(header).\(payload)", authority)
+    }
+
+    /// Signed with the right key and HS256, but the header names another algorithm (or none,
+    /// or asks for an extension we do not implement): not a valid JWS (RFC 7515 §4.1.1,
+    /// §4.1.11), and jsonwebtoken, the original's verifier, refused them. The signature alone
+    /// must not make a token whose header says otherwise acceptable.
+    @Test(arguments: [
+        #"{"alg":"none","typ":"JWT"}"#, #"{"alg":"HS384","typ":"JWT"}"#, #"{"alg":"hs256"}"#, #"{"typ":"JWT"}"#,
+        #"{"alg":"RS256"}"#, #"{"alg":"HS256","crit":["exp"]}"#, #"{"alg":["HS256"]}"#, "not json",
+    ])
+    func aHeaderThatMisstatesTheAlgorithmIsRefused(header: String) async throws {
+        let payload = Self.base64URL(#"{"publicKey":"alice"}"#)
+        let signingInput = "\(Self.base64URL(header)).\(payload)"
+        let signature = Data(HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: SymmetricKey(data: Data(TestGateway.secret.utf8))))
+        let token = signingInput + "." + Self.base64URL(signature)
+        await Self.expectUnauthorized(token, authority, message: "invalid token")
+        // The same, with the header as it should be, is accepted.
+        let good = "\(Self.base64URL(#"{"alg":"HS256","typ":"JWT","kid":"any"}"#)).\(payload)"
+        let goodSignature = Data(HMAC<SHA256>.authenticationCode(for: Data(good.utf8), using: SymmetricKey(data: Data(TestGateway.secret.utf8))))
+        #expect(try await authority.authenticate(good + "." + Self.base64URL(goodSignature)) == "alice")
     }
 
     @Test(arguments: ["", "   ", "Bearer", "Bearer ", "garbage", "a.b.c", "....", "Bearer %%%"])

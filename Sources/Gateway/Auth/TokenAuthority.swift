@@ -1,5 +1,6 @@
-import JWTKit
+import Broker
 import Foundation
+import JWTKit
 
 /// Verifies (and, for `switchboard token` and the demo, issues) HS256 tokens signed with the
 /// gateway's secret.
@@ -39,6 +40,7 @@ public struct TokenAuthority: Sendable {
     ///   (`nbf`), one naming no user.
     public func authenticate(_ presented: String?) async throws -> String {
         guard let token = Self.normalize(presented) else { throw GatewayError.unauthorized("missing token") }
+        guard Self.headerNamesHS256(token) else { throw GatewayError.unauthorized("invalid token") }
         let claims: TokenClaims
         do {
             claims = try await keys.verify(token, as: TokenClaims.self)
@@ -49,6 +51,23 @@ public struct TokenAuthority: Sendable {
         }
         guard let userId = claims.userId else { throw GatewayError.unauthorized("token names no user") }
         return userId
+    }
+
+    /// Whether the token's header says what it is: `"alg":"HS256"`, and no `crit` (no
+    /// extension is implemented here, RFC 7515 §4.1.11). jwt-kit verifies with the one key it
+    /// has whatever the header names, so a token signed with HS256 under `"alg":"none"` or
+    /// `"HS384"` passed; the original's jsonwebtoken refused those, as a JWS must be.
+    static func headerNamesHS256(_ token: String) -> Bool {
+        guard let end = token.firstIndex(of: "."), let bytes = Self.base64URLDecoded(token[..<end]),
+            case .object(let header)? = try? JSONValue.parse(utf8: bytes)
+        else { return false }
+        return header["alg"] == "HS256" && header["crit"] == nil
+    }
+
+    private static func base64URLDecoded(_ text: Substring) -> [UInt8]? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        return Data(base64Encoded: base64).map { Array($0) }
     }
 
     /// Signs a token for `userId` (as `publicKey` and `sub`) that expires after `lifetime`.
