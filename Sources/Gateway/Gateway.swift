@@ -96,12 +96,7 @@ public struct Gateway: Service {
         // monitors and load balancers probe `/health` with it.
         let http = Hummingbird.Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
         if let origin = configuration.corsOrigin {
-            http.add(
-                middleware: CORSMiddleware(
-                    allowOrigin: origin == "*" ? .all : .custom(origin),
-                    allowHeaders: [.authorization, .contentType, .init("Last-Event-ID")!],
-                    allowMethods: [.get, .post, .options]
-                ))
+            http.add(middleware: CrossOriginMiddleware(allowOrigin: origin))
         }
         http.add(middleware: JSONErrorMiddleware())
         OperatorRoutes(gateway: self).register(on: http)

@@ -340,7 +340,22 @@ struct HTTPAPITests {
             let preflight = try await client.execute(
                 uri: "/api/v1/agent/rebalance", method: .options,
                 headers: [.origin: "https://app.example", .accessControlRequestMethod: "POST"])
+            #expect(preflight.status == .noContent)
             #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example")
+            #expect(preflight.headers[.accessControlAllowHeaders] == "authorization, content-type, last-event-id")
+            #expect(preflight.headers[.accessControlAllowMethods]?.contains("POST") == true)
+            // Headers a browser app adds of its own (tracing, request ids) are allowed, as the
+            // original's Express cors middleware allowed them; a refused preflight fails the request.
+            let tracing = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .options,
+                headers: [
+                    .origin: "https://app.example", .accessControlRequestMethod: "POST",
+                    .accessControlRequestHeaders: "authorization,content-type,sentry-trace,baggage",
+                ])
+            #expect(tracing.status == .noContent)
+            #expect(tracing.headers[.accessControlAllowHeaders] == "authorization,content-type,sentry-trace,baggage")
+            #expect(tracing.headers[values: .vary].contains("Access-Control-Request-Headers"))
+            #expect(tracing.headers[values: .vary].contains("Origin"))
             let unauthorized = try await client.execute(
                 uri: "/api/v1/agent/rebalance", method: .post, headers: [.origin: "https://app.example"])
             #expect(unauthorized.status == .unauthorized)
