@@ -130,7 +130,13 @@ public struct Gateway: Service {
         )
     }
 
+    /// Serves until graceful shutdown.
+    /// - Throws: ``ListenError`` when it cannot listen at the configured host and port.
     public func run() async throws {
-        try await makeApplication().run()
+        do {
+            try await makeApplication().run()
+        } catch {
+            throw ListenError.from(error, host: configuration.host, port: configuration.port) ?? error
+        }
     }
 }

@@ -363,3 +363,23 @@ struct HTTPAPITests {
         }
     }
 }
+
+@Suite("Listening")
+struct ListeningTests {
+    /// `switchboard serve` on a port another process holds: an error that says so and what to
+    /// do, not the socket call's own words.
+    @Test func aPortInUseIsAClearError() async throws {
+        let holder = try await TestGateway(withAgent: false)
+        try await holder.live { client in
+            let port = try #require(client.port)
+            let second = try await TestGateway(configuration: GatewayConfiguration(port: port), withAgent: false)
+            do {
+                try await withDeadline("the second gateway to fail", within: .seconds(10)) { try await second.gateway.run() }
+                Issue.record("a second gateway listened on port \(port)")
+            } catch let error as ListenError {
+                #expect(error.port == port)
+                #expect(error.description == "cannot listen on 127.0.0.1:\(port): the port is in use by another process; stop it or choose another port (--port or PORT)")
+            }
+        }
+    }
+}
