@@ -27,6 +27,28 @@ struct ConnectionTimeoutTests {
         }
     }
 
+    /// Graceful shutdown closes a connection that has sent no request (or half a head) at once.
+    /// Before, it held the server until that connection's head deadline: 20 s after SIGTERM by
+    /// default, here an hour.
+    @Test(arguments: ["", "GET /health HTTP/1.1\r\nHost: x\r\n"])
+    func shutdownDoesNotWaitForAConnectionWithoutARequest(_ sent: String) async throws {
+        let patient = GatewayConfiguration(port: 0, requestHeadTimeout: .seconds(3_600), idleTimeout: .seconds(3_600))
+        let test = try await TestGateway(configuration: patient, withAgent: false)
+        let connection = try await withDeadline("the server to shut down", within: .seconds(30)) {
+            try await test.live { client in
+                let connection = try await RawConnection.connect(port: try #require(client.port))
+                if !sent.isEmpty { try await connection.send(sent) }
+                // The server has the connection (and what was sent) before the test's end shuts it down.
+                let answer = try await RawHTTPExchange.send(
+                    "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port: try #require(client.port))
+                #expect(answer.hasPrefix("HTTP/1.1 200"))
+                return connection
+            }
+        }
+        let text = try await withDeadline("the connection to be closed", within: .seconds(10)) { try await connection.textWhenClosed() }
+        #expect(text.isEmpty, "\(text.prefix(100))")
+    }
+
     @Test func anIdleKeepAliveConnectionIsClosedAfterItsAnswer() async throws {
         let test = try await TestGateway(configuration: Self.short, withAgent: false)
         try await test.live { client in

@@ -45,6 +45,18 @@ final class FirstRequestPeek: ChannelInboundHandler, RemovableChannelHandler {
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
+    /// Graceful shutdown: a connection with no request yet has nothing to finish, so it is
+    /// closed now. Nothing else in the pipeline answers the server's quiesce event before the
+    /// first request, so such a connection (a browser's preconnected socket, a health checker
+    /// that connected and waits) held shutdown until its head deadline, 20 s.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     private func startDeadline(_ context: ChannelHandlerContext) {
         guard deadline == nil else { return }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: .init(timeout)) {
