@@ -53,6 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a new connection has to send its first complete request head (then 408).")
     var requestHeadTimeout = 20.0
 
+    @Option(help: ArgumentHelp(
+        "Seconds graceful shutdown may take before what is left is cancelled.",
+        discussion: "Requests still in progress, connections and in-process jobs then end at once (jobs go back on the queue). The default stays under Kubernetes' 30 s grace period."))
+    var shutdownTimeout = 25.0
+
     @Option(help: "Events that may wait for one connection before it is disconnected as too slow.")
     var outboundCapacity = 256
 
@@ -71,7 +76,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
         guard heartbeat > 0, heartbeat.isFinite else { throw ValidationError("--heartbeat must be positive") }
-        for (name, value) in [("--idle-timeout", idleTimeout), ("--request-head-timeout", requestHeadTimeout)] {
+        for (name, value) in [
+            ("--idle-timeout", idleTimeout), ("--request-head-timeout", requestHeadTimeout), ("--shutdown-timeout", shutdownTimeout),
+        ] {
             guard value > 0, value.isFinite else { throw ValidationError("\(name) must be positive") }
         }
         guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
@@ -148,9 +155,12 @@ struct ServeCommand: AsyncParsableCommand {
                     broker: broker, handler: DemoRebalanceHandler(), configuration: AgentConfiguration(names: names),
                     logger: Logger(label: "switchboard.agent")))
         }
-        let group = ServiceGroup(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
-        try await group.run()
+        // What graceful shutdown has not finished by then (a request whose body stopped coming,
+        // a long demo job) is cancelled: the process exits before an orchestrator's SIGKILL.
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000))
+        try await ServiceGroup(configuration: groupConfiguration).run()
     }
 }
 

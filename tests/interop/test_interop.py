@@ -3,6 +3,7 @@ processes. Usage: test_interop.py REDIS_URL"""
 
 import json
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -392,6 +393,28 @@ def test_sigterm_with_open_connections(db_url):
         sse.close()
 
 
+def test_sigterm_with_stalled_clients(db_url):
+    """SIGTERM with a socket that sent nothing and a request whose body stopped coming: the first
+    is closed at once, the second cancelled at --shutdown-timeout; the process exits 0. Before,
+    the first held the exit for 20 s and the second until the idle timeout (75 s)."""
+    node = Gateway("--redis", db_url, "--shutdown-timeout", "2", env={"JWT_SECRET": SECRET}, name="gateway-stalled")
+    idle = socket.create_connection(("127.0.0.1", node.port))
+    stalled = socket.create_connection(("127.0.0.1", node.port))
+    try:
+        stalled.sendall((f"POST /api/v1/agent/rebalance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token('slow')}\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"amount\":").encode())
+        time.sleep(0.5)  # both connections are the server's before it is told to stop
+        started = time.time()
+        code = node.stop()
+        expect(code == 0, f"exit code {code} after {time.time() - started:.1f} s")
+        for connection in (idle, stalled):
+            connection.settimeout(5)
+            expect(connection.recv(100) == b"", "the connection was closed")
+    finally:
+        idle.close()
+        stalled.close()
+
+
 def main():
     redis_url = sys.argv[1]
     db_url = redis_url.rstrip("/") + "/7"
@@ -414,6 +437,8 @@ def main():
         runner.run("ws:emit from another service reaches both nodes", test_emit_from_another_service,
                    node_a, node_b, db_url)
         runner.run("bad tokens and bodies are refused", test_bad_tokens_are_refused, node_b)
+        runner.run("SIGTERM with an idle socket and a stalled request body: exit 0 within the shutdown timeout",
+                   test_sigterm_with_stalled_clients, db_url)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
                    redis_url)
         runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",
