@@ -124,6 +124,7 @@ struct EventStreamTests {
                     port: port, path: "/api/v1/events?token=\(token)", headers: [("Origin", "https://app.example")])
                 #expect(stream.status == .ok)
                 #expect(stream.headers["Access-Control-Allow-Origin"] == ["https://app.example"])
+                #expect(stream.headers["Access-Control-Allow-Credentials"] == ["true"])
                 #expect(try await stream.nextEvent()?.event == "connected")
                 await stream.close()
 

@@ -356,10 +356,12 @@ struct HTTPAPITests {
             #expect(tracing.headers[.accessControlAllowHeaders] == "authorization,content-type,sentry-trace,baggage")
             #expect(tracing.headers[values: .vary].contains("Access-Control-Request-Headers"))
             #expect(tracing.headers[values: .vary].contains("Origin"))
+            #expect(tracing.headers[.accessControlAllowCredentials] == "true")
             let unauthorized = try await client.execute(
                 uri: "/api/v1/agent/rebalance", method: .post, headers: [.origin: "https://app.example"])
             #expect(unauthorized.status == .unauthorized)
             #expect(unauthorized.headers[.accessControlAllowOrigin] == "https://app.example")
+            #expect(unauthorized.headers[.accessControlAllowCredentials] == "true")
         }
     }
 }

@@ -8,6 +8,11 @@ import Hummingbird
 /// `Access-Control-Allow-Headers`): browser apps add their own (`sentry-trace`, `baggage`,
 /// `traceparent`, `x-request-id`), and a fixed list made the browser refuse those apps'
 /// requests before they were sent. Headers the gateway does not read change nothing.
+///
+/// For one configured origin (not `*`), credentialed requests are allowed too: a Socket.IO
+/// client behind a load balancer with cookie-based sticky sessions sets `withCredentials`, and
+/// the browser refuses its polling requests without `Access-Control-Allow-Credentials`. The
+/// gateway authenticates with bearer tokens, never cookies, so this grants nothing more.
 struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The `Access-Control-Allow-Origin` value: one origin, or `*`.
     let allowOrigin: String
@@ -32,14 +37,20 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
             } else {
                 headers[.accessControlAllowHeaders] = Self.defaultAllowHeaders
             }
-            if allowOrigin != "*" { headers[values: .vary].append("Origin") }
+            if allowOrigin != "*" {
+                headers[values: .vary].append("Origin")
+                headers[.accessControlAllowCredentials] = "true"
+            }
             return Response(status: .noContent, headers: headers)
         }
         // Errors are responses by now (JSONErrorMiddleware runs inside this one), so they get
         // the header too and a browser can read why a request failed.
         var response = try await next(request, context)
         response.headers[.accessControlAllowOrigin] = allowOrigin
-        if allowOrigin != "*" { response.headers[values: .vary].append("Origin") }
+        if allowOrigin != "*" {
+            response.headers[values: .vary].append("Origin")
+            response.headers[.accessControlAllowCredentials] = "true"
+        }
         return response
     }
 }

@@ -136,12 +136,23 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
             ("Content-Type", "application/json; charset=utf-8"), ("Content-Length", "\(body.readableBytes)"),
             ("Connection", "close"),
         ])
-        if let allowOrigin { headers.add(name: "Access-Control-Allow-Origin", value: allowOrigin) }
+        addCrossOriginHeaders(to: &headers)
         let status = HTTPResponseStatus(statusCode: error.status.code)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    /// As ``CrossOriginMiddleware`` sends them (an `EventSource` with `withCredentials` needs
+    /// the credentials header for one configured origin).
+    private func addCrossOriginHeaders(to headers: inout HTTPHeaders) {
+        guard let allowOrigin else { return }
+        headers.add(name: "Access-Control-Allow-Origin", value: allowOrigin)
+        if allowOrigin != "*" {
+            headers.add(name: "Access-Control-Allow-Credentials", value: "true")
+            headers.add(name: "Vary", value: "Origin")
+        }
     }
 
     // MARK: Stream
@@ -156,7 +167,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         var headers = HTTPHeaders([
             ("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
         ])
-        if let allowOrigin { headers.add(name: "Access-Control-Allow-Origin", value: allowOrigin) }
+        addCrossOriginHeaders(to: &headers)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         let connected = #"{"userId":"# + JSONText.quoted(session.userId) + "}"
         write(SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected), context: context)
