@@ -15,13 +15,17 @@ import Synchronization
 /// `PUBLISH processing`; `PUBLISH done` + `LREM` + `DEL` lease + `LMOVE` of the next job (one
 /// pipeline): seven commands in three round trips. An empty queue adds a `BLMOVE`; leases of
 /// long jobs are renewed together, one pipelined `SET … XX` per job every
-/// ``AgentConfiguration/leaseRenewalInterval``.
+/// ``AgentConfiguration/leaseRenewalInterval``. A status no subscriber heard (`PUBLISH`
+/// answered 0: every gateway was reconnecting) is published again until one does
+/// (``AgentConfiguration/unheardStatusLifetime``); gateways apply each status once.
 public final class Agent<Handler: JobHandler>: Service, Sendable {
     public let configuration: AgentConfiguration
     let broker: any Broker
     let handler: Handler
     let logger: Logger
     let leases: LeaseKeeper
+    /// Statuses published when no gateway was listening, published again until one hears them.
+    let unheard: UnheardStatuses
     private let keys: AgentKeys
     private let counters = Mutex(AgentStatistics())
 
@@ -36,11 +40,20 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.leases = LeaseKeeper(broker: broker, configuration: configuration, logger: logger)
+        self.unheard = UnheardStatuses(
+            broker: broker, channel: configuration.names.statusChannel, logger: logger,
+            lifetime: configuration.unheardStatusLifetime)
         self.keys = AgentKeys(configuration.names)
     }
 
     /// What the agent has done so far.
-    public var statistics: AgentStatistics { counters.withLock { $0 } }
+    public var statistics: AgentStatistics {
+        var statistics = counters.withLock { $0 }
+        let unheard = self.unheard.counts
+        statistics.statusesRepublished = unheard.republished
+        statistics.statusesUnheard = unheard.givenUp
+        return statistics
+    }
 
     private var names: JobNames { configuration.names }
 
@@ -53,6 +66,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             ])
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await self.leases.run() }
+            background.addTask { await self.unheard.run() }
             background.addTask {
                 var reaper = Reaper(broker: self.broker, configuration: self.configuration, logger: self.logger)
                 await reaper.run()
@@ -219,9 +233,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         let userId = record.user.publicKey
 
         do {
-            try await broker.publish(
-                StatusUpdate(jobId: jobId, status: .processing, userId: userId).jsonBytesForAgent(stampedAt: .now()),
-                to: keys.statusChannel)
+            let processing = StatusUpdate(jobId: jobId, status: .processing, userId: userId).jsonBytesForAgent(stampedAt: .now())
+            if try await broker.publish(processing, to: keys.statusChannel) == 0 { unheard.add(processing, jobId: jobId) }
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
             logger.warning("could not publish processing", metadata: ["error": "\(error)"])
@@ -321,6 +334,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 }
                 for reply in replies.prefix(acknowledgement - completed) {
                     if case .error(let error) = reply { throw error }
+                    // PUBLISH answers how many subscribers got the update: none, and it is published again.
+                    if completed == 0, let update, case .integer(0) = reply { unheard.add(update, jobId: job.id) }
                     completed += 1
                 }
                 return (true, next)

@@ -20,6 +20,9 @@ public struct AgentConfiguration: Sendable {
     public var retry: RetryPolicy
     /// Written into each lease so an operator can tell which agent holds a job.
     public var agentId: String
+    /// How long a status update that no subscriber heard (no gateway listening when it was
+    /// published) is published again, with backoff, before it is given up.
+    public var unheardStatusLifetime: Duration = .seconds(60)
 
     /// - Parameters:
     ///   - visibilityTimeout: must be positive; the renewal interval defaults to a third of it,

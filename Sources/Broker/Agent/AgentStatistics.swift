@@ -13,5 +13,9 @@ public struct AgentStatistics: Sendable, Hashable {
     /// Jobs given up unfinished (cancellation, broker unreachable); the reaper re-queues them.
     public var abandoned = 0
 
+    /// Status updates no subscriber heard when first published that one heard later.
+    public var statusesRepublished = 0
+    /// Status updates no subscriber heard within the time they are republished for.
+    public var statusesUnheard = 0
     public init() {}
 }

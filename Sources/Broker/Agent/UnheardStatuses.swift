@@ -1,0 +1,147 @@
+import DequeModule
+import Logging
+import Synchronization
+
+/// Status updates an agent published when nobody was subscribed to the status channel
+/// (`PUBLISH` answered 0), published again until a subscriber hears them.
+///
+/// Pub/sub keeps nothing: a `done` published while every gateway's subscriber was reconnecting
+/// (a Redis restart, a network blip, `CLIENT KILL`) was simply gone. The job had run and been
+/// acknowledged, its record stayed at `created` and its user never heard of it; a drill with five
+/// subscriber reconnects lost 10 of 200 jobs that way. `PUBLISH` says how many subscribers got
+/// a message, so an unheard one is known at no extra cost; publishing again is safe because
+/// gateways apply each status once, whatever they hear twice.
+///
+/// Per job only the newest unheard status is kept (`done` supersedes `processing`). At most
+/// ``capacity`` wait; the oldest is dropped beyond that. Each is retried with backoff for
+/// ``lifetime``: a status nobody hears that long (no gateway running at all) is given up.
+final class UnheardStatuses: Sendable {
+    private struct Unheard {
+        let jobId: String
+        let bytes: [UInt8]
+        let since: ContinuousClock.Instant
+        var attempt: Int
+        var due: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var waiting: Deque<Unheard> = []
+        /// Resumed when a status is added while the loop waits for one.
+        var wakeUp: CheckedContinuation<Void, Never>?
+        var republished = 0
+        var givenUp = 0
+    }
+
+    let capacity: Int
+    let lifetime: Duration
+    private let retry: RetryPolicy
+    private let broker: any Broker
+    private let channel: String
+    private let logger: Logger
+    private let logThrottle = LogThrottle()
+    private let state = Mutex(State())
+
+    init(
+        broker: any Broker, channel: String, logger: Logger, capacity: Int = 10_000, lifetime: Duration = .seconds(60),
+        retry: RetryPolicy = RetryPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(5))
+    ) {
+        self.broker = broker
+        self.channel = channel
+        self.logger = logger
+        self.capacity = max(1, capacity)
+        self.lifetime = lifetime
+        self.retry = retry
+    }
+
+    /// How many were heard when published again, and how many were given up.
+    var counts: (republished: Int, givenUp: Int, waiting: Int) {
+        state.withLock { ($0.republished, $0.givenUp, $0.waiting.count) }
+    }
+
+    /// Notes that `bytes`, a status of `jobId`, reached no subscriber.
+    func add(_ bytes: [UInt8], jobId: String) {
+        let now = ContinuousClock.now
+        let (wakeUp, dropped) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
+            state.waiting.removeAll { $0.jobId == jobId }
+            var dropped = false
+            if state.waiting.count >= capacity {
+                state.waiting.removeFirst()
+                state.givenUp += 1
+                dropped = true
+            }
+            state.waiting.append(Unheard(jobId: jobId, bytes: bytes, since: now, attempt: 1, due: now + retry.delay(afterAttempt: 1)))
+            defer { state.wakeUp = nil }
+            return (state.wakeUp, dropped)
+        }
+        wakeUp?.resume()
+        if dropped {
+            logThrottle.log(
+                "full", .warning, "too many unheard status updates waiting; dropped the oldest",
+                metadata: ["capacity": "\(capacity)"], to: logger)
+        }
+        logThrottle.log(
+            "unheard", .notice, "no subscriber heard a status update; it will be published again",
+            metadata: ["jobId": "\(JobID.loggable(jobId))", "channel": "\(channel)"], to: logger)
+    }
+
+    /// Publishes the waiting statuses again as they fall due, until cancelled; then publishes
+    /// whatever still waits once more.
+    func run() async {
+        while !Task.isCancelled {
+            let next = state.withLock { $0.waiting.map(\.due).min() }
+            guard let next else {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = state.withLock { state in
+                            guard state.waiting.isEmpty, !Task.isCancelled else { return true }
+                            state.wakeUp = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    state.withLock { state in defer { state.wakeUp = nil }; return state.wakeUp }?.resume()
+                }
+                continue
+            }
+            // Not past the first retry delay: a status added meanwhile may fall due sooner.
+            let wake = min(next, ContinuousClock.now + retry.initialDelay)
+            if wake > .now {
+                do { try await Task.sleep(until: wake, clock: .continuous) } catch { break }
+            }
+            await publishDue(all: false)
+        }
+        await publishDue(all: true)
+    }
+
+    /// Publishes the statuses that are due (or all of them, once, at shutdown).
+    private func publishDue(all: Bool) async {
+        let now = ContinuousClock.now
+        let due = state.withLock { state -> [Unheard] in
+            let due = Array(state.waiting.filter { all || $0.due <= now })
+            state.waiting.removeAll { all || $0.due <= now }
+            return due
+        }
+        for var unheard in due {
+            let receivers = (try? await broker.publish(unheard.bytes, to: channel)) ?? 0
+            if receivers > 0 {
+                state.withLock { $0.republished += 1 }
+                continue
+            }
+            let expired = ContinuousClock.now - unheard.since >= lifetime
+            if all || expired {
+                state.withLock { $0.givenUp += 1 }
+                logThrottle.log(
+                    "givenUp", .warning, "no subscriber heard a status update; given up (is a gateway running?)",
+                    metadata: ["jobId": "\(JobID.loggable(unheard.jobId))", "channel": "\(channel)"], to: logger)
+                continue
+            }
+            unheard.attempt += 1
+            unheard.due = ContinuousClock.now + retry.delay(afterAttempt: unheard.attempt)
+            state.withLock { state in
+                // A newer status of the same job, added meanwhile, wins.
+                if !state.waiting.contains(where: { $0.jobId == unheard.jobId }) { state.waiting.append(unheard) }
+            }
+        }
+    }
+}
