@@ -24,6 +24,7 @@ public final class Subscription: AsyncSequence, Sendable {
         /// A thread is calling `handler`; what arrives meanwhile is buffered for it.
         var handling = false
         var handlerDone: CheckedContinuation<Void, any Error>?
+        var resumedHandlers: [@Sendable () -> Void] = []
     }
 
     /// The channels and patterns this subscription listens to.
@@ -155,6 +156,21 @@ public final class Subscription: AsyncSequence, Sendable {
             }
             done?.resume()
         }
+    }
+
+    /// Registers `handler`, called each time the backend has subscribed again after losing
+    /// its connection (and with it the messages published in between: pub/sub keeps nothing).
+    /// A consumer that must not miss anything catches up from a record of its own there.
+    /// Called on a backend thread once the subscription is confirmed again: it must not block.
+    public func onResumedAfterLoss(_ handler: @escaping @Sendable () -> Void) {
+        state.withLock { $0.resumedHandlers.append(handler) }
+    }
+
+    /// Tells the consumer that messages may have been lost and the subscription is live again
+    /// (called by backends; see ``onResumedAfterLoss(_:)``).
+    package func resumedAfterLoss() {
+        let handlers = state.withLock { $0.finished ? [] : $0.resumedHandlers }
+        for handler in handlers { handler() }
     }
 
     /// Ends the subscription (called by backends): the consumer gets what is buffered, then

@@ -132,8 +132,9 @@ extension RedisBroker {
         case "subscribe", "psubscribe":
             guard parts.count >= 2, let name = parts[1].text else { return }
             let kind: SubscriptionRegistry.Kind = kind == "subscribe" ? .channel : .pattern
-            let ready = registry.withLock { $0.confirmed(.init(kind: kind, name: name)) }
+            let (ready, resumed) = registry.withLock { $0.confirmed(.init(kind: kind, name: name)) }
             for waiter in ready { waiter.resume(returning: .success(())) }
+            for subscription in resumed { subscription.resumedAfterLoss() }
         case "unsubscribe", "punsubscribe":
             guard parts.count >= 2, let name = parts[1].text else { return }
             let kind: SubscriptionRegistry.Kind = kind == "unsubscribe" ? .channel : .pattern

@@ -24,6 +24,8 @@ struct SubscriptionRegistry: ~Copyable {
     private struct Entry {
         var subscribers: [ObjectIdentifier: Subscription] = [:]
         var pendingConfirmations = 0
+        /// Subscribed again after the connection was lost: its subscribers are told once confirmed.
+        var resumingAfterLoss = false
     }
 
     private struct Waiter {
@@ -87,16 +89,24 @@ struct SubscriptionRegistry: ~Copyable {
         return true
     }
 
-    /// Redis confirmed one `SUBSCRIBE`/`PSUBSCRIBE`; returns the waiters now satisfied.
-    mutating func confirmed(_ name: Name) -> [CheckedContinuation<Result<Void, BrokerError>, Never>] {
-        guard var entry = entries[name] else { return [] }
+    /// Redis confirmed one `SUBSCRIBE`/`PSUBSCRIBE`; returns the waiters now satisfied and,
+    /// after a lost connection, the subscriptions live again (to be told they missed messages).
+    mutating func confirmed(_ name: Name) -> (
+        ready: [CheckedContinuation<Result<Void, BrokerError>, Never>], resumed: [Subscription]
+    ) {
+        guard var entry = entries[name] else { return ([], []) }
         entry.pendingConfirmations = max(0, entry.pendingConfirmations - 1)
         if entry.pendingConfirmations == 0 && entry.subscribers.isEmpty {
             entries[name] = nil
-            return []
+            return ([], [])
+        }
+        var resumed: [Subscription] = []
+        if entry.pendingConfirmations == 0 && entry.resumingAfterLoss {
+            entry.resumingAfterLoss = false
+            resumed = Array(entry.subscribers.values)
         }
         entries[name] = entry
-        guard entry.pendingConfirmations == 0 else { return [] }
+        guard entry.pendingConfirmations == 0 else { return ([], []) }
         var ready: [CheckedContinuation<Result<Void, BrokerError>, Never>] = []
         for (id, var waiter) in waiters where waiter.remaining.contains(name) {
             waiter.remaining.remove(name)
@@ -107,7 +117,7 @@ struct SubscriptionRegistry: ~Copyable {
                 waiters[id] = waiter
             }
         }
-        return ready
+        return (ready, resumed)
     }
 
     /// Removes `subscription`; returns the names that need an `UNSUBSCRIBE` now.
@@ -146,7 +156,10 @@ struct SubscriptionRegistry: ~Copyable {
     /// A new subscriber connection: every name still in use is subscribed again.
     mutating func resubscribeAll() -> [Name] {
         entries = entries.filter { !$0.value.subscribers.isEmpty }
-        for name in entries.keys { entries[name]?.pendingConfirmations = 1 }
+        for name in entries.keys {
+            entries[name]?.pendingConfirmations = 1
+            entries[name]?.resumingAfterLoss = true
+        }
         return Array(entries.keys)
     }
 

@@ -100,6 +100,45 @@ struct RouterTests {
         }
     }
 
+    /// A node whose subscriber connection was lost missed the `ws:emit` messages that another
+    /// node published meanwhile: its sessions catch up from the event log once it hears again.
+    @Test("a node that did not hear ws:emit for a while catches its sessions up", arguments: TestBackend.all)
+    func catchUpAfterALoss(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let deaf = DeafBroker(base: broker)
+            try await withRouters(onEach: [broker, deaf], configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let session = try await routers[1].connect(userId: user, transport: "test")
+                let quiet = try await routers[1].connect(userId: unique("quiet"), transport: "test")
+                defer {
+                    session.close()
+                    quiet.close()
+                }
+                let job = try await routers[0].jobs().create(payload: ["amount": 5], for: user)
+                #expect(try await session.nextEvent().name == "rebalance:created")
+
+                deaf.goDeaf()
+                let agent = GuideAgent(broker: broker, names: names)
+                try await agent.publish(.processing, for: job)
+                try await agent.publish(.done, for: job)
+                // The other node applies both and publishes them on ws:emit, which this node misses.
+                try await eventually("the other node to apply both", within: .seconds(10)) {
+                    routers[0].stats.jobs["rebalance"]!.applied == 2
+                }
+                #expect(session.deliveredCount == 1)
+
+                deaf.hearAgain()
+                let processing = try await session.nextEvent()
+                let done = try await session.nextEvent()
+                #expect([processing.name, done.name] == ["rebalance:processing", "rebalance:done"])
+                #expect(done.data["jobId"] == .string(job.jobId))
+                // A session that has had no event has nothing to measure from, and gets nothing.
+                #expect(quiet.deliveredCount == 0)
+            }
+        }
+    }
+
     @Test("malformed and wrong-owner updates are dropped while good ones flow", arguments: TestBackend.all)
     func dropsBadUpdates(backend: TestBackend) async throws {
         try await backend.withBroker { broker async throws in

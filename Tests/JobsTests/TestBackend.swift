@@ -98,7 +98,15 @@ func withRouters<T: Sendable>(
     _ count: Int = 1, on broker: any Broker, configuration: RouterConfiguration,
     _ body: @escaping @Sendable ([Router]) async throws -> T
 ) async throws -> T {
-    let routers = (0..<count).map { _ in Router(broker: broker, configuration: configuration) }
+    try await withRouters(onEach: Array(repeating: broker, count: count), configuration: configuration, body)
+}
+
+/// Routers (nodes), one on each of `brokers`, running while `body` runs.
+func withRouters<T: Sendable>(
+    onEach brokers: [any Broker], configuration: RouterConfiguration,
+    _ body: @escaping @Sendable ([Router]) async throws -> T
+) async throws -> T {
+    let routers = brokers.map { Router(broker: $0, configuration: configuration) }
     return try await withThrowingTaskGroup(of: T?.self) { group in
         for router in routers {
             group.addTask {

@@ -19,6 +19,8 @@ struct FaultTests {
         try await withRedisBroker(url: server.url) { broker in
             #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
             try await broker.subscribe(to: "fault:channel") { subscription in
+                let resumptions = Atomic(0)
+                subscription.onResumedAfterLoss { resumptions.add(1, ordering: .relaxed) }
                 #expect(try await broker.publish("before", to: "fault:channel") == 1)
                 #expect(try await nextMessage(subscription)?.payload == Array("before".utf8))
 
@@ -60,6 +62,8 @@ struct FaultTests {
                 // The subscription is back without resubscribing here.
                 #expect(await eventually { ((try? await broker.publish("after", to: "fault:channel")) ?? 0) == 1 })
                 #expect(try await nextMessage(subscription)?.payload == Array("after".utf8))
+                // The consumer was told, once, that messages published meanwhile were missed.
+                #expect(resumptions.load(ordering: .relaxed) == 1)
 
                 // The blocked consumer retried on a fresh connection and gets what is pushed now.
                 #expect(await eventually { (try? await broker.clientsBlocked()) == 1 })

@@ -19,7 +19,7 @@ struct SubscriptionRegistryTests {
         let b = subscription()
         #expect(registry.add(a, to: [news, all]).count == 2)
         #expect(registry.add(b, to: [news, all]).isEmpty, "the second user shares the Redis subscription")
-        #expect(registry.confirmed(news).isEmpty && registry.confirmed(all).isEmpty)
+        #expect(registry.confirmed(news).ready.isEmpty && registry.confirmed(all).ready.isEmpty)
         #expect(registry.subscribers(of: news).count == 2)
         #expect(registry.remove(a, from: [news, all]).isEmpty)
         #expect(Set(registry.remove(b, from: [news, all])) == [news, all])
@@ -51,5 +51,17 @@ struct SubscriptionRegistryTests {
         #expect(lost.subscribing.isEmpty && lost.leaving.isEmpty)
         #expect(Set(registry.resubscribeAll()) == [news, all])
         #expect(registry.channelCount == 1 && registry.patternCount == 1)
+        // Confirmed again: its subscribers are told they may have missed messages, once.
+        let resumed = registry.confirmed(news).resumed
+        #expect(resumed.count == 1 && resumed.first === a)
+        #expect(registry.confirmed(all).resumed.count == 1)
+        _ = registry.add(a, to: [news])
+        #expect(registry.confirmed(news).resumed.isEmpty)
+    }
+
+    @Test func aFirstSubscriptionIsNotAResumption() {
+        var registry = SubscriptionRegistry()
+        _ = registry.add(subscription(), to: [news])
+        #expect(registry.confirmed(news).resumed.isEmpty)
     }
 }

@@ -15,6 +15,7 @@ extension Router {
                 group.addTask { await self.drain(lane) }
             }
             group.addTask { await self.runWatermarkWriter() }
+            group.addTask { await self.runCatchUp() }
             group.addTask {
                 await cancelWhenGracefulShutdown {
                     await withDiscardingTaskGroup { listeners in
@@ -25,6 +26,7 @@ extension Router {
                 // Nothing new arrives now: the lanes drain and the watermark writer finishes.
                 for lane in lanes { lane.finish() }
                 self.finishWatermarks()
+                self.finishCatchUp()
             }
         }
         registry.closeAll(reason: .shutdown)
@@ -63,12 +65,63 @@ extension Router {
 
     /// `ws:emit` → this node's sessions, handed over where the broker delivers each message
     /// (delivering only queues frames on sessions: it never waits), not from a task of its own.
+    ///
+    /// Whenever `ws:emit` is heard again after messages may have been missed (the backend lost
+    /// its connection, or the subscription had to be opened again), the sessions catch up from
+    /// the users' event logs (``catchUpSessions()``).
     private func runEmitDelivery() async {
+        var subscribedBefore = false
         await subscribeRepeatedly(
             to: [JobNames.emitChannel], buffering: configuration.emitBuffering,
             onSubscribed: { self.markSubscribed(emit: $0) }
         ) { subscription in
+            subscription.onResumedAfterLoss { self.catchUpSignalYield() }
+            if subscribedBefore { self.catchUpSignalYield() }
+            subscribedBefore = true
             try await subscription.handleMessages { message in self.deliver(emitMessage: message.payload) }
+        }
+    }
+
+    /// Runs ``catchUpSessions()`` each time it is signalled, until the signals end (shutdown).
+    private func runCatchUp() async {
+        for await _ in catchUpStream { await catchUpSessions() }
+    }
+
+    /// Hands this node's sessions the logged events of their users that came after the last one
+    /// each received: those published on `ws:emit` while this node did not hear it. Pub/sub kept
+    /// none of them; every other node delivered them, and the user's event log has them.
+    ///
+    /// Only sessions that have had an event catch up (a session's last event id is where its
+    /// own sequence stands; one that has had none has nothing to measure from). A repeat of an
+    /// event the session has is skipped by the session, so a live delivery racing this one is
+    /// harmless.
+    func catchUpSessions() async {
+        var caughtUp = 0
+        for (userId, sessions) in registry.sessionsWithEvents() {
+            guard let floor = sessions.map(\.lastEventId).min() else { continue }
+            let events: [RoutedEvent]
+            do {
+                events = try await eventLog.events(of: userId, after: floor, on: broker)
+            } catch {
+                logThrottle.log(
+                    "catchUp", .warning, "could not read an event log to catch sessions up",
+                    metadata: ["userId": "\(JobID.loggable(userId))", "error": "\(error)"], to: logger)
+                continue
+            }
+            var last: EventID?
+            for event in events {
+                guard let id = event.eventId else { continue }
+                for (session, lastEventId) in sessions where id > lastEventId {
+                    if case .queued = session.deliver(event) {
+                        caughtUp += 1
+                        last = max(last ?? id, id)
+                    }
+                }
+            }
+            if let last { noteDelivered(userId: userId, eventId: last) }
+        }
+        if caughtUp > 0 {
+            logger.info("sessions caught up after ws:emit was not heard for a while", metadata: ["events": "\(caughtUp)"])
         }
     }
 

@@ -47,6 +47,9 @@ public final class Router: Service, Sendable {
     private let state = Mutex(State())
     let watermarkStream: AsyncStream<Void>
     private let watermarkContinuation: AsyncStream<Void>.Continuation
+    /// Signalled when `ws:emit` was heard again after a loss (see ``catchUpSessions()``).
+    let catchUpStream: AsyncStream<Void>
+    private let catchUpContinuation: AsyncStream<Void>.Continuation
 
     struct State {
         var pendingWatermarks: [String: EventID] = [:]
@@ -80,6 +83,7 @@ public final class Router: Service, Sendable {
         }
         self.stores = stores
         (watermarkStream, watermarkContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (catchUpStream, catchUpContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The users' event logs.
@@ -227,6 +231,14 @@ public final class Router: Service, Sendable {
 
     func finishWatermarks() {
         watermarkContinuation.finish()
+    }
+
+    func catchUpSignalYield() {
+        catchUpContinuation.yield()
+    }
+
+    func finishCatchUp() {
+        catchUpContinuation.finish()
     }
 
     func countEmit(malformed: Bool) {

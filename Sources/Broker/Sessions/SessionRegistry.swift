@@ -139,6 +139,16 @@ public final class SessionRegistry: Sendable {
         broadcast(event, to: event.room)
     }
 
+    /// The open sessions that have had an event (a last event id), by user.
+    func sessionsWithEvents() -> [String: [(session: Session, lastEventId: EventID)]] {
+        let all = state.withLock { Array($0.sessions.values) }
+        var byUser: [String: [(session: Session, lastEventId: EventID)]] = [:]
+        for session in all {
+            if let last = session.lastEventId { byUser[session.userId, default: []].append((session, last)) }
+        }
+        return byUser
+    }
+
     /// Closes every session (for instance on shutdown).
     public func closeAll(reason: SessionCloseReason = .shutdown) {
         let all = state.withLock { Array($0.sessions.values) }
