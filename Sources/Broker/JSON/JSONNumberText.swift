@@ -10,12 +10,26 @@ enum JSONNumberText {
             output.append(UInt8(ascii: "0"))
             return
         }
+        // Whole numbers below 2^53 are their own shortest digits: written as integers.
+        if value.magnitude < 9_007_199_254_740_992, value == value.rounded(.towardZero) {
+            output.append(contentsOf: String(Int64(value)).utf8)
+            return
+        }
         if value < 0 { output.append(UInt8(ascii: "-")) }
         // Swift's description has the shortest digits that read back as the same double, as
         // JavaScript's do; only where the point goes and how the exponent looks differ.
-        let (digits, pointPosition) = shortestDigits(of: value.magnitude)
+        var text = value.magnitude.description
+        text.withUTF8 { text in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: text.count) { buffer in
+                let (count, n) = shortestDigits(of: text, into: buffer)
+                write(UnsafeBufferPointer(rebasing: buffer[..<count]), pointPosition: n, to: &output)
+            }
+        }
+    }
+
+    /// `digits` × 10^(n − k): ECMA-262 `Number::toString` steps 6 to 10.
+    private static func write(_ digits: UnsafeBufferPointer<UInt8>, pointPosition n: Int, to output: inout [UInt8]) {
         let k = digits.count
-        let n = pointPosition  // value = 0.d1d2…dk × 10^n
         if k <= n && n <= 21 {
             output.append(contentsOf: digits)
             output.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: n - k))
@@ -40,39 +54,43 @@ enum JSONNumberText {
         }
     }
 
-    /// The significant digits of a positive finite double (no leading or trailing zeros) and
-    /// the position of the decimal point relative to them, from Swift's shortest form
-    /// (`123.45`, `1e-07`, `1.2345678901234567e+19`).
-    private static func shortestDigits(of value: Double) -> (digits: [UInt8], pointPosition: Int) {
-        let text = Array(value.description.utf8)
-        var mantissa = text[...]
+    /// Copies the significant digits of a positive finite double's shortest form (`123.45`,
+    /// `1e-07`, `1.2345678901234567e+19`) into `digits`, without leading or trailing zeros;
+    /// returns their count and the position `n` of the decimal point (value = 0.d1…dk × 10^n).
+    private static func shortestDigits(
+        of text: UnsafeBufferPointer<UInt8>, into digits: UnsafeMutableBufferPointer<UInt8>
+    ) -> (count: Int, pointPosition: Int) {
+        var end = text.count
         var exponent = 0
         if let e = text.firstIndex(of: UInt8(ascii: "e")) {
-            mantissa = text[..<e]
-            var sign = 1
+            end = e
             var index = e + 1
-            if text[index] == UInt8(ascii: "-") { sign = -1 }
+            let negative = text[index] == UInt8(ascii: "-")
             if text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+") { index += 1 }
-            for byte in text[index...] { exponent = exponent * 10 + Int(byte - UInt8(ascii: "0")) }
-            exponent *= sign
+            while index < text.count {
+                exponent = exponent * 10 + Int(text[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            if negative { exponent = -exponent }
         }
-        var digits: [UInt8] = []
-        digits.reserveCapacity(mantissa.count)
+        var count = 0
         var integerDigits = 0
         var seenPoint = false
-        for byte in mantissa {
+        var leadingZeros = 0
+        for byte in text[..<end] {
             if byte == UInt8(ascii: ".") {
                 seenPoint = true
-            } else {
-                digits.append(byte)
-                if !seenPoint { integerDigits += 1 }
+                continue
             }
+            if count == 0 && byte == UInt8(ascii: "0") {
+                leadingZeros += 1
+            } else {
+                digits[count] = byte
+                count += 1
+            }
+            if !seenPoint { integerDigits += 1 }
         }
-        var pointPosition = integerDigits + exponent
-        let leadingZeros = digits.prefix { $0 == UInt8(ascii: "0") }.count
-        digits.removeFirst(leadingZeros)
-        pointPosition -= leadingZeros
-        while digits.last == UInt8(ascii: "0") { digits.removeLast() }
-        return (digits, pointPosition)
+        while count > 0 && digits[count - 1] == UInt8(ascii: "0") { count -= 1 }
+        return (count, integerDigits + exponent - leadingZeros)
     }
 }
