@@ -335,7 +335,9 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 for reply in replies.prefix(acknowledgement - completed) {
                     if case .error(let error) = reply { throw error }
                     // PUBLISH answers how many subscribers got the update: none, and it is published again.
-                    if completed == 0, let update, case .integer(0) = reply { unheard.add(update, jobId: job.id) }
+                    if completed == 0, let update, case .integer(let receivers) = reply {
+                        if receivers == 0 { unheard.add(update, jobId: job.id) } else { unheard.forget(jobId: job.id) }
+                    }
                     completed += 1
                 }
                 return (true, next)

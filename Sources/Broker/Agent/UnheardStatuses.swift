@@ -54,8 +54,16 @@ final class UnheardStatuses: Sendable {
     }
 
     /// How many were heard when published again, and how many were given up.
-    var counts: (republished: Int, givenUp: Int, waiting: Int) {
-        state.withLock { ($0.republished, $0.givenUp, $0.waiting.count) }
+    var counts: (republished: Int, givenUp: Int) {
+        state.withLock { ($0.republished, $0.givenUp) }
+    }
+
+    /// Drops what waits for `jobId`: a newer status of the job was heard (a `processing`
+    /// published again after the job's `done` would only be refused as late).
+    func forget(jobId: String) {
+        state.withLock { state in
+            if !state.waiting.isEmpty { state.waiting.removeAll { $0.jobId == jobId } }
+        }
     }
 
     /// Notes that `bytes`, a status of `jobId`, reached no subscriber.
