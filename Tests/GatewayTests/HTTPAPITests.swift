@@ -75,6 +75,25 @@ struct HTTPAPITests {
         }
     }
 
+    /// A compressed body is refused as such (415), not as "invalid JSON".
+    @Test func aCompressedBodyIs415() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            var headers = Self.auth(token)
+            headers[.contentEncoding] = "gzip"
+            let response = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: headers,
+                body: ByteBuffer(bytes: [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00]))
+            #expect(response.status == .unsupportedMediaType)
+            #expect(response.json?["error"] == #"unsupported content encoding "gzip"; send the body uncompressed"#)
+            headers[.contentEncoding] = "identity"
+            let plain = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: headers, body: ByteBuffer(string: #"{"amount":5}"#))
+            #expect(plain.status == .created)
+        }
+    }
+
     @Test func getJobIsForItsOwnerOnly() async throws {
         let test = try await TestGateway(withAgent: false)
         let alice = try await test.token("alice")

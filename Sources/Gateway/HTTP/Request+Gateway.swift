@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 public import Broker
 public import Hummingbird
@@ -7,8 +8,15 @@ extension Request {
     ///
     /// - Throws: ``GatewayError`` 413 when the body exceeds `limit` (checked against
     ///   `Content-Length` first, so an oversized upload is refused without being read), 400 when
-    ///   it is not JSON or not an object.
+    ///   it is not JSON or not an object, 415 when it is compressed (`Content-Encoding` other
+    ///   than `identity`): said plainly rather than read as bytes that are not JSON.
     public mutating func jsonObject(limit: Int) async throws -> [String: JSONValue] {
+        if let encoding = headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
+            !encoding.isEmpty, encoding != "identity"
+        {
+            throw GatewayError(
+                .unsupportedMediaType, "unsupported content encoding \"\(encoding)\"; send the body uncompressed")
+        }
         if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
             throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes")
         }
