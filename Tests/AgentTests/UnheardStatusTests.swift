@@ -1,5 +1,6 @@
-import Broker
+@testable import Broker
 import BrokerTesting
+import MemoryBackend
 import ServiceLifecycle
 import Testing
 
@@ -66,6 +67,47 @@ struct UnheardStatusTests {
     private func eventuallyTrue(_ what: String, _ condition: @escaping @Sendable () -> Bool) async throws {
         try await withDeadline(what, within: .seconds(15)) {
             while !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+}
+
+/// The waiting list itself, without an agent.
+@Suite("Unheard status updates: what waits")
+struct UnheardStatusQueueTests {
+    /// A job's `done` heard drops its `processing` still waiting; the final pass at shutdown
+    /// publishes only what is left, once.
+    @Test func aHeardStatusDropsTheOneWaitingForItsJob() async throws {
+        let broker = MemoryBroker()
+        let unheard = UnheardStatuses(broker: broker, channel: "status", logger: Fixture.logger)
+        unheard.add(Array("processing of j1".utf8), jobId: "j1")
+        unheard.add(Array("processing of j2".utf8), jobId: "j2")
+        unheard.forget(jobId: "j1")
+        try await broker.subscribe(to: "status") { subscription async throws in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await unheard.run() }
+                group.cancelAll()  // shutdown: what waits is published once more
+            }
+            var messages = subscription.makeAsyncIterator()
+            #expect(try await messages.next()?.payload == Array("processing of j2".utf8))
+            #expect(subscription.bufferedCount == 0)
+        }
+        #expect(unheard.counts.republished == 1 && unheard.counts.givenUp == 0)
+    }
+
+    /// A newer status of a job replaces the one waiting (done supersedes processing).
+    @Test func aNewerStatusReplacesTheWaitingOne() async throws {
+        let broker = MemoryBroker()
+        let unheard = UnheardStatuses(broker: broker, channel: "status", logger: Fixture.logger)
+        unheard.add(Array("processing".utf8), jobId: "j1")
+        unheard.add(Array("done".utf8), jobId: "j1")
+        try await broker.subscribe(to: "status") { subscription async throws in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await unheard.run() }
+                group.cancelAll()
+            }
+            var messages = subscription.makeAsyncIterator()
+            #expect(try await messages.next()?.payload == Array("done".utf8))
+            #expect(subscription.bufferedCount == 0)
         }
     }
 }
