@@ -37,20 +37,28 @@ struct CrossOriginMiddleware<Context: RequestContext>: RouterMiddleware {
             } else {
                 headers[.accessControlAllowHeaders] = Self.defaultAllowHeaders
             }
-            if allowOrigin != "*" {
-                headers[values: .vary].append("Origin")
-                headers[.accessControlAllowCredentials] = "true"
+            for (name, value) in CrossOrigin.credentialHeaders(allowing: allowOrigin) {
+                headers.append(HTTPField(name: name, value: value))
             }
             return Response(status: .noContent, headers: headers)
         }
         // Errors are responses by now (JSONErrorMiddleware runs inside this one), so they get
-        // the header too and a browser can read why a request failed.
+        // the headers too and a browser can read why a request failed.
         var response = try await next(request, context)
         response.headers[.accessControlAllowOrigin] = allowOrigin
-        if allowOrigin != "*" {
-            response.headers[values: .vary].append("Origin")
-            response.headers[.accessControlAllowCredentials] = "true"
+        for (name, value) in CrossOrigin.credentialHeaders(allowing: allowOrigin) {
+            response.headers.append(HTTPField(name: name, value: value))
         }
         return response
+    }
+}
+
+/// What every answer to a cross-origin request carries besides `Access-Control-Allow-Origin`,
+/// whoever writes it (``CrossOriginMiddleware``, an event stream's own head).
+enum CrossOrigin {
+    /// For one configured origin: credentials allowed, and `Vary: Origin` for caches; nothing
+    /// for `*` (browsers refuse credentials with it).
+    static func credentialHeaders(allowing allowOrigin: String) -> [(name: HTTPField.Name, value: String)] {
+        allowOrigin == "*" ? [] : [(.accessControlAllowCredentials, "true"), (.vary, "Origin")]
     }
 }

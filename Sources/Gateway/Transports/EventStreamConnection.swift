@@ -149,9 +149,8 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     private func addCrossOriginHeaders(to headers: inout HTTPHeaders) {
         guard let allowOrigin else { return }
         headers.add(name: "Access-Control-Allow-Origin", value: allowOrigin)
-        if allowOrigin != "*" {
-            headers.add(name: "Access-Control-Allow-Credentials", value: "true")
-            headers.add(name: "Vary", value: "Origin")
+        for (name, value) in CrossOrigin.credentialHeaders(allowing: allowOrigin) {
+            headers.add(name: name.canonicalName, value: value)
         }
     }
 
