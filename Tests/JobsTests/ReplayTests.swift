@@ -27,14 +27,58 @@ struct ReplayTests {
                 #expect(live.name == "rebalance:processing")
                 #expect(live.eventId! > logged[4].eventId!)
                 #expect(session.bufferedCount == 0)
-                // A lastEventId at the end replays nothing; a malformed one is refused.
+                // A lastEventId at the end replays nothing.
                 let caughtUp = try await router.connect(userId: user, lastEventId: live.eventId!.description, transport: "test")
                 #expect(caughtUp.bufferedCount == 0)
+                #expect(caughtUp.ignoredLastEventId == nil)
                 caughtUp.close()
-                await #expect(throws: RouterError.invalidLastEventId("abc")) {
-                    try await router.connect(userId: user, lastEventId: "abc", transport: "test")
-                }
                 #expect(router.stats.counts.sessions == 1)
+            }
+        }
+    }
+
+    @Test(
+        "a lastEventId this system did not issue (malformed, or above the user's sequence) is ignored: the client gets what a new connection gets, then every live event",
+        arguments: TestBackend.all)
+    func unissuedLastEventId(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            try await withRouters(on: broker, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                // Two events while the user has no connection anywhere.
+                let job = try await router.jobs().create(payload: [:], for: user)
+                try await router.jobs().apply(StatusUpdate(jobId: job.jobId, status: .processing, userId: user))
+                let logged = try await router.events(of: user, after: nil)
+                #expect(logged.count == 2)
+                let last = try #require(logged.last?.eventId)
+                let future = EventID(last.value + 1_000_000).description
+                var missed = logged
+                for presented in ["abc", future, "9223372036854775807"] {
+                    let session = try await router.connect(userId: user, lastEventId: presented, transport: "test")
+                    #expect(session.ignoredLastEventId == presented)
+                    // Replayed as for a connection that presented no id: the events no connection received.
+                    #expect(try await session.nextEvents(2).map(\.eventId) == missed.map(\.eventId))
+                    // Live events numbered below the presented id still arrive (a floor would hide them).
+                    try await router.emit("tick", data: [:], toUser: user, durable: true)
+                    #expect(try await session.nextEvent().name == "tick")
+                    session.close()
+                    // Delivered: a connection without an id now has nothing to catch up.
+                    let fresh = try await router.connect(userId: user, transport: "test")
+                    #expect(fresh.bufferedCount == 0)
+                    fresh.close()
+                    // Missed by everyone, for the next round.
+                    try await router.emit("offline", data: [:], toUser: user, durable: true)
+                    try await router.emit("offline", data: [:], toUser: user, durable: true)
+                    missed = Array(try await router.events(of: user, after: nil).suffix(2))
+                }
+                // The sequence expired (or never existed): an old id replays the log after it, with no floor.
+                let stranger = unique("user")
+                let session = try await router.connect(userId: stranger, lastEventId: "12345", transport: "test")
+                #expect(session.ignoredLastEventId == nil)
+                try await router.emit("tick", data: [:], toUser: stranger, durable: true)
+                #expect(try await session.nextEvent().name == "tick")
+                session.close()
             }
         }
     }

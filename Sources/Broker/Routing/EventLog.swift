@@ -94,6 +94,28 @@ public struct EventLog: Sendable {
         return Self.events(in: try replies[1].values(), after: Self.eventId(stored: try replies[0].value()))
     }
 
+    /// What a replay after a client's `lastEventId` gives.
+    public enum Replay: Sendable {
+        /// The logged events after the id, oldest first, and the floor the session keeps: ids
+        /// at or below it are repeats. No floor when the user's sequence has expired: any id
+        /// handed out from now on is new to the client.
+        case events([RoutedEvent], floor: EventID?)
+        /// The id is above the last one the user's sequence handed out: this system did not
+        /// issue it (another deployment's, or made up). Taken as a floor it would hide every
+        /// live event until the sequence passed it, so it must not be used.
+        case notIssued
+    }
+
+    /// The logged events of `userId` after `after`, read with the user's counter in one round
+    /// trip to check that `after` was handed out (see ``Replay``).
+    public func replay(of userId: String, after: EventID, on broker: any Broker) async throws -> Replay {
+        let replies = try await broker.execute(
+            [.get(key: sequenceKey(userId)), .range(queue: logKey(userId), start: 0, stop: -1)], atomically: false)
+        let events = Self.events(in: try replies[1].values(), after: after)
+        guard let last = Self.eventId(stored: try replies[0].value()) else { return .events(events, floor: nil) }
+        return after <= last ? .events(events, floor: after) : .notIssued
+    }
+
     private static func events(in entries: [[UInt8]], after: EventID?) -> [RoutedEvent] {
         var events: [RoutedEvent] = []
         events.reserveCapacity(entries.count)

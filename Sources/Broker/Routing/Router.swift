@@ -107,32 +107,43 @@ public final class Router: Service, Sendable {
     /// then live events. Live events that arrive while the log is read are held and released
     /// after the replayed ones; none is delivered twice.
     ///
+    /// A `lastEventId` this system did not issue (not a decimal id, or above the last id of the
+    /// user's sequence) is ignored, as if none was given, and recorded in the session's
+    /// ``Session/ignoredLastEventId`` for the transport to tell the client. Refusing the
+    /// connection would lock out a client that keeps presenting it (an `EventSource` does not
+    /// reconnect after an error status), and keeping it as the floor would hide every live
+    /// event numbered below it.
+    ///
     /// - Parameters:
     ///   - lastEventId: the last `eventId` the client saw (`auth.lastEventId`,
     ///     `?lastEventId=`, `Last-Event-ID`); `nil` or empty for none.
     ///   - transport: a label for operators.
     ///   - capacity: the session's outbound buffer (default: the registry's).
-    /// - Throws: ``RouterError/invalidLastEventId(_:)``; a ``BrokerError`` if the log cannot be
-    ///   read (no session is left open then).
+    /// - Throws: a ``BrokerError`` if the log cannot be read (no session is left open then).
     public func connect(
         userId: String, lastEventId: String? = nil, transport: String, capacity: Int? = nil
     ) async throws -> Session {
-        var after: EventID?
-        if let lastEventId, !lastEventId.isEmpty {
-            guard let id = EventID(lastEventId) else { throw RouterError.invalidLastEventId(lastEventId) }
-            after = id
-        }
+        let presented = lastEventId.flatMap { $0.isEmpty ? nil : $0 }
         let session = registry.open(userId: userId, transport: transport, capacity: capacity, replaying: true)
         do {
-            let events: [RoutedEvent]
-            if let after {
-                events = try await eventLog.events(of: userId, after: after, on: broker)
-            } else {
+            var replay: (events: [RoutedEvent], floor: EventID?)?
+            if let presented, let after = EventID(presented),
+                case .events(let events, let floor) = try await eventLog.replay(of: userId, after: after, on: broker)
+            {
+                replay = (events, floor)
+            }
+            if replay == nil {
+                if let presented {
+                    session.ignore(lastEventId: presented)
+                    logThrottle.log(
+                        "ignoredLastEventId", .notice, "ignored a lastEventId this system did not issue",
+                        metadata: ["userId": "\(JobID.loggable(userId))", "lastEventId": "\(presented.prefix(40))"], to: logger)
+                }
                 // This node's own unwritten watermark must count before we read it.
                 try await writeWatermarks(only: userId)
-                events = try await eventLog.undeliveredEvents(of: userId, on: broker)
+                replay = (try await eventLog.undeliveredEvents(of: userId, on: broker), nil)
             }
-            if let last = session.finishReplay(with: events, after: after), !events.isEmpty {
+            if let replay, let last = session.finishReplay(with: replay.events, after: replay.floor), !replay.events.isEmpty {
                 noteDelivered(userId: userId, eventId: last)
             }
         } catch {

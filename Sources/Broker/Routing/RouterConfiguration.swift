@@ -60,14 +60,11 @@ public struct RouterStats: Sendable, Hashable {
 
 /// Errors of ``Router`` operations.
 public enum RouterError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// A client's `lastEventId` is not an event id this system hands out.
-    case invalidLastEventId(String)
     /// An event name must be non-empty.
     case invalidEventName
 
     public var description: String {
         switch self {
-        case .invalidLastEventId(let text): return "lastEventId \"\(text.prefix(40))\" is not a valid event id"
         case .invalidEventName: return "event name must be a non-empty string"
         }
     }

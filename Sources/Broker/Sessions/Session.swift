@@ -77,6 +77,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         var delivered = 0
         /// Push delivery: called when events become available or the session closes.
         var wake: (@Sendable () -> Void)?
+        var ignoredLastEventId: String?
     }
 
     init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
@@ -98,6 +99,15 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
 
     /// The id of the last numbered event handed to this session (replayed or live).
     public var lastEventId: EventID? { state.withLock { $0.lastEventId } }
+
+    /// The `lastEventId` the client presented if it was ignored, not being one this system
+    /// issued (see ``Router/connect(userId:lastEventId:transport:capacity:)``): the session
+    /// replayed as for a client that presented none.
+    public var ignoredLastEventId: String? { state.withLock { $0.ignoredLastEventId } }
+
+    func ignore(lastEventId: String) {
+        state.withLock { $0.ignoredLastEventId = lastEventId }
+    }
 
     /// How many events this session has been handed.
     public var deliveredCount: Int { state.withLock { $0.delivered } }

@@ -36,9 +36,6 @@ extension SocketIOTransport {
             session = try await gateway.router.connect(
                 userId: userId, lastEventId: request.lastEventId, transport: "socket.io",
                 capacity: gateway.configuration.outboundQueueCapacity)
-        } catch let error as RouterError {
-            await refuse(connection, message: error.description)
-            return
         } catch {
             gateway.logThrottle.log("backend", .warning, "socket.io connect failed", metadata: ["error": "\(error)"], to: logger)
             await refuse(connection, message: "backend unavailable")
@@ -59,6 +56,9 @@ extension SocketIOTransport {
         }
         gateway.metrics.connectionOpened(.socketio)
         await perform(effects, on: connection)
+        if let notice = session.ignoredLastEventIdNotice {
+            await send(SocketIOPacket.encodeEvent(name: "error", data: ["message": .string(notice)]), on: connection)
+        }
         SocketIOEventPump(session: session, connection: connection, transport: self).start()
     }
 

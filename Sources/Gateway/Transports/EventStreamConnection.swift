@@ -98,7 +98,6 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
             let outcome: Result<Session, GatewayError>
             do {
                 let userId = try await gateway.authenticate(request.presentedToken)
-                try WebSocketTransport.validate(lastEventId: request.lastEventId)
                 outcome = .success(
                     try await gateway.router.connect(
                         userId: userId, lastEventId: request.lastEventId, transport: Transport.sse.rawValue,
@@ -169,7 +168,10 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         addCrossOriginHeaders(to: &headers)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         let connected = #"{"userId":"# + JSONText.quoted(session.userId) + "}"
-        write(SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected), context: context)
+        var opening = SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected)
+        // A comment, not an `error` event: EventSource dispatches its own connection failures as `error`.
+        if let notice = session.ignoredLastEventIdNotice { opening += SSEFormat.comment(notice) }
+        write(opening, context: context)
         context.flush()
         let interval = TimeAmount(gateway.configuration.heartbeatInterval)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)

@@ -49,6 +49,11 @@ enum SSEFormat {
     /// A comment line: ignored by clients, keeps proxies from timing the stream out.
     static func heartbeat() -> String { ": heartbeat\n\n" }
 
+    /// A comment for whoever reads the raw stream (EventSource ignores it); one line.
+    static func comment(_ text: String) -> String {
+        ": " + String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 }) + "\n\n"
+    }
+
     /// Tells `EventSource` how long to wait before reconnecting.
     static func retry(milliseconds: Int) -> String { "retry: \(milliseconds)\n\n" }
 

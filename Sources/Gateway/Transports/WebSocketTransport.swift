@@ -25,17 +25,10 @@ final class WebSocketTransport: Sendable {
     var endpoint: WebSocketEndpoint {
         WebSocketEndpoint(path: "/ws") { [self] request, _ in
             let userId = try await gateway.authenticate(request.presentedToken)
-            try Self.validate(lastEventId: request.lastEventId)
             let lastEventId = request.lastEventId
             return WebSocketAcceptance(label: "websocket", maxMessageSize: gateway.configuration.maxFrameSize) {
                 WebSocketSessionService(transport: self, userId: userId, lastEventId: lastEventId)
             }
-        }
-    }
-
-    static func validate(lastEventId: String?) throws {
-        if let lastEventId, EventID(lastEventId) == nil {
-            throw GatewayError.badRequest("lastEventId \"\(lastEventId.prefix(40))\" is not a valid event id")
         }
     }
 }
@@ -93,7 +86,9 @@ final class WebSocketSessionService: WebSocketService {
         gateway.watchdog.attach(session, to: connection.progress)
         gateway.metrics.connectionOpened(.websocket)
         logger.debug("websocket connected", metadata: ["session": "\(session.id)", "userId": "\(userId)"])
-        connection.write(text: ServerFrame.connected(userId: userId, ts: Timestamp.now().iso8601))
+        let ts = Timestamp.now().iso8601
+        connection.write(text: ServerFrame.connected(userId: userId, ts: ts))
+        if let notice = session.ignoredLastEventIdNotice { connection.write(text: ServerFrame.error(notice, ts: ts)) }
         connection.flush()
         let handle = connection.handle
         session.onAvailable {

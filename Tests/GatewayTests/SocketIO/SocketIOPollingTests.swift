@@ -137,6 +137,23 @@ struct SocketIOPollingTests {
         }
     }
 
+    /// A CONNECT_ERROR would leave the client to retry with the same id forever; it is ignored, and said.
+    @Test func lastEventIdNotIssuedIsIgnoredWithAnErrorEvent() async throws {
+        let gateway = try await SocketIOTestGateway()
+        let token = try await gateway.base.token("gina")
+        try await gateway.run { client in
+            let polling = try await PollingClient.open(client)
+            let answer = try await polling.connect(auth: #"{"token":"\#(token)","lastEventId":"nope"}"#)
+            try #require(answer.hasPrefix("40{"), "\(answer)")
+            let notice = try await polling.collect(until: { socketIOEvent($0)?.name == "error" }).compactMap(socketIOEvent).last
+            #expect(notice?.data?["message"]?.stringValue?.hasPrefix(#"lastEventId "nope" was not issued"#) == true)
+            let jobId = try await gateway.base.createJob(client, token: token)
+            let live = try await polling.collect(until: { socketIOEvent($0)?.name == "rebalance:done" }).compactMap(socketIOEvent)
+            #expect(live.map(\.name) == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+            #expect(live.allSatisfy { $0.data?["jobId"]?.stringValue == jobId })
+        }
+    }
+
     @Test func clientEventsPingRoomsAndAcks() async throws {
         let gateway = try await SocketIOTestGateway(withAgent: false)
         let token = try await gateway.base.token("frank")
