@@ -6,7 +6,7 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         fileprivate enum Value: String, Sendable, Hashable {
             case connectionLost, connectionFailed, timedOut, wrongType, notAnInteger
             case invalidArgument, transactionConflict, unexpectedReply, serverError
-            case authenticationFailed, unsupported, subscriberOverflow, shutDown
+            case authenticationFailed, unsupported, subscriberOverflow, shutDown, outOfMemory
         }
         fileprivate let value: Value
 
@@ -26,6 +26,10 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let transactionConflict = Code(value: .transactionConflict)
         /// The backend answered something this client does not understand. A bug: report it.
         public static let unexpectedReply = Code(value: .unexpectedReply)
+        /// The backend is out of memory and refuses writes (Redis `OOM`: `maxmemory` reached
+        /// with the `noeviction` policy). Reads still work. Retry later; an operator frees
+        /// memory or raises the limit.
+        public static let outOfMemory = Code(value: .outOfMemory)
         /// The backend refused the command for another reason (its message says why).
         public static let serverError = Code(value: .serverError)
         /// The backend rejected the credentials. Fix the URL's user and password.

@@ -54,6 +54,8 @@ enum RESPValue: Sendable, Hashable {
         let code: BrokerError.Code
         if message.hasPrefix("WRONGTYPE") {
             code = .wrongType
+        } else if message.hasPrefix("OOM ") {
+            code = .outOfMemory
         } else if message.contains("not an integer") || message.contains("would overflow") {
             code = .notAnInteger
         } else if message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")

@@ -274,7 +274,7 @@ final class RedisConnection: Sendable {
             let reply = try context.blockingCommand(arguments)
             if case .error(let message) = reply {
                 let error = RESPValue.brokerError(fromServerMessage: message)
-                throw error.code == .serverError || error.code == .invalidArgument
+                throw [.serverError, .invalidArgument, .outOfMemory].contains(error.code)
                     ? BrokerError(.connectionFailed, "\(arguments[0]): \(error.message)") : error
             }
             return reply

@@ -216,6 +216,25 @@ struct HTTPAPITests {
         }
     }
 
+    /// A backend that refuses writes for lack of memory is not "unavailable": the client is told
+    /// what it is, and that it may try again.
+    @Test func jobCreationOnABackendOutOfMemorySaysSo() async throws {
+        let outage = OutageBroker()
+        let test = try await TestGateway(withAgent: false, broker: outage)
+        try await test.gateway.makeApplication().test(.router) { client in
+            let token = try await test.token("alice")
+            outage.setFailing(BrokerError(.outOfMemory, "redis: OOM command not allowed when used memory > 'maxmemory'."))
+            let refused = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: "{}"))
+            #expect(refused.status == .serviceUnavailable)
+            #expect(refused.json?["error"]?.stringValue?.hasPrefix("backend out of memory") == true)
+            outage.setFailing(nil)
+            let created = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: "{}"))
+            #expect(created.status == .created)
+        }
+    }
+
     /// As Express served the original: HEAD wherever GET is, the GET's headers without its body.
     @Test func headIsAnsweredWhereverGetIs() async throws {
         let outage = OutageBroker()

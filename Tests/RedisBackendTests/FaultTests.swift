@@ -104,6 +104,30 @@ struct FaultTests {
         await server.kill()
     }
 
+    /// A Redis at `maxmemory` (policy `noeviction`) refuses writes with `OOM …`: callers get
+    /// ``BrokerError/Code/outOfMemory`` (the gateway tells clients so), reads still work, and
+    /// writes work again once memory is freed, on the same connection.
+    @Test(.timeLimit(.minutes(1)))
+    func writesRefusedForMemoryAreOutOfMemory() async throws {
+        let server = try RedisServerProcess()
+        // One byte: every write is over the limit.
+        try server.start(["--maxmemory", "1", "--maxmemory-policy", "noeviction"])
+        try await withRedisBroker(url: server.url) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
+            do {
+                try await broker.set("fault:oom", to: "v")
+                Issue.record("a write was accepted over maxmemory")
+            } catch let error as BrokerError {
+                #expect(error.code == .outOfMemory, "\(error)")
+            }
+            #expect(try await broker.string("fault:oom") == nil)
+            try server.configure(["maxmemory", "0"])
+            try await broker.set("fault:oom", to: "v")
+            #expect(try await broker.string("fault:oom") == "v")
+        }
+        await server.kill()
+    }
+
     /// An agent stopping while Redis hangs cancels its blocked take. The `CLIENT UNBLOCK` that
     /// would end it cannot go out; the take must return anyway. It used to retry at once on the
     /// closed command connection, recursively, until the stack overflowed (a crash on SIGTERM).

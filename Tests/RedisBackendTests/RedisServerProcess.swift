@@ -44,6 +44,16 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing answers) and resumes.
+    /// `CONFIG SET` with redis-cli (the broker speaks only its own commands).
+    func configure(_ parameters: [String]) throws {
+        let cli = Process()
+        cli.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cli.arguments = ["redis-cli", "-p", "\(port)", "CONFIG", "SET"] + parameters
+        cli.standardOutput = FileHandle.nullDevice
+        try cli.run()
+        cli.waitUntilExit()
+    }
+
     func pause() { process.map { _ = Glibc.kill($0.processIdentifier, SIGSTOP) } }
     func resume() { process.map { _ = Glibc.kill($0.processIdentifier, SIGCONT) } }
 

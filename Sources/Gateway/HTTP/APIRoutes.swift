@@ -34,6 +34,9 @@ struct APIRoutes: Sendable {
         } catch let error as BrokerError {
             gateway.logThrottle.log(
                 "backend", .warning, "job not created: backend failed", metadata: ["error": "\(error)"], to: context.logger)
+            if error.code == .outOfMemory {
+                throw GatewayError.unavailable("backend out of memory: no job can be created until memory is freed; try again later")
+            }
             throw GatewayError.unavailable("backend unavailable")
         }
         gateway.metrics.jobCreated()

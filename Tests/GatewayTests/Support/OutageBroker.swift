@@ -7,14 +7,19 @@ import Synchronization
 /// unreachable backend can be exercised without timing games.
 final class OutageBroker: Broker {
     let base = MemoryBroker()
-    private let down = Mutex(false)
+    private let failure = Mutex<BrokerError?>(nil)
 
     var backendName: String { "outage-test" }
 
-    func setDown(_ value: Bool) { down.withLock { $0 = value } }
+    func setDown(_ value: Bool) {
+        setFailing(value ? BrokerError(.connectionLost, "backend switched off by the test") : nil)
+    }
+
+    /// Every call fails with `error` (none when `nil`).
+    func setFailing(_ error: BrokerError?) { failure.withLock { $0 = error } }
 
     private func check() throws {
-        if down.withLock({ $0 }) { throw BrokerError(.connectionLost, "backend switched off by the test") }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 
     func execute(_ command: BrokerCommand) async throws -> Reply {
