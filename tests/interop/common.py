@@ -31,8 +31,8 @@ def token(user, secret=SECRET, ttl="1h"):
 class Gateway:
     """One `switchboard serve` process on a free loopback port."""
 
-    def __init__(self, *args, env=None, name="gateway"):
-        self.port = free_port()
+    def __init__(self, *args, env=None, name="gateway", port=None):
+        self.port = port or free_port()
         self.name = name
         self.log_path = os.path.join(os.environ.get("INTEROP_LOG_DIR", "/tmp"), f"{name}-{self.port}.log")
         self.log = open(self.log_path, "w")

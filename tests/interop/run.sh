@@ -4,7 +4,8 @@
 #    (redis-py) against two `switchboard serve --redis` processes on one Redis;
 #  - socketio_test.py: python-socketio against the same gateways;
 #  - examples_test.py: Examples/Agent and Examples/Client end to end through a gateway on Redis;
-#  - test_browser.py: headless Chromium drives the live page of `switchboard serve` (memory demo).
+#  - test_browser.py: headless Chromium drives the live page of `switchboard serve` (memory demo),
+#    and its EventSource reconnects across a gateway restart (Redis).
 # Creates the venv .venv when missing, installs chromium when absent, starts a private Redis
 # unless SWITCHBOARD_TEST_REDIS_URL is given, and stops everything it started by PID.
 set -euo pipefail
@@ -49,7 +50,7 @@ echo "== interop: third-party clients and agent, two gateways on $SWITCHBOARD_TE
 "$VENV/bin/python" socketio_test.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1  # Socket.IO: python-socketio client
 "$VENV/bin/python" examples_test.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1  # the programs in Examples/
 echo "== interop: live page in headless Chromium"
-"$VENV/bin/python" test_browser.py || status=1
+"$VENV/bin/python" test_browser.py "$SWITCHBOARD_TEST_REDIS_URL" || status=1
 if [ "$status" != 0 ]; then
     echo "gateway logs kept in $INTEROP_LOG_DIR" >&2
 else

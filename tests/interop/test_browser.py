@@ -1,7 +1,9 @@
 """The live page in a real browser: headless Chromium, driven over the DevTools protocol
 (with websocket-client), loads `/` from `switchboard serve` on the memory backend, creates a
 job through the page's own form, and waits for the page to show it `done`. Run once over
-WebSocket and once forced onto the SSE fallback."""
+WebSocket and once forced onto the SSE fallback. With a Redis URL (argument 1), also: the
+browser's own EventSource reconnects across a restart of its gateway (`Last-Event-ID`) and
+gets every event of jobs that ran meanwhile exactly once, in order."""
 
 import json
 import os
@@ -15,7 +17,7 @@ import time
 import requests
 import websocket
 
-from common import Gateway, Runner, expect, free_port, wait_for
+from common import SECRET, Gateway, Runner, expect, free_port, token, wait_for
 
 
 def find_chromium():
@@ -113,6 +115,65 @@ def page_creates_job_and_sees_done(executable, gateway, query, transport, amount
         browser.close()
 
 
+def event_source_survives_gateway_restart(executable, redis_url):
+    """Jobs run on node B (agent in process) while the browser's EventSource on node A sees
+    A stopped (SIGTERM) and started again on the same port: the browser reconnects by itself
+    after the stream's `retry`, presenting the last id it got, and the replay fills the gap."""
+    env = {"JWT_SECRET": SECRET}
+    node_b = Gateway("--redis", redis_url, "--agent", env=env, name="gateway-es-b")
+    node_a = Gateway("--redis", redis_url, env=env, name="gateway-es-a")
+    browser = None
+    try:
+        browser = Browser(executable, f"{node_a.url}/api/v1/stats")
+        wait_for(lambda: browser.evaluate("location.href.startsWith('http') && document.readyState") == "complete",
+                 "a page of node A", timeout=30, interval=0.1)
+        user_token = token("es-restart")
+        browser.evaluate(
+            "window.seen = []; window.opens = 0;"
+            f"window.stream = new EventSource('/api/v1/events?token={user_token}');"
+            "stream.onopen = () => { opens++; };"
+            "for (const name of ['rebalance:created', 'rebalance:processing', 'rebalance:done', 'rebalance:error'])"
+            "  stream.addEventListener(name, e => seen.push([name.split(':')[1], e.lastEventId, JSON.parse(e.data).jobId]));"
+            "true")
+        wait_for(lambda: browser.evaluate("opens") == 1, "the EventSource to open", timeout=15, interval=0.05)
+        headers = {"Authorization": f"Bearer {user_token}"}
+        jobs = []
+        start = time.time()
+        stopped = restarted = False
+        while time.time() - start < 7:
+            response = requests.post(f"{node_b.url}/api/v1/agent/rebalance", json={"amount": 100, "delayMs": 300},
+                                     headers=headers, timeout=10)
+            expect(response.status_code == 201, f"create: {response.status_code} {response.text}")
+            jobs.append(response.json()["jobId"])
+            if not stopped and time.time() - start > 2:
+                expect(node_a.stop() == 0, "node A exits 0 on SIGTERM")
+                stopped = True
+            if stopped and not restarted and time.time() - start > 4:
+                node_a = Gateway("--redis", redis_url, env=env, name="gateway-es-a2", port=node_a.port)
+                restarted = True
+            time.sleep(0.1)
+        expect(restarted, "node A was restarted")
+
+        def all_done():
+            seen = browser.evaluate("seen")
+            finished = {job for status, _, job in seen if status == "done"}
+            return seen if all(job in finished for job in jobs) else None
+        seen = wait_for(all_done, "every job's done in the browser", timeout=30, interval=0.2)
+        timelines = {}
+        for status, _, job in seen:
+            timelines.setdefault(job, []).append(status)
+        wrong = {job: t for job, t in timelines.items() if t != ["created", "processing", "done"]}
+        expect(not wrong, f"{len(wrong)} of {len(jobs)} jobs with another timeline, e.g. {list(wrong.items())[:3]}")
+        ids = [int(event_id) for _, event_id, _ in seen]
+        expect(ids == sorted(ids) and len(set(ids)) == len(ids), "event ids increase, none twice")
+        expect(browser.evaluate("opens") >= 2, "the EventSource reconnected")
+    finally:
+        if browser:
+            browser.close()
+        node_a.stop()
+        node_b.stop()
+
+
 def main():
     executable = find_chromium()
     if executable is None:
@@ -127,6 +188,9 @@ def main():
                    executable, gateway, "", "websocket", 1500, 300)
         runner.run("live page over SSE fallback: create a job, see done", page_creates_job_and_sees_done,
                    executable, gateway, "?transport=sse", "sse", 250, 0)
+        if len(sys.argv) > 1:
+            runner.run("EventSource across a restart of its gateway: every event once, in order",
+                       event_source_survives_gateway_restart, executable, sys.argv[1])
     finally:
         code = gateway.stop()
         if code != 0:
