@@ -2,6 +2,7 @@ import Broker
 import BrokerTesting
 import Foundation
 import Gateway
+import MemoryBackend
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -194,7 +195,7 @@ struct HTTPAPITests {
     }
 
     @Test func healthReportsBackendAndConnectionsThen503WhenDown() async throws {
-        let outage = OutageBroker()
+        let outage = OutageBroker(base: MemoryBroker())
         let test = try await TestGateway(withAgent: false, broker: outage)
         try await test.gateway.makeApplication().test(.router) { client in
             let up = try await client.execute(uri: "/health", method: .get)
@@ -219,7 +220,7 @@ struct HTTPAPITests {
     /// A backend that refuses writes for lack of memory is not "unavailable": the client is told
     /// what it is, and that it may try again.
     @Test func jobCreationOnABackendOutOfMemorySaysSo() async throws {
-        let outage = OutageBroker()
+        let outage = OutageBroker(base: MemoryBroker())
         let test = try await TestGateway(withAgent: false, broker: outage)
         try await test.gateway.makeApplication().test(.router) { client in
             let token = try await test.token("alice")
@@ -237,7 +238,7 @@ struct HTTPAPITests {
 
     /// As Express served the original: HEAD wherever GET is, the GET's headers without its body.
     @Test func headIsAnsweredWhereverGetIs() async throws {
-        let outage = OutageBroker()
+        let outage = OutageBroker(base: MemoryBroker())
         let test = try await TestGateway(withAgent: false, broker: outage)
         try await test.live { client in
             let port = try #require(client.port)

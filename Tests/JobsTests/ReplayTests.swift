@@ -83,6 +83,43 @@ struct ReplayTests {
         }
     }
 
+    @Test(
+        "while the broker is away a session opens anyway and gets its replay once the broker answers, then live events; without a running router, connect throws",
+        arguments: TestBackend.all)
+    func replayDeferredWhileTheBrokerIsAway(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let outage = OutageBroker(base: broker)
+            try await withRouters(on: outage, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                // Missed by everyone: replayed to a connection without an id, and after the first.
+                try await router.emit("missed", data: ["n": 1], toUser: user, durable: true)
+                try await router.emit("missed", data: ["n": 2], toUser: user, durable: true)
+                let first = try #require(try await router.events(of: user, after: nil).first?.eventId)
+                outage.setDown(true)
+                let fresh = try await router.connect(userId: user, transport: "test")
+                let resuming = try await router.connect(userId: user, lastEventId: first.description, transport: "test")
+                #expect(fresh.bufferedCount == 0 && resuming.bufferedCount == 0)
+                #expect(router.stats.counts.sessions == 2)
+                outage.setDown(false)
+                #expect(try await fresh.nextEvents(2).map { $0.data["n"] } == [1, 2])
+                #expect(try await resuming.nextEvents(1).map { $0.data["n"] } == [2])
+                try await router.emit("live", data: [:], toUser: user, durable: true)
+                #expect(try await fresh.nextEvent().name == "live")
+                #expect(try await resuming.nextEvent().name == "live")
+                #expect(fresh.bufferedCount == 0 && resuming.bufferedCount == 0)
+                fresh.close()
+                resuming.close()
+            }
+            // A router that is not running would never read the replay: the connection is refused.
+            let idle = Router(broker: outage, configuration: RouterConfiguration(jobTypes: [names]))
+            outage.setDown(true)
+            await #expect(throws: BrokerError.self) { try await idle.connect(userId: user, transport: "test") }
+            #expect(idle.stats.counts.sessions == 0)
+        }
+    }
+
     @Test("a client without lastEventId gets the events routed while the user had no connection anywhere",
         arguments: TestBackend.all)
     func offlineReplay(backend: TestBackend) async throws {

@@ -86,12 +86,17 @@ public struct EventLog: Sendable {
         Self.events(in: try await broker.range(of: logKey(userId)), after: after)
     }
 
-    /// The events no connection of `userId` has received yet (above the delivered watermark):
-    /// the watermark and the log in one pipelined round trip.
-    public func undeliveredEvents(of userId: String, on broker: any Broker) async throws -> [RoutedEvent] {
+    /// The events no connection of `userId` has received yet (above the delivered watermark, and
+    /// above `deliveredHere`: what the caller's node delivered and has not written yet): the
+    /// watermark and the log in one pipelined round trip.
+    public func undeliveredEvents(
+        of userId: String, deliveredHere: EventID? = nil, on broker: any Broker
+    ) async throws -> [RoutedEvent] {
         let replies = try await broker.execute(
             [.get(key: watermarkKey(userId)), .range(queue: logKey(userId), start: 0, stop: -1)], atomically: false)
-        return Self.events(in: try replies[1].values(), after: Self.eventId(stored: try replies[0].value()))
+        let stored = Self.eventId(stored: try replies[0].value())
+        let after = [stored, deliveredHere].compactMap { $0 }.max()
+        return Self.events(in: try replies[1].values(), after: after)
     }
 
     /// What a replay after a client's `lastEventId` gives.

@@ -10,12 +10,15 @@ extension Router {
     /// (``SessionCloseReason/shutdown``). Cancellation ends everything at once. Call it once.
     public func run() async throws {
         let lanes = (0..<configuration.statusLanes).map { _ in LaneQueue<StatusWork>(capacity: 256) }
+        withState { $0.running = true }
+        defer { withState { $0.running = false } }
         await withDiscardingTaskGroup { group in
             for lane in lanes {
                 group.addTask { await self.drain(lane) }
             }
             group.addTask { await self.runWatermarkWriter() }
             group.addTask { await self.runCatchUp() }
+            group.addTask { await self.runDeferredReplays() }
             group.addTask {
                 await cancelWhenGracefulShutdown {
                     await withDiscardingTaskGroup { listeners in
@@ -27,6 +30,7 @@ extension Router {
                 for lane in lanes { lane.finish() }
                 self.finishWatermarks()
                 self.finishCatchUp()
+                self.finishDeferredReplays()
             }
         }
         registry.closeAll(reason: .shutdown)
@@ -194,26 +198,30 @@ extension Router {
             if clock.now < due { try? await Task.sleep(until: due, clock: clock) }
             lastWrite = clock.now
             do {
-                try await writeWatermarks(only: nil)
+                try await writeWatermarks()
             } catch {
                 logger.warning("could not write delivered watermarks; will retry", metadata: ["error": "\(error)"])
             }
         }
         // Finished (shutdown): what is still pending goes now, if the broker lets it.
-        try? await writeWatermarks(only: nil)
+        try? await writeWatermarks()
     }
 
-    /// Writes the pending watermarks (of one user, or all). On failure they stay pending.
-    func writeWatermarks(only userId: String?) async throws {
+    /// Writes the pending watermarks. On failure they stay pending.
+    /// While the write is out, the watermarks are kept as being written: a connection opened
+    /// meanwhile counts them (``deliveredNotWritten(_:)``).
+    func writeWatermarks() async throws {
         let pending: [String: EventID] = withState { state in
-            if let userId {
-                guard let id = state.pendingWatermarks.removeValue(forKey: userId) else { return [:] }
-                return [userId: id]
-            }
             defer { state.pendingWatermarks = [:] }
+            state.writingWatermarks.merge(state.pendingWatermarks) { max($0, $1) }
             return state.pendingWatermarks
         }
         guard !pending.isEmpty else { return }
+        defer {
+            withState { state in
+                for (user, id) in pending where state.writingWatermarks[user] == id { state.writingWatermarks[user] = nil }
+            }
+        }
         let commands = pending.map { eventLog.watermarkCommand(userId: $0.key, eventId: $0.value) }
         do {
             let replies = try await broker.execute(commands, atomically: false)

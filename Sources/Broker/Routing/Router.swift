@@ -50,9 +50,17 @@ public final class Router: Service, Sendable {
     /// Signalled when `ws:emit` was heard again after a loss (see ``catchUpSessions()``).
     let catchUpStream: AsyncStream<Void>
     private let catchUpContinuation: AsyncStream<Void>.Continuation
+    /// Signalled when a session's replay was deferred (see ``connect(userId:lastEventId:transport:capacity:)``).
+    let replayStream: AsyncStream<Void>
+    let replayContinuation: AsyncStream<Void>.Continuation
 
     struct State {
         var pendingWatermarks: [String: EventID] = [:]
+        /// Watermarks taken from `pendingWatermarks` whose write has not completed yet.
+        var writingWatermarks: [String: EventID] = [:]
+        /// Sessions whose replay waits for the broker to answer again (see Router+Replay.swift).
+        var deferredReplays: [DeferredReplay] = []
+        var replaysFinished = false
         var statusSubscribed = false
         var emitSubscribed = false
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
@@ -84,6 +92,7 @@ public final class Router: Service, Sendable {
         self.stores = stores
         (watermarkStream, watermarkContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (catchUpStream, catchUpContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (replayStream, replayContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The users' event logs.
@@ -96,62 +105,7 @@ public final class Router: Service, Sendable {
         return store
     }
 
-    // MARK: Sessions
-
-    /// Opens a session for `userId` on this node and replays what it missed:
-    ///
-    /// - with `lastEventId`: the logged events after it, in order;
-    /// - without: the events no connection of the user received (routed while the user had
-    ///   no connection anywhere), in order;
-    ///
-    /// then live events. Live events that arrive while the log is read are held and released
-    /// after the replayed ones; none is delivered twice.
-    ///
-    /// A `lastEventId` this system did not issue (not a decimal id, or above the last id of the
-    /// user's sequence) is ignored, as if none was given, and recorded in the session's
-    /// ``Session/ignoredLastEventId`` for the transport to tell the client. Refusing the
-    /// connection would lock out a client that keeps presenting it (an `EventSource` does not
-    /// reconnect after an error status), and keeping it as the floor would hide every live
-    /// event numbered below it.
-    ///
-    /// - Parameters:
-    ///   - lastEventId: the last `eventId` the client saw (`auth.lastEventId`,
-    ///     `?lastEventId=`, `Last-Event-ID`); `nil` or empty for none.
-    ///   - transport: a label for operators.
-    ///   - capacity: the session's outbound buffer (default: the registry's).
-    /// - Throws: a ``BrokerError`` if the log cannot be read (no session is left open then).
-    public func connect(
-        userId: String, lastEventId: String? = nil, transport: String, capacity: Int? = nil
-    ) async throws -> Session {
-        let presented = lastEventId.flatMap { $0.isEmpty ? nil : $0 }
-        let session = registry.open(userId: userId, transport: transport, capacity: capacity, replaying: true)
-        do {
-            var replay: (events: [RoutedEvent], floor: EventID?)?
-            if let presented, let after = EventID(presented),
-                case .events(let events, let floor) = try await eventLog.replay(of: userId, after: after, on: broker)
-            {
-                replay = (events, floor)
-            }
-            if replay == nil {
-                if let presented {
-                    session.ignore(lastEventId: presented)
-                    logThrottle.log(
-                        "ignoredLastEventId", .notice, "ignored a lastEventId this system did not issue",
-                        metadata: ["userId": "\(JobID.loggable(userId))", "lastEventId": "\(presented.prefix(40))"], to: logger)
-                }
-                // This node's own unwritten watermark must count before we read it.
-                try await writeWatermarks(only: userId)
-                replay = (try await eventLog.undeliveredEvents(of: userId, on: broker), nil)
-            }
-            if let replay, let last = session.finishReplay(with: replay.events, after: replay.floor), !replay.events.isEmpty {
-                noteDelivered(userId: userId, eventId: last)
-            }
-        } catch {
-            session.close()
-            throw error
-        }
-        return session
-    }
+    // MARK: Sessions (connect: Router+Replay.swift)
 
     /// Whether `userId` may follow `jobId` (its own job, of any configured type).
     public func canFollow(jobId: String, userId: String) async throws -> Bool {

@@ -1,43 +1,46 @@
-import Broker
-import MemoryBackend
+public import Broker
 import Synchronization
 
-/// The memory backend behind a switch: while `down`, every call fails as a lost Redis
-/// connection does (``BrokerError/Code/connectionLost``), so the gateway's handling of an
-/// unreachable backend can be exercised without timing games.
-final class OutageBroker: Broker {
-    let base = MemoryBroker()
+/// A broker behind a switch: while down, every call fails as a lost Redis connection does
+/// (``BrokerError/Code/connectionLost``), or with the error set by ``setFailing(_:)``, so the
+/// handling of an unreachable or refusing backend can be exercised without timing games.
+public final class OutageBroker: Broker {
+    public let base: any Broker
     private let failure = Mutex<BrokerError?>(nil)
 
-    var backendName: String { "outage-test" }
+    public init(base: any Broker) {
+        self.base = base
+    }
 
-    func setDown(_ value: Bool) {
+    public var backendName: String { "outage-test" }
+
+    public func setDown(_ value: Bool) {
         setFailing(value ? BrokerError(.connectionLost, "backend switched off by the test") : nil)
     }
 
     /// Every call fails with `error` (none when `nil`).
-    func setFailing(_ error: BrokerError?) { failure.withLock { $0 = error } }
+    public func setFailing(_ error: BrokerError?) { failure.withLock { $0 = error } }
 
     private func check() throws {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    func execute(_ command: BrokerCommand) async throws -> Reply {
+    public func execute(_ command: BrokerCommand) async throws -> Reply {
         try check()
         return try await base.execute(command)
     }
 
-    func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
+    public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
         try check()
         return try await base.execute(commands, atomically: atomically)
     }
 
-    func blockingPop(from end: QueueEnd, of queues: [String], timeout: Duration?) async throws -> PoppedValue? {
+    public func blockingPop(from end: QueueEnd, of queues: [String], timeout: Duration?) async throws -> PoppedValue? {
         try check()
         return try await base.blockingPop(from: end, of: queues, timeout: timeout)
     }
 
-    func blockingMove(
+    public func blockingMove(
         from source: String, _ sourceEnd: QueueEnd, to destination: String, _ destinationEnd: QueueEnd,
         timeout: Duration?
     ) async throws -> [UInt8]? {
@@ -45,7 +48,7 @@ final class OutageBroker: Broker {
         return try await base.blockingMove(from: source, sourceEnd, to: destination, destinationEnd, timeout: timeout)
     }
 
-    nonisolated(nonsending) func subscribe<Result>(
+    public nonisolated(nonsending) func subscribe<Result>(
         to channels: [String], patterns: [String], buffering: SubscriptionBuffering,
         _ body: (Subscription) async throws -> Result
     ) async throws -> Result {
@@ -53,14 +56,14 @@ final class OutageBroker: Broker {
         return try await base.subscribe(to: channels, patterns: patterns, buffering: buffering, body)
     }
 
-    nonisolated(nonsending) func attemptTransaction<Value>(
+    public nonisolated(nonsending) func attemptTransaction<Value>(
         watching keys: [String], _ body: () async throws -> Transaction<Value>
     ) async throws -> TransactionAttempt<Value> {
         try check()
         return try await base.attemptTransaction(watching: keys, body)
     }
 
-    func ping() async throws {
+    public func ping() async throws {
         try check()
         try await base.ping()
     }
