@@ -61,6 +61,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Events that may wait for one connection before it is disconnected as too slow.")
     var outboundCapacity = 256
 
+    @Option(help: ArgumentHelp(
+        "Most client connections open at once; beyond, new ones wait until others close (default: the open-file limit less 128).",
+        discussion: "serve raises its soft open-file limit to the hard one at start; the log says what both limits came to."))
+    var maxConnections: Int?
+
     @Option(help: "The key prefix.")
     var prefix = "agent"
 
@@ -82,6 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard value > 0, value.isFinite else { throw ValidationError("\(name) must be positive") }
         }
         guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level") }
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
     }
@@ -89,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         MallocTuning.limitArenas(environment: environment)
+        let openFiles = OpenFileLimit.raise()
         let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -137,7 +144,8 @@ struct ServeCommand: AsyncParsableCommand {
             host: settings.host, port: settings.port, names: names, corsOrigin: settings.corsOrigin,
             heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)), outboundQueueCapacity: outboundCapacity,
             requestHeadTimeout: .milliseconds(Int64(requestHeadTimeout * 1000)),
-            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), demoMode: settings.isMemoryDemo)
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), demoMode: settings.isMemoryDemo,
+            maxConnections: maxConnections)
         let demoUser = settings.isMemoryDemo ? "demo-user" : nil
         let announce = Announcement(settings: settings, authority: authority, demoUser: demoUser)
         let gateway = Gateway(
@@ -145,6 +153,8 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: GatewayMetrics(registry: registry, backendReconnects: reconnects),
             logger: Logger(label: "switchboard.gateway"), demoUser: demoUser,
             onServerRunning: { port in await announce.print(port: port) })
+        logger.info(
+            "connection limit", metadata: ["maxConnections": "\(gateway.connectionLimit)", "openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
         // Shut down in reverse order: the agent drains first, then the gateway closes its
         // connections, then the router and the backend stop.
         let socketIO = SocketIOTransport(gateway: gateway)  // Socket.IO at /socket.io/, shut down before the server

@@ -123,11 +123,18 @@ public struct Gateway: Service {
         return Application(
             router: http,
             server: server,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: nil,
+                availableConnectionsDelegate: ConnectionLimit(maximum: connectionLimit, logger: logger)),
             services: [watchdog, connectionTasks] + services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger
         )
+    }
+
+    /// The most client connections served at once (``GatewayConfiguration/maxConnections``).
+    public var connectionLimit: Int {
+        configuration.maxConnections ?? ConnectionLimit.fromOpenFileLimit()
     }
 
     /// Serves until graceful shutdown.

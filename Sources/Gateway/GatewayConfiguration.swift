@@ -38,6 +38,12 @@ public struct GatewayConfiguration: Sendable {
     public var idleTimeout: Duration
     /// Hands out demo tokens at `GET /api/v1/demo-token` (only for the memory-backed demo).
     public var demoMode: Bool
+    /// Most client connections open at once. Beyond it, new connections wait in the listen
+    /// backlog until others close, and a warning says so: running out of file descriptors
+    /// instead would stall accepting without a word and starve the broker's reconnections.
+    /// `nil`: the process's open-file limit, less ``ConnectionLimit/reserve`` descriptors kept
+    /// for the broker, the agent and files.
+    public var maxConnections: Int?
 
     public init(
         host: String = "127.0.0.1",
@@ -54,7 +60,8 @@ public struct GatewayConfiguration: Sendable {
         webSocketPingTimeout: Duration? = nil,
         requestHeadTimeout: Duration = .seconds(20),
         idleTimeout: Duration = .seconds(75),
-        demoMode: Bool = false
+        demoMode: Bool = false,
+        maxConnections: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -71,5 +78,6 @@ public struct GatewayConfiguration: Sendable {
         self.requestHeadTimeout = requestHeadTimeout
         self.idleTimeout = idleTimeout
         self.demoMode = demoMode
+        self.maxConnections = maxConnections
     }
 }

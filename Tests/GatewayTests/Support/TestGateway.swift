@@ -81,6 +81,35 @@ struct TestGateway: Sendable {
         }
     }
 
+    /// Runs `body` with the port of the application served as `switchboard serve` serves it.
+    /// HummingbirdTesting's live server rebuilds the server configuration and leaves out the
+    /// connection limit; this runs the application's own.
+    func serving<Value: Sendable>(_ body: @escaping @Sendable (Int) async throws -> Value) async throws -> Value {
+        let (ports, port) = AsyncStream.makeStream(of: Int.self)
+        let served = Gateway(
+            configuration: gateway.configuration, router: router, authority: authority, logger: Self.logger,
+            onServerRunning: { port.yield($0) })
+        let group = ServiceGroup(services: [served.makeApplication(services: [router])], logger: Self.logger)
+        return try await withThrowingTaskGroup(of: Value?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let bound = await iterator.next() else { throw CancellationError() }
+            await router.waitUntilSubscribed()
+            do {
+                let value = try await body(bound)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return value
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+        }
+    }
+
     /// Creates a job over HTTP; returns its id.
     func createJob(
         _ client: some TestClientProtocol, token: String, payload: String = #"{"amount":1000}"#
