@@ -53,7 +53,7 @@ struct AgentTests {
     }
 
     @Test("an invalid amount is an error at once, without retries", arguments: AgentBackend.all, [
-        JSONValue.object(["amount": 0]), ["amount": -5], ["amount": "100"], ["priority": "high"],
+        JSONValue.object(["amount": 0]), ["amount": -5], ["amount": "abc"], ["priority": "high"],
     ])
     func invalidAmount(backend: AgentBackend, payload: JSONValue) async throws {
         try await backend.withBroker { broker, names in

@@ -1,8 +1,11 @@
 /// The original system's demo job (SPEC §4): takes a 2 % fee from `payload.amount`.
 ///
-/// `payload.amount` must be a number greater than 0, else the job fails permanently with
-/// "Invalid amount". A numeric `payload.delayMs` (capped at 60,000) makes the job take that
-/// long first, to try long jobs, lease renewal and graceful shutdown.
+/// `payload.amount > 0` is checked as the original's JavaScript checked it, so the string an
+/// HTML form sends (`"100"`) is an amount of 100 (``JSONValue/javaScriptNumber``), and
+/// `originalAmount` echoes the value as given; else the job fails permanently with "Invalid
+/// amount". One difference: an infinite amount (`"Infinity"`) is refused, where the original
+/// answered a fee of `null`. A numeric `payload.delayMs` (capped at 60,000) makes the job take
+/// that long first, to try long jobs, lease renewal and graceful shutdown.
 public struct DemoRebalanceHandler: JobHandler {
     /// The longest `delayMs` honoured.
     public static let maximumDelayMilliseconds = 60_000.0
@@ -10,7 +13,7 @@ public struct DemoRebalanceHandler: JobHandler {
     public init() {}
 
     public func handle(_ job: JobRecord) async throws -> JSONValue {
-        guard let original = job.payload["amount"], let amount = original.doubleValue, amount.isFinite, amount > 0
+        guard let original = job.payload["amount"], case let amount = original.javaScriptNumber, amount.isFinite, amount > 0
         else {
             throw JobFailure.permanent("Invalid amount")
         }
