@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 @testable import Gateway
+import NIOCore
 import Testing
 
 @Suite("Wire formats: client frames, server frames, SSE")
@@ -34,6 +35,23 @@ struct WireFormatTests {
         #expect(value["payload"]?["status"] == "done")
         #expect(value["eventId"] == "42")
         #expect(value["ts"] == "2025-11-11T10:30:00.000Z")
+    }
+
+    /// The fan-out writes event frames straight into a buffer; the bytes are the string form's.
+    @Test(arguments: [
+        ("rebalance:done", Optional(EventID(1_795_418_512_115_000)), Int64(1_795_418_512_115)),
+        ("note", nil, 0), ("odd \"name\"\n", EventID(0), -1), ("ünïcode", EventID(-42), 253_402_300_799_999),
+        ("big", EventID(Int64.max), 1_700_000_000_000),
+    ])
+    func eventFrameWrittenInPlaceEqualsTheStringForm(_ name: String, _ eventId: EventID?, _ milliseconds: Int64) throws {
+        let event = RoutedEvent(
+            name: name, room: "user:u", data: ["jobId": "1-a", "n": 1.5, "s": "q\"x"], eventId: eventId,
+            timestamp: Timestamp(milliseconds: milliseconds))
+        var buffer = ByteBuffer()
+        ServerFrame.writeEvent(event, into: &buffer)
+        let expected = ServerFrame.event(
+            type: event.name, payload: event.dataJSON, eventId: event.eventId?.description, ts: event.timestamp.iso8601)
+        #expect(String(buffer: buffer) == expected)
     }
 
     @Test func quotingEscapesWhatJSONRequires() throws {

@@ -45,6 +45,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         }
     }
 
+    /// Writes ``iso8601``'s 24 bytes at the start of `buffer` (which has room for them), for
+    /// writers of other buffer types (a gateway's frames); returns 24.
+    @discardableResult
+    public func writeISO8601(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(buffer.count >= 24, "an ISO 8601 timestamp takes 24 bytes")
+        writeISO8601(to: buffer.bindMemory(to: UInt8.self))
+        return 24
+    }
+
     /// Writes `YYYY-MM-DDTHH:MM:SS.mmmZ` into the first 24 bytes of `buffer`.
     private func writeISO8601(to buffer: UnsafeMutableBufferPointer<UInt8>) {
         let days = Self.floorDivide(milliseconds, 86_400_000)

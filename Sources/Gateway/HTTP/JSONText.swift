@@ -1,6 +1,20 @@
+import NIOCore
+
 /// Small helpers for writing JSON text by hand on hot paths (frames and SSE lines), where
 /// building a dictionary and running an encoder for a fixed envelope would be wasted work.
 enum JSONText {
+    /// Writes ``quoted(_:)`` of `value` into `buffer`, copying the bytes as they are when
+    /// nothing needs escaping (event names almost never do).
+    static func writeQuoted(_ value: String, into buffer: inout ByteBuffer) {
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            buffer.writeInteger(UInt8(ascii: "\""))
+            buffer.writeString(value)
+            buffer.writeInteger(UInt8(ascii: "\""))
+        } else {
+            buffer.writeString(quoted(value))
+        }
+    }
+
     /// `value` as a JSON string literal, quotes included.
     static func quoted(_ value: String) -> String {
         // Event names, ids and timestamps almost never need escaping: copy them whole.

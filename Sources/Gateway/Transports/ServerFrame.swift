@@ -1,4 +1,6 @@
+import Broker
 import Foundation
+import NIOCore
 
 /// The JSON text frames the plain WebSocket transport sends (SPEC §3.2), written by hand so an
 /// event's payload, encoded once, is spliced into every connection's frame unchanged.
@@ -9,6 +11,24 @@ enum ServerFrame {
         if let eventId { frame += #","eventId":"# + JSONText.quoted(eventId) }
         frame += #","ts":"# + JSONText.quoted(ts) + "}"
         return frame
+    }
+
+    /// ``event(type:payload:eventId:ts:)`` for `event`, written into `buffer` without making
+    /// the frame as a string first: the fan-out's per-message path.
+    static func writeEvent(_ event: RoutedEvent, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(#"{"type":"#)
+        JSONText.writeQuoted(event.name, into: &buffer)
+        buffer.writeStaticString(#","payload":"#)
+        buffer.writeString(event.dataJSON)
+        if let eventId = event.eventId {
+            buffer.writeStaticString(#","eventId":""#)
+            buffer.writeDecimal(eventId.value)
+            buffer.writeStaticString("\"")
+        }
+        buffer.writeStaticString(#","ts":""#)
+        let timestamp = event.timestamp
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 24) { timestamp.writeISO8601(into: $0) }
+        buffer.writeStaticString("\"}")
     }
 
     /// Sent once when the connection opens.
@@ -60,5 +80,24 @@ enum SSEFormat {
     /// Field values may not contain line breaks; they would end the field early.
     private static func singleLine(_ value: String) -> String {
         value.contains(where: \.isNewline) ? value.filter { !$0.isNewline } : value
+    }
+}
+
+extension ByteBuffer {
+    /// Writes `value` in decimal ASCII, without making a string.
+    fileprivate mutating func writeDecimal(_ value: Int64) {
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
+            var index = raw.count
+            repeat {
+                index -= 1
+                raw[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            return raw.count - index
+        }
+        if value < 0 { writeInteger(UInt8(ascii: "-")) }
+        withUnsafeBytes(of: &digits) { raw in _ = writeBytes(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...])) }
     }
 }

@@ -101,6 +101,15 @@ final class WebSocketConnection: ChannelDuplexHandler, RemovableChannelHandler {
         write(.text, context.channel.allocator.buffer(string: text), promise: promise, context: context)
     }
 
+    /// Writes a text message that `build` writes into a buffer of about `capacity` bytes, so
+    /// the message need not be made as a string first.
+    func writeText(capacity: Int, _ build: (inout ByteBuffer) -> Void) {
+        guard let context, !closing else { return }
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
+        build(&buffer)
+        write(.text, buffer, promise: nil, context: context)
+    }
+
     /// Writes a message of raw bytes (text or binary); `flush()` sends what was written.
     func write(bytes: [UInt8], binary: Bool, promise: EventLoopPromise<Void>? = nil) {
         guard let context, !closing else {

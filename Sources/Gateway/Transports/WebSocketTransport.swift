@@ -104,10 +104,9 @@ final class WebSocketSessionService: WebSocketService {
             let events = session.take(max: 64)
             if events.isEmpty { break }
             for event in events {
-                connection.write(
-                    text: ServerFrame.event(
-                        type: event.name, payload: event.dataJSON, eventId: event.eventId?.description,
-                        ts: event.timestamp.iso8601))
+                connection.writeText(capacity: event.dataJSON.utf8.count + event.name.utf8.count + 80) {
+                    ServerFrame.writeEvent(event, into: &$0)
+                }
             }
             connection.flush()
             gateway.metrics.delivered(.websocket, count: events.count)
