@@ -97,14 +97,22 @@ struct ReplayTests {
                 try await router.emit("missed", data: ["n": 1], toUser: user, durable: true)
                 try await router.emit("missed", data: ["n": 2], toUser: user, durable: true)
                 let first = try #require(try await router.events(of: user, after: nil).first?.eventId)
+                let others = (0..<20).map { "\(user)-\($0)" }
+                for other in others { try await router.emit("missed", data: ["n": 3], toUser: other, durable: true) }
                 outage.setDown(true)
                 let fresh = try await router.connect(userId: user, transport: "test")
                 let resuming = try await router.connect(userId: user, lastEventId: first.description, transport: "test")
+                var waiting: [Session] = []
+                for other in others { waiting.append(try await router.connect(userId: other, transport: "test")) }
                 #expect(fresh.bufferedCount == 0 && resuming.bufferedCount == 0)
-                #expect(router.stats.counts.sessions == 2)
+                #expect(router.stats.counts.sessions == 22)
                 outage.setDown(false)
                 #expect(try await fresh.nextEvents(2).map { $0.data["n"] } == [1, 2])
                 #expect(try await resuming.nextEvents(1).map { $0.data["n"] } == [2])
+                for session in waiting {
+                    #expect(try await session.nextEvent().data["n"] == 3)
+                    session.close()
+                }
                 try await router.emit("live", data: [:], toUser: user, durable: true)
                 #expect(try await fresh.nextEvent().name == "live")
                 #expect(try await resuming.nextEvent().name == "live")

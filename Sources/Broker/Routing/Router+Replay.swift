@@ -115,11 +115,13 @@ extension Router {
                 }
                 if pending.isEmpty { break }
                 var waiting: [DeferredReplay] = []
-                for deferred in pending where !deferred.session.isClosed {
+                for (index, deferred) in pending.enumerated() where !deferred.session.isClosed {
                     do {
                         try await replay(to: deferred.session, lastEventId: deferred.lastEventId)
                     } catch where Self.isAway(error) {
-                        waiting.append(deferred)
+                        // Still away: the rest would fail the same way; all wait for the next try.
+                        waiting = Array(pending[index...])
+                        break
                     } catch {
                         logger.error(
                             "gave up a deferred replay; the session gets live events only",
