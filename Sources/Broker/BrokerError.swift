@@ -54,3 +54,11 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "BrokerError.\(code): \(message)" }
 }
+
+extension BrokerError {
+    /// Whether the backend is unreachable or did not answer in time (``Code/connectionLost``,
+    /// ``Code/connectionFailed``, ``Code/timedOut``): the same call may succeed once it is back.
+    public var isOutage: Bool {
+        code == .connectionLost || code == .connectionFailed || code == .timedOut
+    }
+}

@@ -139,6 +139,40 @@ struct RouterTests {
         }
     }
 
+    @Test(
+        "a status heard while the broker is away is applied once it answers, in order with the next one",
+        arguments: TestBackend.all)
+    func statusAppliedAfterTheBrokerReturns(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let outage = OutageBroker(base: broker)
+            try await withRouters(on: outage, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                let session = try await router.connect(userId: user, transport: "test")
+                defer { session.close() }
+                let job = try await router.jobs().create(payload: ["amount": 5], for: user)
+                #expect(try await session.nextEvent().name == "rebalance:created")
+                // The subscription stays up (as when only the command connections drop); every
+                // call the router makes fails meanwhile.
+                outage.setDown(true)
+                let agent = GuideAgent(broker: broker, names: names)
+                try await agent.publish(.processing, for: job)
+                try await agent.publish(.done, for: job)
+                try await eventually("the router to hear both", within: .seconds(10)) {
+                    router.stats.jobs["rebalance"]!.statusReceived == 2
+                }
+                try await Task.sleep(for: .milliseconds(200))  // a few failed tries
+                outage.setDown(false)
+                #expect(try await session.nextEvents(2).map(\.name) == ["rebalance:processing", "rebalance:done"])
+                let record = try #require(try await router.jobs().record(job.jobId))
+                #expect(record.status == .done)
+                #expect(record.history.map(\.status) == [.created, .processing, .done])
+                #expect(router.stats.jobs["rebalance"]!.failed == 0)
+            }
+        }
+    }
+
     @Test("malformed and wrong-owner updates are dropped while good ones flow", arguments: TestBackend.all)
     func dropsBadUpdates(backend: TestBackend) async throws {
         try await backend.withBroker { broker async throws in

@@ -208,10 +208,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
         let recordBytes: [UInt8]?
         do {
-            let replies = try await broker.execute(
-                [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(jobId))], atomically: false)
-            _ = try replies[0].isOK()
-            recordBytes = try replies[1].value()
+            recordBytes = try await start(job)
         } catch {
             logger.error("could not start the job; the reaper will put it back", metadata: ["error": "\(error)"])
             counters.withLock { $0.abandoned += 1 }
@@ -260,6 +257,26 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
         }
         return acknowledgement.next
+    }
+
+    /// Takes the lease of `job` and reads its record (one pipeline). A broker that is away is
+    /// tried again a few times (0.1 s doubling, about 3 s in all): the job is this worker's,
+    /// and leaving it to the reaper after a blip of a few milliseconds would hold it back for
+    /// the whole visibility timeout. Taking the lease again is harmless if the first try had
+    /// taken it before its reply was lost.
+    private func start(_ job: TakenJob) async throws -> [UInt8]? {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let replies = try await broker.execute(
+                    [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(job.id))], atomically: false)
+                _ = try replies[0].isOK()
+                return try replies[1].value()
+            } catch let error as BrokerError where error.isOutage && attempt < 5 {
+                try await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(100)).delay(afterAttempt: attempt))
+            }
+        }
     }
 
     /// Runs the handler, retrying transient failures per the retry policy.

@@ -139,15 +139,31 @@ public final class JobStore: Sendable {
         }
     }
 
-    /// ``apply(_:)`` with broker failures counted and logged instead of thrown.
-    func applyReporting(_ updates: [(update: StatusUpdate, fields: [String: JSONValue])]) async -> [StatusOutcome] {
-        do {
-            return try await apply(updates)
-        } catch {
-            stats.withLock { $0.failed += updates.count }
-            logger.error(
-                "could not apply status updates", metadata: ["count": "\(updates.count)", "error": "\(error)"])
-            return Array(repeating: .failed("\(error)"), count: updates.count)
+    /// ``apply(_:)`` with broker failures counted and logged instead of thrown. While the
+    /// broker is away the updates are tried again, with backoff (50 ms doubling to 2 s), for up
+    /// to `retryLimit`: applying is idempotent, so updates whose commit went through but whose
+    /// reply was lost are found applied and not repeated.
+    func applyReporting(
+        _ updates: [(update: StatusUpdate, fields: [String: JSONValue])], retryingFor retryLimit: Duration = .zero
+    ) async -> [StatusOutcome] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + retryLimit
+        var attempt = 0
+        while true {
+            do {
+                return try await apply(updates)
+            } catch let error as BrokerError where error.isOutage && clock.now < deadline && !Task.isCancelled {
+                attempt += 1
+                logThrottle.log(
+                    "applyRetry", .warning, "could not apply status updates; trying again while the broker is away",
+                    metadata: ["count": "\(updates.count)", "attempt": "\(attempt)", "error": "\(error)"], to: logger)
+                try? await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(50), maxDelay: .seconds(2)).delay(afterAttempt: attempt))
+            } catch {
+                stats.withLock { $0.failed += updates.count }
+                logger.error(
+                    "could not apply status updates", metadata: ["count": "\(updates.count)", "error": "\(error)"])
+                return Array(repeating: .failed("\(error)"), count: updates.count)
+            }
         }
     }
 

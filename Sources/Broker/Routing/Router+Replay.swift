@@ -46,7 +46,7 @@ extension Router {
         do {
             try await replay(to: session, lastEventId: presented)
         } catch {
-            guard Self.isAway(error), deferReplay(DeferredReplay(session: session, lastEventId: presented)) else {
+            guard (error as? BrokerError)?.isOutage == true, deferReplay(DeferredReplay(session: session, lastEventId: presented)) else {
                 session.close()
                 throw error
             }
@@ -84,12 +84,6 @@ extension Router {
         }
     }
 
-    /// Whether `error` means the broker is away for now (worth waiting for, not a refusal).
-    static func isAway(_ error: any Error) -> Bool {
-        guard let error = error as? BrokerError else { return false }
-        return [.connectionLost, .connectionFailed, .timedOut].contains(error.code)
-    }
-
     /// Queues `deferred` for ``runDeferredReplays()``; `false` if the router is not running
     /// (nothing would read the replay, and the session would hold its live events for ever).
     private func deferReplay(_ deferred: DeferredReplay) -> Bool {
@@ -118,7 +112,7 @@ extension Router {
                 for (index, deferred) in pending.enumerated() where !deferred.session.isClosed {
                     do {
                         try await replay(to: deferred.session, lastEventId: deferred.lastEventId)
-                    } catch where Self.isAway(error) {
+                    } catch let error as BrokerError where error.isOutage {
                         // Still away: the rest would fail the same way; all wait for the next try.
                         waiting = Array(pending[index...])
                         break

@@ -44,7 +44,8 @@ extension Router {
             while start < batch.endIndex {
                 let store = batch[start].store
                 let end = batch[start...].firstIndex { $0.store !== store } ?? batch.endIndex
-                _ = await store.applyReporting(batch[start..<end].map { ($0.update, $0.fields) })
+                _ = await store.applyReporting(
+                    batch[start..<end].map { ($0.update, $0.fields) }, retryingFor: configuration.applyRetryLimit)
                 start = end
             }
         }

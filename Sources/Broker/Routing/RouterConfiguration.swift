@@ -20,14 +20,20 @@ public struct RouterConfiguration: Sendable {
     /// the watermarks of every user it delivered to meanwhile in one round trip per interval
     /// instead of one per event. A watermark lagging by this much costs at most a repeat of
     /// those events on a *new* connection of the user on another node, never a loss (this
-    /// node writes a user's pending watermark before replaying to a new connection).
+    /// node counts its own unwritten watermark when it replays to a new connection).
     public var watermarkInterval: Duration
+    /// How long a lane keeps trying a batch of status updates while the broker is away (a lost
+    /// connection, no answer in time) before giving it up. Applying is idempotent, so a batch
+    /// whose reply was lost is safely applied again; the lane's later updates wait meanwhile,
+    /// so each user's order is kept.
+    public var applyRetryLimit: Duration
 
     public init(
         jobTypes: [JobNames] = [JobNames()], eventLog: EventLog = EventLog(),
         statusBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000),
         emitBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000), statusLanes: Int = 4,
-        resubscribeDelay: Duration = .seconds(1), watermarkInterval: Duration = .milliseconds(50)
+        resubscribeDelay: Duration = .seconds(1), watermarkInterval: Duration = .milliseconds(50),
+        applyRetryLimit: Duration = .seconds(30)
     ) {
         self.jobTypes = jobTypes
         self.eventLog = eventLog
@@ -36,6 +42,7 @@ public struct RouterConfiguration: Sendable {
         self.statusLanes = max(1, statusLanes)
         self.resubscribeDelay = resubscribeDelay
         self.watermarkInterval = max(.zero, watermarkInterval)
+        self.applyRetryLimit = max(.zero, applyRetryLimit)
     }
 }
 
