@@ -7,6 +7,7 @@ import Synchronization
 public final class OutageBroker: Broker {
     public let base: any Broker
     private let failure = Mutex<BrokerError?>(nil)
+    private let failOnce = Mutex<(@Sendable ([BrokerCommand]) -> Bool)?>(nil)
 
     public init(base: any Broker) {
         self.base = base
@@ -21,17 +22,33 @@ public final class OutageBroker: Broker {
     /// Every call fails with `error` (none when `nil`).
     public func setFailing(_ error: BrokerError?) { failure.withLock { $0 = error } }
 
+    /// The next `execute` whose commands satisfy `matching` fails as a lost connection does
+    /// (once): a blip that hits one call and is gone.
+    public func failOnce(when matching: @escaping @Sendable ([BrokerCommand]) -> Bool) {
+        failOnce.withLock { $0 = matching }
+    }
+
     private func check() throws {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    public func execute(_ command: BrokerCommand) async throws -> Reply {
+    private func check(_ commands: [BrokerCommand]) throws {
         try check()
+        let hit = failOnce.withLock { matching -> Bool in
+            guard let test = matching, test(commands) else { return false }
+            matching = nil
+            return true
+        }
+        if hit { throw BrokerError(.connectionLost, "a blip made by the test") }
+    }
+
+    public func execute(_ command: BrokerCommand) async throws -> Reply {
+        try check([command])
         return try await base.execute(command)
     }
 
     public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
-        try check()
+        try check(commands)
         return try await base.execute(commands, atomically: atomically)
     }
 

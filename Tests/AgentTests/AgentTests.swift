@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import ServiceLifecycle
 import Synchronization
@@ -72,6 +73,25 @@ struct AgentTests {
             #expect(final.userId == "u")
             #expect(handler.calls.withLock { $0 } == 1)
             #expect(agent.statistics.retries == 0)
+            #expect(try await broker.length(of: names.processing) == 0)
+        }
+    }
+
+    @Test("a broker blip when a job starts is tried again, not left to the reaper", arguments: AgentBackend.all)
+    func startRetriedAfterABlip(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let outage = OutageBroker(base: broker)
+            // The start: the lease and the record read, in one pipeline.
+            outage.failOnce { commands in commands.contains { if case .get = $0 { true } else { false } } }
+            let agent = Agent(
+                broker: outage, handler: DemoRebalanceHandler(),
+                configuration: fastConfiguration(names, visibilityTimeout: .seconds(120)), logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, id: "blip", user: "u", payload: ["amount": 100])
+                return try await subscription.statuses("done") { $0.contains { $0.status == .done } }
+            }
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(agent.statistics.abandoned == 0)
             #expect(try await broker.length(of: names.processing) == 0)
         }
     }
