@@ -1,4 +1,5 @@
 public import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// One job type's lifecycle on a broker (SPEC §1): creates jobs, reads them, and applies the
@@ -142,7 +143,8 @@ public final class JobStore: Sendable {
     /// ``apply(_:)`` with broker failures counted and logged instead of thrown. While the
     /// broker is away the updates are tried again, with backoff (50 ms doubling to 2 s), for up
     /// to `retryLimit`: applying is idempotent, so updates whose commit went through but whose
-    /// reply was lost are found applied and not repeated.
+    /// reply was lost are found applied and not repeated. Graceful shutdown ends the retries
+    /// (other nodes, hearing the same updates, apply them).
     func applyReporting(
         _ updates: [(update: StatusUpdate, fields: [String: JSONValue])], retryingFor retryLimit: Duration = .zero
     ) async -> [StatusOutcome] {
@@ -152,12 +154,15 @@ public final class JobStore: Sendable {
         while true {
             do {
                 return try await apply(updates)
-            } catch let error as BrokerError where error.isOutage && clock.now < deadline && !Task.isCancelled {
+            } catch let error as BrokerError
+                where error.isOutage && clock.now < deadline && !Task.isCancelled && !Task.isShuttingDownGracefully
+            {
                 attempt += 1
                 logThrottle.log(
                     "applyRetry", .warning, "could not apply status updates; trying again while the broker is away",
                     metadata: ["count": "\(updates.count)", "attempt": "\(attempt)", "error": "\(error)"], to: logger)
-                try? await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(50), maxDelay: .seconds(2)).delay(afterAttempt: attempt))
+                let delay = RetryPolicy(initialDelay: .milliseconds(50), maxDelay: .seconds(2)).delay(afterAttempt: attempt)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             } catch {
                 stats.withLock { $0.failed += updates.count }
                 logger.error(
