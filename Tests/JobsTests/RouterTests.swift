@@ -111,9 +111,17 @@ struct RouterTests {
             try await withRouters(onEach: [broker, deaf], configuration: RouterConfiguration(jobTypes: [names])) { routers in
                 let session = try await routers[1].connect(userId: user, transport: "test")
                 let quiet = try await routers[1].connect(userId: unique("quiet"), transport: "test")
+                // Has had no event before the loss: it catches up from where its user stood when it opened.
+                let newcomer = unique("newcomer")
+                try await routers[0].emit("before", data: [:], toUser: newcomer, durable: true)
+                let fresh = try await routers[1].connect(userId: newcomer, transport: "test")
+                #expect(try await fresh.nextEvent().name == "before")  // missed by every connection: replayed
+                let newest = try await routers[1].connect(userId: newcomer, transport: "test")
                 defer {
                     session.close()
                     quiet.close()
+                    fresh.close()
+                    newest.close()
                 }
                 let job = try await routers[0].jobs().create(payload: ["amount": 5], for: user)
                 #expect(try await session.nextEvent().name == "rebalance:created")
@@ -122,6 +130,7 @@ struct RouterTests {
                 let agent = GuideAgent(broker: broker, names: names)
                 try await agent.publish(.processing, for: job)
                 try await agent.publish(.done, for: job)
+                let newcomerJob = try await routers[0].jobs().create(payload: ["amount": 5], for: newcomer)
                 // The other node applies both and publishes them on ws:emit, which this node misses.
                 try await eventually("the other node to apply both", within: .seconds(10)) {
                     routers[0].stats.jobs["rebalance"]!.applied == 2
@@ -133,7 +142,12 @@ struct RouterTests {
                 let done = try await session.nextEvent()
                 #expect([processing.name, done.name] == ["rebalance:processing", "rebalance:done"])
                 #expect(done.data["jobId"] == .string(job.jobId))
-                // A session that has had no event has nothing to measure from, and gets nothing.
+                for newcomerSession in [fresh, newest] {
+                    let created = try await newcomerSession.nextEvent()
+                    #expect(created.name == "rebalance:created" && created.data["jobId"] == .string(newcomerJob.jobId))
+                    #expect(newcomerSession.bufferedCount == 0)
+                }
+                // A session whose user had no event at all gets nothing.
                 #expect(quiet.deliveredCount == 0)
             }
         }

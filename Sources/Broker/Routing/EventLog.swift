@@ -86,42 +86,43 @@ public struct EventLog: Sendable {
         Self.events(in: try await broker.range(of: logKey(userId)), after: after)
     }
 
-    /// The events no connection of `userId` has received yet (above the delivered watermark, and
-    /// above `deliveredHere`: what the caller's node delivered and has not written yet): the
-    /// watermark and the log in one pipelined round trip.
-    public func undeliveredEvents(
-        of userId: String, deliveredHere: EventID? = nil, on broker: any Broker
-    ) async throws -> [RoutedEvent] {
-        let replies = try await broker.execute(
-            [.get(key: watermarkKey(userId)), .range(queue: logKey(userId), start: 0, stop: -1)], atomically: false)
-        let stored = Self.eventId(stored: try replies[0].value())
-        let after = [stored, deliveredHere].compactMap { $0 }.max()
-        return Self.events(in: try replies[1].values(), after: after)
-    }
-
-    /// What a replay after a client's `lastEventId` gives.
+    /// What a session replays when it opens.
     public enum Replay: Sendable {
-        /// The logged events after the id, oldest first, and the floor the session keeps: ids
-        /// at or below it are repeats. No floor when the user's sequence has expired: any id
-        /// handed out from now on is new to the client.
-        case events([RoutedEvent], floor: EventID?)
+        /// The events to replay, oldest first; the floor the session keeps (ids at or below it
+        /// are repeats; none when the user's sequence has expired, since any id handed out from
+        /// now on is new to the client); and the user's last event id when the log was read
+        /// (`nil`: no sequence yet), where catching up after a loss starts from.
+        case events([RoutedEvent], floor: EventID?, last: EventID?)
         /// The id is above the last one the user's sequence handed out: this system did not
         /// issue it (another deployment's, or made up). Taken as a floor it would hide every
         /// live event until the sequence passed it, so it must not be used.
         case notIssued
     }
 
-    /// The logged events of `userId` after `after`, read with the user's counter in one round
-    /// trip to check that `after` was handed out (see ``Replay``).
-    public func replay(of userId: String, after: EventID, on broker: any Broker) async throws -> Replay {
-        let replies = try await broker.execute(
-            [.get(key: sequenceKey(userId)), .range(queue: logKey(userId), start: 0, stop: -1)], atomically: false)
-        let events = Self.events(in: try replies[1].values(), after: after)
-        guard let last = Self.eventId(stored: try replies[0].value()) else { return .events(events, floor: nil) }
-        return after <= last ? .events(events, floor: after) : .notIssued
+    /// What a session of `userId` replays, read in one pipelined round trip with the user's
+    /// counter:
+    /// - with `after` (the client's last event id): the logged events after it, or
+    ///   ``Replay/notIssued`` if the counter never reached it;
+    /// - without: the events no connection of the user has received yet, those above the
+    ///   delivered watermark and above `deliveredHere` (what the caller's node delivered and
+    ///   has not written yet).
+    public func replay(
+        of userId: String, after: EventID?, deliveredHere: EventID? = nil, on broker: any Broker
+    ) async throws -> Replay {
+        var commands: [BrokerCommand] = [.get(key: sequenceKey(userId)), .range(queue: logKey(userId), start: 0, stop: -1)]
+        if after == nil { commands.append(.get(key: watermarkKey(userId))) }
+        let replies = try await broker.execute(commands, atomically: false)
+        let last = Self.eventId(stored: try replies[0].value())
+        let entries = try replies[1].values()
+        if let after {
+            guard last.map({ after <= $0 }) ?? true else { return .notIssued }
+            return .events(Self.events(in: entries, after: after), floor: last == nil ? nil : after, last: last)
+        }
+        let delivered = [Self.eventId(stored: try replies[2].value()), deliveredHere].compactMap { $0 }.max()
+        return .events(Self.events(in: entries, after: delivered), floor: nil, last: last)
     }
 
-    private static func events(in entries: [[UInt8]], after: EventID?) -> [RoutedEvent] {
+    static func events(in entries: [[UInt8]], after: EventID?) -> [RoutedEvent] {
         var events: [RoutedEvent] = []
         events.reserveCapacity(entries.count)
         for entry in entries {

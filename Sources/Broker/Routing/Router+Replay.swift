@@ -60,13 +60,11 @@ extension Router {
     /// Reads what `session` missed and hands it over, ending its replay.
     func replay(to session: Session, lastEventId presented: String?) async throws {
         let userId = session.userId
-        var replay: (events: [RoutedEvent], floor: EventID?)?
-        if let presented, let after = EventID(presented),
-            case .events(let events, let floor) = try await eventLog.replay(of: userId, after: after, on: broker)
-        {
-            replay = (events, floor)
+        var replay = EventLog.Replay.notIssued
+        if let presented, let after = EventID(presented) {
+            replay = try await eventLog.replay(of: userId, after: after, on: broker)
         }
-        if replay == nil {
+        if case .notIssued = replay {
             if let presented {
                 session.ignore(lastEventId: presented)
                 logThrottle.log(
@@ -75,12 +73,13 @@ extension Router {
             }
             // What this node delivered counts even before its watermark is written; reading
             // needs no write, so a broker refusing writes (out of memory) still lets clients in.
-            let events = try await eventLog.undeliveredEvents(
-                of: userId, deliveredHere: deliveredNotWritten(userId), on: broker)
-            replay = (events, nil)
+            replay = try await eventLog.replay(of: userId, after: nil, deliveredHere: deliveredNotWritten(userId), on: broker)
         }
-        if let replay, let last = session.finishReplay(with: replay.events, after: replay.floor), !replay.events.isEmpty {
-            noteDelivered(userId: userId, eventId: last)
+        guard case .events(let events, let floor, let last) = replay else { return }
+        // A user without a sequence yet has had no event: everything logged from now on is new.
+        session.noteSequence(at: last ?? EventID(0))
+        if let delivered = session.finishReplay(with: events, after: floor), !events.isEmpty {
+            noteDelivered(userId: userId, eventId: delivered)
         }
     }
 

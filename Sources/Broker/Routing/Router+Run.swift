@@ -92,38 +92,44 @@ extension Router {
         for await _ in catchUpStream { await catchUpSessions() }
     }
 
-    /// Hands this node's sessions the logged events of their users that came after the last one
-    /// each received: those published on `ws:emit` while this node did not hear it. Pub/sub kept
-    /// none of them; every other node delivered them, and the user's event log has them.
+    /// Hands this node's sessions the logged events of their users that came after where each
+    /// stood (``Session/position``): those published on `ws:emit` while this node did not hear
+    /// it. Pub/sub kept none of them; every other node delivered them, and the user's event log
+    /// has them. The logs are read 100 users to a pipelined round trip.
     ///
-    /// Only sessions that have had an event catch up (a session's last event id is where its
-    /// own sequence stands; one that has had none has nothing to measure from). A repeat of an
-    /// event the session has is skipped by the session, so a live delivery racing this one is
-    /// harmless.
+    /// A session stands at the last event it was handed, or, having had none, at its user's
+    /// last event id when it opened. A repeat of an event the session has is skipped by the
+    /// session, so a live delivery racing this one is harmless.
     func catchUpSessions() async {
         var caughtUp = 0
-        for (userId, sessions) in registry.sessionsWithEvents() {
-            guard let floor = sessions.map(\.lastEventId).min() else { continue }
-            let events: [RoutedEvent]
+        let byUser = Array(registry.sessionsWithPositions())
+        for start in stride(from: 0, to: byUser.count, by: 100) {
+            let chunk = byUser[start..<min(start + 100, byUser.count)]
+            let logs: [[[UInt8]]]
             do {
-                events = try await eventLog.events(of: userId, after: floor, on: broker)
+                let replies = try await broker.execute(
+                    chunk.map { .range(queue: eventLog.logKey($0.key), start: 0, stop: -1) }, atomically: false)
+                logs = try replies.map { try $0.values() }
             } catch {
                 logThrottle.log(
-                    "catchUp", .warning, "could not read an event log to catch sessions up",
-                    metadata: ["userId": "\(JobID.loggable(userId))", "error": "\(error)"], to: logger)
+                    "catchUp", .warning, "could not read event logs to catch sessions up",
+                    metadata: ["users": "\(chunk.count)", "error": "\(error)"], to: logger)
                 continue
             }
-            var last: EventID?
-            for event in events {
-                guard let id = event.eventId else { continue }
-                for (session, lastEventId) in sessions where id > lastEventId {
-                    if case .queued = session.deliver(event) {
-                        caughtUp += 1
-                        last = max(last ?? id, id)
+            for ((userId, sessions), entries) in zip(chunk, logs) {
+                guard let floor = sessions.map(\.position).min() else { continue }
+                var last: EventID?
+                for event in EventLog.events(in: entries, after: floor) {
+                    guard let id = event.eventId else { continue }
+                    for (session, position) in sessions where id > position {
+                        if case .queued = session.deliver(event) {
+                            caughtUp += 1
+                            last = max(last ?? id, id)
+                        }
                     }
                 }
+                if let last { noteDelivered(userId: userId, eventId: last) }
             }
-            if let last { noteDelivered(userId: userId, eventId: last) }
         }
         if caughtUp > 0 {
             logger.info("sessions caught up after ws:emit was not heard for a while", metadata: ["events": "\(caughtUp)"])

@@ -78,6 +78,9 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         /// Push delivery: called when events become available or the session closes.
         var wake: (@Sendable () -> Void)?
         var ignoredLastEventId: String?
+        /// The user's last event id when the session's replay was read: catching up after a
+        /// loss starts from here when the session has had no event since.
+        var sequenceAtOpen: EventID?
     }
 
     init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
@@ -107,6 +110,22 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
 
     func ignore(lastEventId: String) {
         state.withLock { $0.ignoredLastEventId = lastEventId }
+    }
+
+    func noteSequence(at id: EventID) {
+        state.withLock { $0.sequenceAtOpen = id }
+    }
+
+    /// Where the session stands in its user's sequence: the last event it was handed, else the
+    /// user's last event id when it opened (`nil` until its replay was read). Events above it
+    /// that the session never got are the ones to catch up on after a loss.
+    var position: EventID? {
+        state.withLock { state in
+            switch (state.lastEventId, state.sequenceAtOpen) {
+            case (let handed?, let opened?): Swift.max(handed, opened)
+            case (let handed, let opened): handed ?? opened
+            }
+        }
     }
 
     /// How many events this session has been handed.

@@ -139,12 +139,13 @@ public final class SessionRegistry: Sendable {
         broadcast(event, to: event.room)
     }
 
-    /// The open sessions that have had an event (a last event id), by user.
-    func sessionsWithEvents() -> [String: [(session: Session, lastEventId: EventID)]] {
+    /// The open sessions whose place in their user's sequence is known (``Session/position``),
+    /// by user.
+    func sessionsWithPositions() -> [String: [(session: Session, position: EventID)]] {
         let all = state.withLock { Array($0.sessions.values) }
-        var byUser: [String: [(session: Session, lastEventId: EventID)]] = [:]
+        var byUser: [String: [(session: Session, position: EventID)]] = [:]
         for session in all {
-            if let last = session.lastEventId { byUser[session.userId, default: []].append((session, last)) }
+            if let position = session.position { byUser[session.userId, default: []].append((session, position)) }
         }
         return byUser
     }
