@@ -77,12 +77,24 @@ struct AgentTests {
         }
     }
 
-    @Test("a broker blip when a job starts is tried again, not left to the reaper", arguments: AgentBackend.all)
-    func startRetriedAfterABlip(backend: AgentBackend) async throws {
+    /// The step a blip hits: the start (the lease and the record read, in one pipeline), or the
+    /// `processing` status (the first PUBLISH).
+    enum BlipAt: String, CaseIterable, Sendable { case start, processing }
+
+    @Test(
+        "a broker blip when a job starts or reports processing is tried again: nothing left to the reaper, no status lost",
+        arguments: AgentBackend.all, BlipAt.allCases)
+    func stepRetriedAfterABlip(backend: AgentBackend, blip: BlipAt) async throws {
         try await backend.withBroker { broker, names in
             let outage = OutageBroker(base: broker)
-            // The start: the lease and the record read, in one pipeline.
-            outage.failOnce { commands in commands.contains { if case .get = $0 { true } else { false } } }
+            outage.failOnce { commands in
+                commands.contains {
+                    switch ($0, blip) {
+                    case (.get, .start), (.publish, .processing): true
+                    default: false
+                    }
+                }
+            }
             let agent = Agent(
                 broker: outage, handler: DemoRebalanceHandler(),
                 configuration: fastConfiguration(names, visibilityTimeout: .seconds(120)), logger: Fixture.logger)

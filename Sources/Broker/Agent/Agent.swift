@@ -231,7 +231,11 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
         do {
             let processing = StatusUpdate(jobId: jobId, status: .processing, userId: userId).jsonBytesForAgent(stampedAt: .now())
-            if try await broker.publish(processing, to: keys.statusChannel) == 0 { unheard.add(processing, jobId: jobId) }
+            // Published twice if a reply was lost: gateways drop the repeat.
+            let receivers = try await Self.retryingWhileAway { [broker, keys] in
+                try await broker.publish(processing, to: keys.statusChannel)
+            }
+            if receivers == 0 { unheard.add(processing, jobId: jobId) }
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
             logger.warning("could not publish processing", metadata: ["error": "\(error)"])
@@ -259,20 +263,29 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         return acknowledgement.next
     }
 
-    /// Takes the lease of `job` and reads its record (one pipeline). A broker that is away is
-    /// tried again a few times (0.1 s doubling, about 3 s in all): the job is this worker's,
-    /// and leaving it to the reaper after a blip of a few milliseconds would hold it back for
-    /// the whole visibility timeout. Taking the lease again is harmless if the first try had
-    /// taken it before its reply was lost.
+    /// Takes the lease of `job` and reads its record (one pipeline), tried again while the
+    /// broker is away: the job is this worker's, and leaving it to the reaper after a blip of a
+    /// few milliseconds would hold it back for the whole visibility timeout. Taking the lease
+    /// again is harmless if the first try had taken it before its reply was lost.
     private func start(_ job: TakenJob) async throws -> [UInt8]? {
+        try await Self.retryingWhileAway { [broker, leases, keys] in
+            let replies = try await broker.execute(
+                [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(job.id))], atomically: false)
+            _ = try replies[0].isOK()
+            return try replies[1].value()
+        }
+    }
+
+    /// Runs `operation`, and again while it fails because the broker is away (up to five tries,
+    /// 0.1 s doubling between them: about 3 s in all), for steps that are safe to repeat.
+    private static func retryingWhileAway<Value: Sendable>(
+        _ operation: @Sendable () async throws -> Value
+    ) async throws -> Value {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let replies = try await broker.execute(
-                    [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(job.id))], atomically: false)
-                _ = try replies[0].isOK()
-                return try replies[1].value()
+                return try await operation()
             } catch let error as BrokerError where error.isOutage && attempt < 5 {
                 try await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(100)).delay(afterAttempt: attempt))
             }
