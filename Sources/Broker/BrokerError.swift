@@ -6,7 +6,7 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         fileprivate enum Value: String, Sendable, Hashable {
             case connectionLost, connectionFailed, timedOut, wrongType, notAnInteger
             case invalidArgument, transactionConflict, unexpectedReply, serverError
-            case authenticationFailed, unsupported, subscriberOverflow, shutDown, outOfMemory
+            case authenticationFailed, unsupported, subscriberOverflow, shutDown, outOfMemory, readOnly
         }
         fileprivate let value: Value
 
@@ -30,6 +30,10 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         /// with the `noeviction` policy). Reads still work. Retry later; an operator frees
         /// memory or raises the limit.
         public static let outOfMemory = Code(value: .outOfMemory)
+        /// The server is a read-only replica (Redis `READONLY`), as the old primary becomes after
+        /// a failover. The connection is reopened, which finds the new primary when the address
+        /// now names it (a managed Redis's endpoint); retry.
+        public static let readOnly = Code(value: .readOnly)
         /// The backend refused the command for another reason (its message says why).
         public static let serverError = Code(value: .serverError)
         /// The backend rejected the credentials. Fix the URL's user and password.
@@ -56,9 +60,10 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension BrokerError {
-    /// Whether the backend is unreachable or did not answer in time (``Code/connectionLost``,
-    /// ``Code/connectionFailed``, ``Code/timedOut``): the same call may succeed once it is back.
+    /// Whether the backend is unreachable, did not answer in time, or is a replica until the
+    /// connection finds the primary again (``Code/connectionLost``, ``Code/connectionFailed``,
+    /// ``Code/timedOut``, ``Code/readOnly``): the same call may succeed once it is back.
     public var isOutage: Bool {
-        code == .connectionLost || code == .connectionFailed || code == .timedOut
+        code == .connectionLost || code == .connectionFailed || code == .timedOut || code == .readOnly
     }
 }

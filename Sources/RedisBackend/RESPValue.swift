@@ -56,6 +56,8 @@ enum RESPValue: Sendable, Hashable {
             code = .wrongType
         } else if message.hasPrefix("OOM ") {
             code = .outOfMemory
+        } else if message.hasPrefix("READONLY ") {
+            code = .readOnly
         } else if message.contains("not an integer") || message.contains("would overflow") {
             code = .notAnInteger
         } else if message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")

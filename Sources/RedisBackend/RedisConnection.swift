@@ -274,7 +274,7 @@ final class RedisConnection: Sendable {
             let reply = try context.blockingCommand(arguments)
             if case .error(let message) = reply {
                 let error = RESPValue.brokerError(fromServerMessage: message)
-                throw [.serverError, .invalidArgument, .outOfMemory].contains(error.code)
+                throw [.serverError, .invalidArgument, .outOfMemory, .readOnly].contains(error.code)
                     ? BrokerError(.connectionFailed, "\(arguments[0]): \(error.message)") : error
             }
             return reply
@@ -323,6 +323,11 @@ final class RedisConnection: Sendable {
     }
 
     /// Runs until the connection fails or is closed; returns why.
+    private static func isReadOnlyRefusal(_ reply: RESPValue) -> Bool {
+        if case .error(let message) = reply { return message.hasPrefix("READONLY ") }
+        return false
+    }
+
     private func pollLoop(_ context: HiredisContext, setup: Setup) -> BrokerError {
         var descriptors = [
             pollfd(fd: context.fileDescriptor, events: Int16(POLLIN), revents: 0),
@@ -390,6 +395,13 @@ final class RedisConnection: Sendable {
                         if let failure = writePending() { return failure }
                         for (completion, values) in completed { completion(.success(values)) }
                         completed.removeAll(keepingCapacity: true)
+                        // A replica refusing a write: after a failover this connection still
+                        // reaches the old primary. Reopening it resolves the address again.
+                        if replies.contains(where: Self.isReadOnlyRefusal) {
+                            return BrokerError(
+                                .connectionLost,
+                                "redis: the server is a read-only replica (READONLY), as after a failover; reconnecting to reach the primary")
+                        }
                     }
                 } catch {
                     return error

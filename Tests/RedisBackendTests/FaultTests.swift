@@ -128,6 +128,39 @@ struct FaultTests {
         await server.kill()
     }
 
+    /// After a failover the old primary is a replica that refuses writes (`READONLY`) on the
+    /// connections clients still hold. The broker reports ``BrokerError/Code/readOnly`` and
+    /// reopens the connection, so that an address now naming the new primary reaches it.
+    @Test(.timeLimit(.minutes(1)))
+    func aReplicaRefusingWritesMakesTheConnectionReopen() async throws {
+        let primary = try RedisServerProcess()
+        try primary.start()
+        let replica = try RedisServerProcess()
+        try replica.start(["--replicaof", "127.0.0.1", "\(primary.port)"])
+        func commandsConnection() throws -> Substring? {
+            try replica.cli(["CLIENT", "LIST"]).split(separator: "\n")
+                .first { $0.contains("name=switchboard-commands") }?
+                .split(separator: " ").first
+        }
+        try await withRedisBroker(url: replica.url) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the replica came up")
+            let before = try #require(try commandsConnection())
+            do {
+                try await broker.set("fault:readonly", to: "v")
+                Issue.record("a replica accepted a write")
+            } catch let error as BrokerError {
+                #expect(error.code == .readOnly, "\(error)")
+                #expect(error.isOutage)
+            }
+            #expect(await eventually { (try? commandsConnection()).flatMap { $0 } .map { $0 != before } ?? false },
+                    "a new command connection")
+            _ = try replica.cli(["REPLICAOF", "NO", "ONE"])
+            #expect(await eventually { (try? await broker.set("fault:readonly", to: "v")) != nil }, "writes once promoted")
+        }
+        await replica.kill()
+        await primary.kill()
+    }
+
     /// An agent stopping while Redis hangs cancels its blocked take. The `CLIENT UNBLOCK` that
     /// would end it cannot go out; the take must return anyway. It used to retry at once on the
     /// closed command connection, recursively, until the stack overflowed (a crash on SIGTERM).

@@ -43,17 +43,25 @@ final class RedisServerProcess: @unchecked Sendable {
         self.process = process
     }
 
-    /// SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing answers) and resumes.
     /// `CONFIG SET` with redis-cli (the broker speaks only its own commands).
     func configure(_ parameters: [String]) throws {
-        let cli = Process()
-        cli.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        cli.arguments = ["redis-cli", "-p", "\(port)", "CONFIG", "SET"] + parameters
-        cli.standardOutput = FileHandle.nullDevice
-        try cli.run()
-        cli.waitUntilExit()
+        _ = try cli(["CONFIG", "SET"] + parameters)
     }
 
+    /// Runs a command with redis-cli against this server; returns what it printed.
+    func cli(_ arguments: [String]) throws -> String {
+        let cli = Process()
+        cli.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cli.arguments = ["redis-cli", "-p", "\(port)"] + arguments
+        let output = Pipe()
+        cli.standardOutput = output
+        try cli.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        cli.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing answers) and resumes.
     func pause() { process.map { _ = Glibc.kill($0.processIdentifier, SIGSTOP) } }
     func resume() { process.map { _ = Glibc.kill($0.processIdentifier, SIGCONT) } }
 

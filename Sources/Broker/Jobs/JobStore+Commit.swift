@@ -185,6 +185,6 @@ extension JobStore {
     /// Whether `error` means the broker is away (so retrying piece by piece is pointless).
     static func isOutage(_ error: any Error) -> Bool {
         guard let error = error as? BrokerError else { return error is CancellationError }
-        return [.connectionLost, .connectionFailed, .timedOut, .shutDown].contains(error.code)
+        return [.connectionLost, .connectionFailed, .timedOut, .readOnly, .shutDown].contains(error.code)
     }
 }
