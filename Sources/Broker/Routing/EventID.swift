@@ -31,5 +31,11 @@ public struct EventID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.value < rhs.value }
 
+    /// The later of two ids either of which may be missing (`nil` only when both are).
+    public static func later(_ first: EventID?, _ second: EventID?) -> EventID? {
+        guard let first, let second else { return first ?? second }
+        return Swift.max(first, second)
+    }
+
     public var description: String { String(value) }
 }

@@ -118,7 +118,7 @@ public struct EventLog: Sendable {
             guard last.map({ after <= $0 }) ?? true else { return .notIssued }
             return .events(Self.events(in: entries, after: after), floor: last == nil ? nil : after, last: last)
         }
-        let delivered = [Self.eventId(stored: try replies[2].value()), deliveredHere].compactMap { $0 }.max()
+        let delivered = EventID.later(Self.eventId(stored: try replies[2].value()), deliveredHere)
         return .events(Self.events(in: entries, after: delivered), floor: nil, last: last)
     }
 

@@ -145,11 +145,6 @@ extension Router {
     /// The highest event id this node delivered to `userId` that is not yet known to be written
     /// as the user's watermark (noted, or being written).
     func deliveredNotWritten(_ userId: String) -> EventID? {
-        withState { state in
-            switch (state.pendingWatermarks[userId], state.writingWatermarks[userId]) {
-            case (let noted?, let writing?): max(noted, writing)
-            case (let noted, let writing): noted ?? writing
-            }
-        }
+        withState { EventID.later($0.pendingWatermarks[userId], $0.writingWatermarks[userId]) }
     }
 }

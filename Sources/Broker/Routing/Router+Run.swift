@@ -124,7 +124,7 @@ extension Router {
                     for (session, position) in sessions where id > position {
                         if case .queued = session.deliver(event) {
                             caughtUp += 1
-                            last = max(last ?? id, id)
+                            last = EventID.later(last, id)
                         }
                     }
                 }

@@ -120,12 +120,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     /// user's last event id when it opened (`nil` until its replay was read). Events above it
     /// that the session never got are the ones to catch up on after a loss.
     var position: EventID? {
-        state.withLock { state in
-            switch (state.lastEventId, state.sequenceAtOpen) {
-            case (let handed?, let opened?): Swift.max(handed, opened)
-            case (let handed, let opened): handed ?? opened
-            }
-        }
+        state.withLock { EventID.later($0.lastEventId, $0.sequenceAtOpen) }
     }
 
     /// How many events this session has been handed.
