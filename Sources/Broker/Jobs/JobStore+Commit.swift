@@ -182,9 +182,9 @@ extension JobStore {
         return outcomes.map { $0! }
     }
 
-    /// Whether `error` means the broker is away (so retrying piece by piece is pointless).
+    /// Whether `error` means the broker is away or gone (so retrying piece by piece is pointless).
     static func isOutage(_ error: any Error) -> Bool {
         guard let error = error as? BrokerError else { return error is CancellationError }
-        return [.connectionLost, .connectionFailed, .timedOut, .readOnly, .shutDown].contains(error.code)
+        return error.isOutage || error.code == .shutDown
     }
 }
