@@ -6,7 +6,7 @@ enum JSONText {
     /// Writes ``quoted(_:)`` of `value` into `buffer`, copying the bytes as they are when
     /// nothing needs escaping (event names almost never do).
     static func writeQuoted(_ value: String, into buffer: inout ByteBuffer) {
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+        if needsNoEscaping(value) {
             buffer.writeInteger(UInt8(ascii: "\""))
             buffer.writeString(value)
             buffer.writeInteger(UInt8(ascii: "\""))
@@ -18,7 +18,7 @@ enum JSONText {
     /// `value` as a JSON string literal, quotes included.
     static func quoted(_ value: String) -> String {
         // Event names, ids and timestamps almost never need escaping: copy them whole.
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+        if needsNoEscaping(value) {
             return "\"" + value + "\""
         }
         var out = "\""
@@ -38,5 +38,10 @@ enum JSONText {
         }
         out += "\""
         return out
+    }
+
+    /// Whether `value` is its own JSON string body: no control character, quote or backslash.
+    private static func needsNoEscaping(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
     }
 }
