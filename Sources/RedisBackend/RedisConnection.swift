@@ -322,12 +322,13 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// Runs until the connection fails or is closed; returns why.
+    /// Whether `reply` is a replica's refusal of a write (`READONLY`, as mapped for callers).
     private static func isReadOnlyRefusal(_ reply: RESPValue) -> Bool {
-        if case .error(let message) = reply { return message.hasPrefix("READONLY ") }
-        return false
+        guard case .error(let message) = reply else { return false }
+        return RESPValue.brokerError(fromServerMessage: message).code == .readOnly
     }
 
+    /// Runs until the connection fails or is closed; returns why.
     private func pollLoop(_ context: HiredisContext, setup: Setup) -> BrokerError {
         var descriptors = [
             pollfd(fd: context.fileDescriptor, events: Int16(POLLIN), revents: 0),
