@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -47,11 +44,10 @@ struct ConnectionLimit: AvailableConnectionsDelegate {
         open < maximum
     }
 
-    /// The cap that fits the process's open-file limit: the soft limit less ``reserve``, at least 16.
+    /// The cap that fits the process's open-file limit: the soft limit less ``reserve``, at least
+    /// 16; none that anything reaches when the limit cannot be read.
     static func fromOpenFileLimit() -> Int {
-        var limit = rlimit()
-        // RLIM_INFINITY is all ones: clamped, it is a cap nothing reaches.
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
-        return max(16, Int(clamping: limit.rlim_cur) - reserve)
+        guard let limit = OpenFileLimit.current else { return Int.max }
+        return max(16, limit - reserve)
     }
 }
