@@ -2,6 +2,7 @@
 import BrokerTesting
 import MemoryBackend
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// A status published while no gateway listens (`PUBLISH` answered 0) is published again until
@@ -40,11 +41,36 @@ struct UnheardStatusTests {
                         $0.contains { $0.status == .done }
                     }
                 }
-                // Only the newest status of the job waits: `done` superseded the unheard `processing`.
-                #expect(statuses.map(\.status) == [.done])
-                #expect(statuses.first?.jobId == id && statuses.first?.userId == "late")
-                #expect(statuses.first?.result?["fee"]?.doubleValue == 10)
+                // Both waited, in order: a gateway hearing `done` first would refuse `processing` as late.
+                #expect(statuses.map(\.status) == [.processing, .done])
+                #expect(statuses.allSatisfy { $0.jobId == id && $0.userId == "late" })
+                #expect(statuses.last?.result?["fee"]?.doubleValue == 10)
                 try await eventuallyTrue("the republish to be counted") { agent.statistics.statusesRepublished == 1 }
+            }
+        }
+    }
+
+    @Test("a processing nobody heard goes out in front of its job's done", arguments: AgentBackend.all)
+    func unheardProcessingPrecedesDone(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let gate = Gate()
+            var configuration = fastConfiguration(names)
+            // Not published again meanwhile: the job's done must be what carries it.
+            configuration.unheardStatusRetry = RetryPolicy(initialDelay: .seconds(60))
+            let agent = Agent(broker: broker, handler: GatedHandler(gate: gate), configuration: configuration, logger: Fixture.logger)
+            try await running(agent) {
+                try await Fixture.enqueue(broker, names: names, user: "early", payload: ["amount": 500])
+                // The job started with nobody listening: its processing went unheard.
+                try await eventuallyTrue("the job to start") { agent.statistics.taken == 1 }
+                try await withDeadline("the handler to be running", within: .seconds(15)) { await gate.waitForEntry() }
+                let statuses = try await broker.subscribe(to: names.statusChannel) { subscription in
+                    gate.open()  // a gateway listens now; the job finishes
+                    return try await subscription.statuses(within: .seconds(15), "the done") {
+                        $0.contains { $0.status == .done }
+                    }
+                }
+                #expect(statuses.map(\.status) == [.processing, .done])
+                #expect(statuses.allSatisfy { $0.userId == "early" })
             }
         }
     }
@@ -74,14 +100,15 @@ struct UnheardStatusTests {
 /// The waiting list itself, without an agent.
 @Suite("Unheard status updates: what waits")
 struct UnheardStatusQueueTests {
-    /// A job's `done` heard drops its `processing` still waiting; the final pass at shutdown
+    /// What a job's next status takes goes out with it, not again; the final pass at shutdown
     /// publishes only what is left, once.
-    @Test func aHeardStatusDropsTheOneWaitingForItsJob() async throws {
+    @Test func takenStatusesAreNotPublishedAgain() async throws {
         let broker = MemoryBroker()
         let unheard = UnheardStatuses(broker: broker, channel: "status", logger: Fixture.logger)
-        unheard.add(Array("processing of j1".utf8), jobId: "j1")
-        unheard.add(Array("processing of j2".utf8), jobId: "j2")
-        unheard.forget(jobId: "j1")
+        unheard.add([Array("processing of j1".utf8)], jobId: "j1")
+        unheard.add([Array("processing of j2".utf8)], jobId: "j2")
+        #expect(unheard.take(jobId: "j1") == [Array("processing of j1".utf8)])
+        #expect(unheard.take(jobId: "j1").isEmpty)
         try await broker.subscribe(to: "status") { subscription async throws in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await unheard.run() }
@@ -94,20 +121,74 @@ struct UnheardStatusQueueTests {
         #expect(unheard.counts.republished == 1 && unheard.counts.givenUp == 0)
     }
 
-    /// A newer status of a job replaces the one waiting (done supersedes processing).
-    @Test func aNewerStatusReplacesTheWaitingOne() async throws {
+    /// A job's statuses wait together and go out oldest first, after other jobs' older ones;
+    /// only the newest few of a job are kept.
+    @Test func aJobsStatusesArePublishedInOrder() async throws {
         let broker = MemoryBroker()
         let unheard = UnheardStatuses(broker: broker, channel: "status", logger: Fixture.logger)
-        unheard.add(Array("processing".utf8), jobId: "j1")
-        unheard.add(Array("done".utf8), jobId: "j1")
+        unheard.add([Array("j1 processing".utf8)], jobId: "j1")
+        unheard.add([Array("j2 processing".utf8)], jobId: "j2")
+        unheard.add([Array("j1 done".utf8)], jobId: "j1")
+        let many = (0..<(UnheardStatuses.statusesPerJob + 2)).map { Array("j3 #\($0)".utf8) }
+        unheard.add(many, jobId: "j3")
         try await broker.subscribe(to: "status") { subscription async throws in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await unheard.run() }
                 group.cancelAll()
             }
             var messages = subscription.makeAsyncIterator()
-            #expect(try await messages.next()?.payload == Array("done".utf8))
-            #expect(subscription.bufferedCount == 0)
+            var payloads: [String] = []
+            while subscription.bufferedCount > 0, let message = try await messages.next() {
+                payloads.append(String(decoding: message.payload, as: UTF8.self))
+            }
+            #expect(payloads == ["j2 processing", "j1 processing", "j1 done"] + many.suffix(UnheardStatuses.statusesPerJob).map {
+                String(decoding: $0, as: UTF8.self)
+            })
         }
+        #expect(unheard.counts.republished == 3)
+    }
+}
+
+/// Holds every job until ``Gate/open()``.
+private struct GatedHandler: JobHandler {
+    let gate: Gate
+    func handle(_ job: JobRecord) async throws -> JSONValue {
+        await gate.enter()
+        return try await DemoRebalanceHandler().handle(job)
+    }
+}
+
+/// A one-way gate: ``enter()`` waits until ``open()``; ``waitForEntry()`` until someone entered.
+private final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var entered = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func enter() async {
+        await withCheckedContinuation { continuation in
+            let passes = state.withLock { state in
+                state.entered = true
+                if state.isOpen { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if passes { continuation.resume() }
+        }
+    }
+
+    func waitForEntry() async {
+        while !state.withLock({ $0.entered }) { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
     }
 }

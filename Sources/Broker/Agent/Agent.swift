@@ -42,7 +42,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         self.leases = LeaseKeeper(broker: broker, configuration: configuration, logger: logger)
         self.unheard = UnheardStatuses(
             broker: broker, channel: configuration.names.statusChannel, logger: logger,
-            lifetime: configuration.unheardStatusLifetime)
+            lifetime: configuration.unheardStatusLifetime, retry: configuration.unheardStatusRetry)
         self.keys = AgentKeys(configuration.names)
     }
 
@@ -235,7 +235,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             let receivers = try await Self.retryingWhileAway { [broker, keys] in
                 try await broker.publish(processing, to: keys.statusChannel)
             }
-            if receivers == 0 { unheard.add(processing, jobId: jobId) }
+            if receivers == 0 { unheard.add([processing], jobId: jobId) }
         } catch {
             // The work can still be done and reported; the final acknowledgement retries.
             logger.warning("could not publish processing", metadata: ["error": "\(error)"])
@@ -337,8 +337,11 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     ) async -> (acknowledged: Bool, next: NextTake) {
         var commands: [BrokerCommand] = []
         commands.reserveCapacity(4)
-        if let update {
-            commands.append(.publish(payload: update, channel: keys.statusChannel))
+        // Statuses of the job that nobody heard go first, in order, so that its timeline keeps
+        // them: a `processing` heard after the `done` would be refused as late.
+        let published = update.map { unheard.take(jobId: job.id) + [$0] } ?? []
+        for status in published {
+            commands.append(.publish(payload: status, channel: keys.statusChannel))
         }
         // From the tail (-1): takes push onto the head, so the job finishing now, taken before
         // those still running, sits near the tail; a scan from the head would pass them all.
@@ -364,9 +367,10 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 }
                 for reply in replies.prefix(acknowledgement - completed) {
                     if case .error(let error) = reply { throw error }
-                    // PUBLISH answers how many subscribers got the update: none, and it is published again.
-                    if completed == 0, let update, case .integer(let receivers) = reply {
-                        if receivers == 0 { unheard.add(update, jobId: job.id) } else { unheard.forget(jobId: job.id) }
+                    // PUBLISH answers how many subscribers got the update: none, and the job's
+                    // statuses are published again.
+                    if completed == published.count - 1, case .integer(let receivers) = reply, receivers == 0 {
+                        unheard.add(published, jobId: job.id)
                     }
                     completed += 1
                 }

@@ -23,6 +23,8 @@ public struct AgentConfiguration: Sendable {
     /// How long a status update that no subscriber heard (no gateway listening when it was
     /// published) is published again, with backoff, before it is given up.
     public var unheardStatusLifetime: Duration = .seconds(60)
+    /// The backoff between those publications.
+    public var unheardStatusRetry = RetryPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(5))
 
     /// - Parameters:
     ///   - visibilityTimeout: must be positive; the renewal interval defaults to a third of it,

@@ -12,13 +12,16 @@ import Synchronization
 /// a message, so an unheard one is known at no extra cost; publishing again is safe because
 /// gateways apply each status once, whatever they hear twice.
 ///
-/// Per job only the newest unheard status is kept (`done` supersedes `processing`). At most
-/// ``capacity`` wait; the oldest is dropped beyond that. Each is retried with backoff for
-/// ``lifetime``: a status nobody hears that long (no gateway running at all) is given up.
+/// A job's unheard statuses wait together, oldest first, and are published again in that order:
+/// a `processing` nobody heard goes out before its job's `done` (see ``take(jobId:)``), so the
+/// timeline keeps it; a gateway would refuse it after the `done` as late. At most ``capacity``
+/// jobs wait; the oldest is dropped beyond that. Each is retried with backoff for ``lifetime``:
+/// statuses nobody hears that long (no gateway running at all) are given up.
 final class UnheardStatuses: Sendable {
     private struct Unheard {
         let jobId: String
-        let bytes: [UInt8]
+        /// Oldest first.
+        var statuses: [[UInt8]]
         let since: ContinuousClock.Instant
         var attempt: Int
         var due: ContinuousClock.Instant
@@ -34,6 +37,8 @@ final class UnheardStatuses: Sendable {
 
     let capacity: Int
     let lifetime: Duration
+    /// The most statuses kept for one job (the newest).
+    static let statusesPerJob = 8
     private let retry: RetryPolicy
     private let broker: any Broker
     private let channel: String
@@ -58,26 +63,34 @@ final class UnheardStatuses: Sendable {
         state.withLock { ($0.republished, $0.givenUp) }
     }
 
-    /// Drops what waits for `jobId`: a newer status of the job was heard (a `processing`
-    /// published again after the job's `done` would only be refused as late).
-    func forget(jobId: String) {
+    /// Removes and returns what waits for `jobId`, oldest first: the agent publishes it in
+    /// front of the job's next status.
+    func take(jobId: String) -> [[UInt8]] {
         state.withLock { state in
-            if !state.waiting.isEmpty { state.waiting.removeAll { $0.jobId == jobId } }
+            guard let index = state.waiting.firstIndex(where: { $0.jobId == jobId }) else { return [] }
+            return state.waiting.remove(at: index).statuses
         }
     }
 
-    /// Notes that `bytes`, a status of `jobId`, reached no subscriber.
-    func add(_ bytes: [UInt8], jobId: String) {
+    /// Notes that `statuses` of `jobId` (oldest first) reached no subscriber.
+    func add(_ statuses: [[UInt8]], jobId: String) {
+        guard !statuses.isEmpty else { return }
         let now = ContinuousClock.now
         let (wakeUp, dropped) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
-            state.waiting.removeAll { $0.jobId == jobId }
+            var earlier: [[UInt8]] = []
+            if let index = state.waiting.firstIndex(where: { $0.jobId == jobId }) {
+                earlier = state.waiting.remove(at: index).statuses
+            }
             var dropped = false
             if state.waiting.count >= capacity {
                 state.waiting.removeFirst()
                 state.givenUp += 1
                 dropped = true
             }
-            state.waiting.append(Unheard(jobId: jobId, bytes: bytes, since: now, attempt: 1, due: now + retry.delay(afterAttempt: 1)))
+            // A job has a few statuses; more would be a job run over and over unheard.
+            let kept = Array((earlier + statuses).suffix(Self.statusesPerJob))
+            state.waiting.append(
+                Unheard(jobId: jobId, statuses: kept, since: now, attempt: 1, due: now + retry.delay(afterAttempt: 1)))
             defer { state.wakeUp = nil }
             return (state.wakeUp, dropped)
         }
@@ -131,7 +144,10 @@ final class UnheardStatuses: Sendable {
             return due
         }
         for var unheard in due {
-            let receivers = (try? await broker.publish(unheard.bytes, to: channel)) ?? 0
+            var receivers = 0
+            for status in unheard.statuses {
+                receivers = (try? await broker.publish(status, to: channel)) ?? 0
+            }
             if receivers > 0 {
                 state.withLock { $0.republished += 1 }
                 continue
@@ -147,8 +163,12 @@ final class UnheardStatuses: Sendable {
             unheard.attempt += 1
             unheard.due = ContinuousClock.now + retry.delay(afterAttempt: unheard.attempt)
             state.withLock { state in
-                // A newer status of the same job, added meanwhile, wins.
-                if !state.waiting.contains(where: { $0.jobId == unheard.jobId }) { state.waiting.append(unheard) }
+                // Statuses of the job added meanwhile are newer: they go after these.
+                if let index = state.waiting.firstIndex(where: { $0.jobId == unheard.jobId }) {
+                    unheard.statuses = Array((unheard.statuses + state.waiting[index].statuses).suffix(Self.statusesPerJob))
+                    state.waiting.remove(at: index)
+                }
+                state.waiting.append(unheard)
             }
         }
     }
