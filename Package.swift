@@ -66,13 +66,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // zlib (Debian zlib1g-dev, which Swift itself needs): gzip and deflate request bodies.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The conformance suite every backend runs: one set of broker semantics.
         .target(name: "BrokerTesting", dependencies: ["Broker"], swiftSettings: swiftSettings),
         // The real-time gateway: HTTP API, plain WebSocket, Server-Sent Events, JWT, metrics.
         .target(
             name: "Gateway",
             dependencies: [
-                "Broker",
+                "Broker", "CZlib",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),

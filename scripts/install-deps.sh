@@ -3,6 +3,7 @@
 set -euo pipefail
 missing=()
 pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)

@@ -76,22 +76,54 @@ struct HTTPAPITests {
         }
     }
 
-    /// A compressed body is refused as such (415), not as "invalid JSON".
-    @Test func aCompressedBodyIs415() async throws {
+    /// `{"amount": 5, "note": "héllo"}` compressed by Python's `gzip` and `zlib` modules.
+    static let gzipBody = [UInt8](Data(base64Encoded: "H4sIAAAAAAACA6tWSszNL80rUbJSMNVRUMrLL0kFMpUyDq/MyclXqgUAZoKHKx8AAAA=")!)
+    static let deflateBody = [UInt8](Data(base64Encoded: "eJyrVkrMzS/NK1GyUjDVUVDKyy9JBTKVMg6vzMnJV6oFAJ95Cl8=")!)
+    /// 258 bytes of gzip that inflate to a 200 KiB JSON object.
+    static let gzipBomb = [UInt8](Data(base64Encoded: """
+        H4sIAAAAAAACA+3BsQ2AIAAEwFXM17Y0bENiq1BARdzdPczd7bS7r2emljOjXak5AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\
+        AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\
+        AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+J\
+        W8Hxqk5TkVIAMA
+        """)!)
+
+    /// Compressed bodies are read as the original's body parser read them (gzip and deflate,
+    /// the limit applying inflated); other codings get 415, broken data 400.
+    @Test func compressedBodies() async throws {
         let test = try await TestGateway(withAgent: false)
         let token = try await test.token("alice")
         try await test.gateway.makeApplication().test(.router) { client in
-            var headers = Self.auth(token)
-            headers[.contentEncoding] = "gzip"
-            let response = try await client.execute(
-                uri: "/api/v1/agent/rebalance", method: .post, headers: headers,
-                body: ByteBuffer(bytes: [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00]))
-            #expect(response.status == .unsupportedMediaType)
-            #expect(response.json?["error"] == #"unsupported content encoding "gzip"; send the body uncompressed"#)
-            headers[.contentEncoding] = "identity"
-            let plain = try await client.execute(
-                uri: "/api/v1/agent/rebalance", method: .post, headers: headers, body: ByteBuffer(string: #"{"amount":5}"#))
+            func post(_ body: [UInt8], encoding: String?) async throws -> TestResponse {
+                var headers = Self.auth(token)
+                if let encoding { headers[.contentEncoding] = encoding }
+                return try await client.execute(
+                    uri: "/api/v1/agent/rebalance", method: .post, headers: headers, body: ByteBuffer(bytes: body))
+            }
+            for (body, encoding) in [(Self.gzipBody, "gzip"), (Self.gzipBody, "GZip"), (Self.deflateBody, "deflate")] {
+                let created = try await post(body, encoding: encoding)
+                #expect(created.status == .created, "\(encoding)")
+                let jobId = try #require(created.json?["jobId"]?.stringValue)
+                let record = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(token))
+                #expect(record.json?["payload"] == ["amount": 5, "note": "héllo"])
+            }
+            let plain = try await post(Array(#"{"amount":5}"#.utf8), encoding: "identity")
             #expect(plain.status == .created)
+
+            let brotli = try await post(Self.gzipBody, encoding: "br")
+            #expect(brotli.status == .unsupportedMediaType)
+            #expect(brotli.json?["error"] == #"unsupported content encoding "br"; send it as gzip, deflate or uncompressed"#)
+            let bomb = try await post(Self.gzipBomb, encoding: "gzip")
+            #expect(bomb.status == .contentTooLarge)
+            #expect(bomb.json?["error"] == "request body larger than 65536 bytes once inflated")
+            // Truncated, followed by more data, of the other format, or not compressed at all.
+            for (body, encoding) in [
+                (Array(Self.gzipBody.dropLast(8)), "gzip"), (Self.gzipBody + [0x0A], "gzip"), (Self.deflateBody, "gzip"),
+                (Self.gzipBody, "deflate"), (Array(#"{"amount":5}"#.utf8), "gzip"),
+            ] {
+                let refused = try await post(body, encoding: encoding)
+                #expect(refused.status == .badRequest, "\(encoding) \(body.count)")
+                #expect(refused.json?["error"]?.stringValue?.hasPrefix("body is not valid \(encoding.lowercased()) data: ") == true)
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 """Interop: third-party clients and a third-party agent against real `switchboard serve --redis`
 processes. Usage: test_interop.py REDIS_URL"""
 
+import gzip
 import json
 import signal
+import zlib
 import socket
 import sys
 import time
@@ -197,6 +199,25 @@ def test_bad_tokens_are_refused(node):
     large = requests.post(f"{node.url}/api/v1/agent/rebalance", data="x" * (70 * 1024),
                           headers={"Authorization": f"Bearer {token('big')}"}, timeout=5)
     expect(large.status_code == 413, large.status_code)
+
+
+def test_compressed_bodies(node):
+    """Bodies compressed as an HTTP client compresses them (gzip, deflate) create jobs, as
+    Express's body parser accepted for the original; the size limit applies inflated."""
+    bearer = token("zipped")
+    payload = json.dumps({"amount": 40, "note": "gzip \u00e9"}).encode()
+    for encoding, body in [("gzip", gzip.compress(payload)), ("deflate", zlib.compress(payload))]:
+        response = requests.post(f"{node.url}/api/v1/agent/rebalance", data=body, timeout=10,
+                                 headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json",
+                                          "Content-Encoding": encoding})
+        expect(response.status_code == 201, f"{encoding}: {response.status_code} {response.text}")
+        job = requests.get(f"{node.url}/api/v1/rebalance/{response.json()['jobId']}",
+                           headers={"Authorization": f"Bearer {bearer}"}, timeout=10).json()
+        expect(job["payload"] == {"amount": 40, "note": "gzip \u00e9"}, job)
+    bomb = gzip.compress(b'{"pad":"' + b" " * (1 << 20) + b'"}')
+    response = requests.post(f"{node.url}/api/v1/agent/rebalance", data=bomb, timeout=10,
+                             headers={"Authorization": f"Bearer {bearer}", "Content-Encoding": "gzip"})
+    expect(response.status_code == 413 and "error" in response.json(), f"{response.status_code} {response.text}")
 
 
 def test_redis_down_at_start_then_up(redis_url):
@@ -463,6 +484,7 @@ def main():
         runner.run("ws:emit from another service reaches both nodes", test_emit_from_another_service,
                    node_a, node_b, db_url)
         runner.run("bad tokens and bodies are refused", test_bad_tokens_are_refused, node_b)
+        runner.run("gzip and deflate request bodies create jobs; a gzip bomb gets 413", test_compressed_bodies, node_a)
         runner.run("SIGTERM with an idle socket and a stalled request body: exit 0 within the shutdown timeout",
                    test_sigterm_with_stalled_clients, db_url)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,

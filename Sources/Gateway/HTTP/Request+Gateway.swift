@@ -6,25 +6,35 @@ public import Hummingbird
 extension Request {
     /// The request body as a JSON object.
     ///
+    /// A body may be compressed (`Content-Encoding: gzip` or `deflate`), as the original's body
+    /// parser allowed; `limit` then applies to it inflated.
+    ///
     /// - Throws: ``GatewayError`` 413 when the body exceeds `limit` (checked against
     ///   `Content-Length` first, so an oversized upload is refused without being read), 400 when
-    ///   it is not JSON or not an object, 415 when it is compressed (`Content-Encoding` other
-    ///   than `identity`): said plainly rather than read as bytes that are not JSON.
+    ///   it is not JSON, not an object, or not valid data of its coding, 415 for another coding.
     public mutating func jsonObject(limit: Int) async throws -> [String: JSONValue] {
-        if let encoding = headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
-            !encoding.isEmpty, encoding != "identity"
-        {
+        guard let coding = ContentCoding(header: headers[.contentEncoding]) else {
+            let name = headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
             throw GatewayError(
-                .unsupportedMediaType, "unsupported content encoding \"\(encoding)\"; send the body uncompressed")
+                .unsupportedMediaType, "unsupported content encoding \"\(name)\"; send it as gzip, deflate or uncompressed")
         }
         if let declared = headers[.contentLength].flatMap(Int.init), declared > limit {
             throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes")
         }
-        let buffer: ByteBuffer
+        var buffer: ByteBuffer
         do {
             buffer = try await collectBody(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes")
+        }
+        if coding != .identity {
+            do {
+                buffer = ByteBuffer(bytes: try BodyInflater.inflate(buffer.readableBytesView, coding: coding, limit: limit))
+            } catch .tooLarge {
+                throw GatewayError(.contentTooLarge, "request body larger than \(limit) bytes once inflated")
+            } catch .malformed(let reason) {
+                throw GatewayError.badRequest("body is not valid \(coding) data: \(reason)")
+            }
         }
         var bytes = buffer.readableBytesView[...]
         // A UTF-8 byte order mark is skipped, as Express's body parser did for the original.
