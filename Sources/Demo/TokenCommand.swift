@@ -1,4 +1,5 @@
 import ArgumentParser
+import Broker
 import Foundation
 import Gateway
 
@@ -17,6 +18,13 @@ struct TokenCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Lifetime, e.g. 90s, 15m, 1h, 7d; 0 for a token that never expires.")
     var ttl: String = "1h"
+
+    func validate() throws {
+        // The gateway refuses a token for any other id (it names the user's keys and room).
+        guard JobID.isAcceptable(user) else {
+            throw ValidationError("--user must be 1-128 bytes without spaces or control characters")
+        }
+    }
 
     func run() async throws {
         guard let secret = secret ?? ProcessInfo.processInfo.environment["JWT_SECRET"], !secret.isEmpty else {

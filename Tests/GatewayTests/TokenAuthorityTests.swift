@@ -54,6 +54,20 @@ struct TokenAuthorityTests {
         let encoded = "Bearer \(token)".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         #expect(encoded.contains("%"))
         #expect(try await authority.authenticate(encoded) == "alice")
+        // A query string's space: URLSearchParams, Python's urlencode and HTML forms write `+`.
+        #expect(try await authority.authenticate("Bearer+\(token)") == "alice")
+        #expect(try await authority.authenticate("Bearer%2B\(token)") == "alice")
+    }
+
+    /// An id that cannot name the user's keys and room is refused at the door (every transport
+    /// authenticates here), not let in to a connection no job event would reach.
+    @Test(arguments: ["has space", "tab\tin", String(repeating: "k", count: 129), "new\nline"])
+    func anUnusableUserIdIsRefused(userId: String) async throws {
+        let signed = try await Self.sign(TokenClaims(publicKey: userId))
+        await Self.expectUnauthorized(signed, authority, message: TokenAuthority.unusableUserId)
+        await #expect(throws: GatewayError.self) { try await authority.issue(userId: userId, lifetime: nil) }
+        let longest = try await Self.sign(TokenClaims(publicKey: String(repeating: "k", count: 128)))
+        #expect(try await authority.authenticate(longest) == String(repeating: "k", count: 128))
     }
 
     @Test func publicKeyWinsOverSubject() async throws {

@@ -34,10 +34,13 @@ public struct TokenAuthority: Sendable {
 
     /// The user a token speaks for.
     ///
-    /// Accepts the raw token, `Bearer <token>`, and either of them URL-encoded.
+    /// Accepts the raw token, `Bearer <token>`, and either of them URL-encoded (a space as
+    /// `%20` or, as forms and `URLSearchParams` write it, `+`).
     /// - Throws: ``GatewayError`` 401 for anything else: no token, garbage, another algorithm
     ///   (including `none`), a wrong key, a tampered token, an expired one, one not valid yet
-    ///   (`nbf`), one naming no user.
+    ///   (`nbf`), one naming no user or a user id that cannot be served (see
+    ///   `JobID.isAcceptable`: it names the user's keys and room), so that every transport
+    ///   refuses it at the door rather than serving a connection no job event would reach.
     public func authenticate(_ presented: String?) async throws -> String {
         guard let token = Self.normalize(presented) else { throw GatewayError.unauthorized("missing token") }
         guard Self.headerNamesHS256(token) else { throw GatewayError.unauthorized("invalid token") }
@@ -50,6 +53,7 @@ public struct TokenAuthority: Sendable {
             throw GatewayError.unauthorized("invalid token")
         }
         guard let userId = claims.userId else { throw GatewayError.unauthorized("token names no user") }
+        guard JobID.isAcceptable(userId) else { throw GatewayError.unauthorized(Self.unusableUserId) }
         return userId
     }
 
@@ -70,10 +74,17 @@ public struct TokenAuthority: Sendable {
         return Data(base64Encoded: base64).map { Array($0) }
     }
 
+    /// Why a token's user id is refused.
+    public static let unusableUserId = "token's user id is unusable: it must be 1-128 bytes without spaces or control characters"
+
     /// Signs a token for `userId` (as `publicKey` and `sub`) that expires after `lifetime`.
+    /// - Throws: ``GatewayError`` 400 when `userId` could not be served (see ``authenticate(_:)``).
     public func issue(userId: String, lifetime: Duration?) async throws -> String {
+        guard JobID.isAcceptable(userId) else {
+            throw GatewayError.badRequest("user id must be 1-128 bytes without spaces or control characters")
+        }
         // Whole seconds: NumericDate may be fractional, but some clients expect integers.
-        try await issue(userId: userId, lifetime: lifetime, now: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
+        return try await issue(userId: userId, lifetime: lifetime, now: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
     }
 
     func issue(userId: String, lifetime: Duration?, now: Date) async throws -> String {
@@ -86,6 +97,8 @@ public struct TokenAuthority: Sendable {
     static func normalize(_ presented: String?) -> String? {
         guard var token = presented?.trimmingCharacters(in: .whitespaces), !token.isEmpty else { return nil }
         if token.contains("%"), let decoded = token.removingPercentEncoding { token = decoded }
+        // A JWT has no `+` (base64url): here it is a space, as a query string encodes one.
+        if token.contains("+") { token = token.replacingOccurrences(of: "+", with: " ") }
         if token.count >= 7, token.prefix(7).lowercased() == "bearer " {
             token = String(token.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }
