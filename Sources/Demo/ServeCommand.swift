@@ -231,7 +231,7 @@ struct Announcement: Sendable {
         let url = "http://\(shownHost):\(port)"
         var lines = ["Switchboard gateway listening on \(url)"]
         if let redisURL = settings.redisURL {
-            lines.append("backend: redis (\(Self.redacted(redisURL)))" + (settings.runsAgent ? ", demo agent in process" : ""))
+            lines.append("backend: redis (\(RedisConfiguration.redacted(redisURL)))" + (settings.runsAgent ? ", demo agent in process" : ""))
         } else {
             lines.append("backend: memory, demo agent in process")
         }
@@ -246,9 +246,4 @@ struct Announcement: Sendable {
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 
-    /// The URL without its password.
-    static func redacted(_ url: String) -> String {
-        guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
-        return String(url[..<scheme.upperBound]) + "***@" + String(url[url.index(after: at)...])
-    }
 }

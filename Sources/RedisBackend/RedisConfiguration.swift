@@ -39,6 +39,18 @@ public struct RedisConfiguration: Sendable, Hashable {
     ///
     /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://` (hiredis 0.14 has no TLS),
     ///   ``BrokerError/Code/invalidArgument`` for anything else that is not such a URL.
+    /// `url` with its credentials (user and password) replaced by `***`, for logs and banners.
+    /// The credentials end at the last `@` before the path, as the parser reads them, so a
+    /// password holding an `@` is hidden whole.
+    public static func redacted(_ url: String) -> String {
+        let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return url }
+        let rest = parts[1]
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
+        return parts[0] + "://***" + rest[at...]
+    }
+
     public init(url: String) throws(BrokerError) {
         let lowered = url.lowercased()
         if lowered.hasPrefix("rediss://") {
@@ -49,7 +61,7 @@ public struct RedisConfiguration: Sendable, Hashable {
                     + "and give its plain redis://127.0.0.1:PORT address instead.")
         }
         guard lowered.hasPrefix("redis://") else {
-            throw BrokerError(.invalidArgument, "a Redis URL starts with redis://, got \(url)")
+            throw BrokerError(.invalidArgument, "a Redis URL starts with redis://, got \(Self.redacted(url))")
         }
         var rest = Substring(url.dropFirst("redis://".count))
         if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
@@ -83,26 +95,26 @@ public struct RedisConfiguration: Sendable, Hashable {
         if rest.hasPrefix("[") {
             // [IPv6]:port
             guard let close = rest.firstIndex(of: "]") else {
-                throw BrokerError(.invalidArgument, "unclosed [ in Redis URL \(url)")
+                throw BrokerError(.invalidArgument, "unclosed [ in Redis URL \(Self.redacted(url))")
             }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
             if after.hasPrefix(":") {
                 guard let number = Int(after.dropFirst()) else {
-                    throw BrokerError(.invalidArgument, "bad port in Redis URL \(url)")
+                    throw BrokerError(.invalidArgument, "bad port in Redis URL \(Self.redacted(url))")
                 }
                 port = number
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = String(rest[..<colon])
             guard let number = Int(rest[rest.index(after: colon)...]) else {
-                throw BrokerError(.invalidArgument, "bad port in Redis URL \(url)")
+                throw BrokerError(.invalidArgument, "bad port in Redis URL \(Self.redacted(url))")
             }
             port = number
         }
-        guard !host.isEmpty else { throw BrokerError(.invalidArgument, "no host in Redis URL \(url)") }
+        guard !host.isEmpty else { throw BrokerError(.invalidArgument, "no host in Redis URL \(Self.redacted(url))") }
         guard (1...65535).contains(port) else {
-            throw BrokerError(.invalidArgument, "port \(port) out of range in Redis URL \(url)")
+            throw BrokerError(.invalidArgument, "port \(port) out of range in Redis URL \(Self.redacted(url))")
         }
         self.init(host: host, port: port, username: username, password: password, database: database)
     }
