@@ -382,9 +382,26 @@ struct HTTPAPITests {
             #expect(page.status == .ok)
             #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
             let html = String(buffer: page.body)
-            #expect(html.contains("/api/v1/agent/rebalance"))
+            #expect(html.contains(#"const TYPES = ["rebalance"];"#))
+            #expect(html.contains(#"fetch("/api/v1/agent/" + encodeURIComponent($("type").value)"#))
             #expect(!html.contains("<script src"))
             #expect(!html.contains("http://") && !html.contains("https://"))
+        }
+    }
+
+    /// The page creates and follows jobs of the types the gateway serves, not a fixed one; a
+    /// type's name cannot end the page's script.
+    @Test func livePageOffersTheGatewaysJobTypes() async throws {
+        let router = JobRouter(
+            broker: MemoryBroker(),
+            configuration: RouterConfiguration(jobTypes: [JobNames(type: "swap"), JobNames(type: "x</script>")]))
+        let gateway = Gateway(
+            configuration: GatewayConfiguration(port: 0), router: router,
+            authority: try await TokenAuthority(secret: TestGateway.secret))
+        try await gateway.makeApplication().test(.router) { client in
+            let html = String(buffer: try await client.execute(uri: "/", method: .get).body)
+            #expect(html.contains(#"const TYPES = ["swap","x\u003c/script>"];"#))
+            #expect(html.components(separatedBy: "</script>").count == 2)
         }
     }
 

@@ -188,6 +188,15 @@ def main():
                    executable, gateway, "", "websocket", 1500, 300)
         runner.run("live page over SSE fallback: create a job, see done", page_creates_job_and_sees_done,
                    executable, gateway, "?transport=sse", "sse", 250, 0)
+        typed = Gateway("--type", "swap", name="gateway-demo-swap",
+                        env={"JWT_SECRET": "", "REDIS_URL": "", "UPSTASH_REDIS_URL": ""})
+        try:
+            runner.run("live page of a gateway with --type swap, over SSE: create a swap job, see done",
+                       page_creates_job_and_sees_done, executable, typed, "?transport=sse", "sse", 300, 0)
+        finally:
+            if typed.stop() != 0:
+                runner.failed += 1
+                print("FAIL the swap demo gateway did not stop cleanly")
         if len(sys.argv) > 1:
             runner.run("EventSource across a restart of its gateway: every event once, in order",
                        event_source_survives_gateway_restart, executable, sys.argv[1])

@@ -9,11 +9,12 @@ struct OperatorRoutes: Sendable {
     let gateway: Gateway
 
     func register(on router: Hummingbird.Router<GatewayRequestContext>) {
+        let page = ByteBuffer(string: LivePage.html(jobTypes: gateway.router.stores.values.map(\.names.type).sorted()))
         router.get("/") { _, _ in
             Response(
                 status: .ok,
                 headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
-                body: .init(byteBuffer: ByteBuffer(string: LivePage.html))
+                body: .init(byteBuffer: page)
             )
         }
         router.get("/health") { _, context in try await health(context) }

@@ -1,11 +1,23 @@
+import Broker
+import Foundation
+
 /// The live page served at `/`: create jobs and watch their events arrive.
 ///
 /// One self-contained document (no external scripts, styles or fonts), so it works offline.
 /// It connects over the plain WebSocket transport and falls back to Server-Sent Events when
 /// the WebSocket cannot be opened. In the memory-backed demo it fetches a token from
 /// `/api/v1/demo-token`; otherwise the visitor pastes one (e.g. from `switchboard token`).
+/// It creates jobs of the gateway's job types (a choice when there are several) and listens
+/// for their events.
 enum LivePage {
-    static let html = #"""
+    /// The page for a gateway serving `jobTypes` (at least one; the first is preselected).
+    static func html(jobTypes: [String]) -> String {
+        // A JSON array in a script: `<` escaped so that no type can close the script element.
+        let types = JSONValue.array(jobTypes.map { .string($0) }).jsonText.replacingOccurrences(of: "<", with: "\\u003c")
+        return template.replacingOccurrences(of: "__JOB_TYPES__", with: types)
+    }
+
+    private static let template = #"""
 <!doctype html>
 <html lang="en">
 <head>
@@ -45,7 +57,7 @@ enum LivePage {
 </head>
 <body>
 <h1>Switchboard</h1>
-<p class="sub">Create a rebalance job and watch its lifecycle arrive in real time.</p>
+<p class="sub">Create a job and watch its lifecycle arrive in real time.</p>
 
 <fieldset>
   <legend>Connection</legend>
@@ -56,6 +68,7 @@ enum LivePage {
 <fieldset>
   <legend>New job</legend>
   <form id="create-form">
+    <label id="type-label">Type <select id="type"></select></label>
     <label>Amount <input id="amount" type="number" value="1000" step="any"></label>
     <label>Delay (ms, optional) <input id="delay" type="number" min="0" max="60000" placeholder="0"></label>
     <button id="create" type="submit">Create job</button>
@@ -72,6 +85,10 @@ enum LivePage {
   const jobs = new Map();          // jobId -> { li, statuses:Set }
   let lastEventId = null;          // for replay when the transport reconnects
   let socket = null, source = null, retry = 0, stopped = false;
+
+  const TYPES = __JOB_TYPES__;      // the gateway's job types
+  for (const type of TYPES) $("type").append(new Option(type, type));
+  if (TYPES.length < 2) $("type-label").hidden = true;
 
   const RANKS = { created: 1, processing: 2, retrying: 3, done: 4, error: 4 };
   function rank(status) { return RANKS[status] || 0; }
@@ -160,10 +177,12 @@ enum LivePage {
     source.addEventListener("connected", (e) => {
       try { $("user").textContent = JSON.parse(e.data).userId; } catch (err) {}
     });
-    for (const status of ["created", "processing", "retrying", "done", "error"]) {
-      source.addEventListener("rebalance:" + status, (e) => {
-        try { showEvent("rebalance:" + status, JSON.parse(e.data), e.lastEventId); } catch (err) {}
-      });
+    for (const type of TYPES) {
+      for (const status of ["created", "processing", "retrying", "done", "error"]) {
+        source.addEventListener(type + ":" + status, (e) => {
+          try { showEvent(type + ":" + status, JSON.parse(e.data), e.lastEventId); } catch (err) {}
+        });
+      }
     }
     source.onerror = () => { if (source.readyState === EventSource.CLOSED) setTransport("disconnected"); };
   }
@@ -183,7 +202,7 @@ enum LivePage {
     if (delay !== "") body.delayMs = Number(delay);
     $("create").disabled = true;
     try {
-      const response = await fetch("/api/v1/agent/rebalance", {
+      const response = await fetch("/api/v1/agent/" + encodeURIComponent($("type").value), {
         method: "POST",
         headers: { "Content-Type": "application/json", "Authorization": "Bearer " + token() },
         body: JSON.stringify(body)
