@@ -54,26 +54,47 @@ components.queryItems = [URLQueryItem(name: "token", value: token)]
 let logger = Logger(label: "client-example")
 let api = GatewayAPI(base: base, token: token)
 
-try await WebSocketClient.connect(url: components.string!, logger: logger) { inbound, _, _ in
-    var frames = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
-    var jobId: String?
-    while let message = try await frames.next() {
-        guard case .text(let text) = message,
-            let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-            let type = frame["type"] as? String
-        else { continue }
-        let payload = frame["payload"] as? [String: Any] ?? [:]
-        if type == "connected" {
-            // Connected as the token's user: now create the job.
-            print("connected as \(payload["userId"] ?? "?")")
-            jobId = try await api.createJob(amount: amount)
-            print("created job \(jobId!)")
-            continue
+/// Says what went wrong in a line, without a crash report, and exits 1.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    exit(1)
+}
+
+do {
+    try await follow()
+} catch let error as ClientError {
+    fail(error.message)
+} catch let error as WebSocketClientError {
+    // The gateway refuses the upgrade of a bad or expired token (401) before any frame.
+    fail("the WebSocket at \(base) was refused (\(error)): is the token valid? A memory-backed "
+        + "`switchboard serve` prints a new one at each start.")
+} catch {
+    fail("could not reach the gateway at \(base): \(error)")
+}
+
+/// Opens the WebSocket, creates a job once connected, and prints its events until it ends.
+func follow() async throws {
+    try await WebSocketClient.connect(url: components.string!, logger: logger) { inbound, _, _ in
+        var frames = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+        var jobId: String?
+        while let message = try await frames.next() {
+            guard case .text(let text) = message,
+                let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                let type = frame["type"] as? String
+            else { continue }
+            let payload = frame["payload"] as? [String: Any] ?? [:]
+            if type == "connected" {
+                // Connected as the token's user: now create the job.
+                print("connected as \(payload["userId"] ?? "?")")
+                jobId = try await api.createJob(amount: amount)
+                print("created job \(jobId!)")
+                continue
+            }
+            // Events of this user's other jobs (another tab, another client) arrive too.
+            guard let jobId, payload["jobId"] as? String == jobId else { continue }
+            print("\(type) (eventId \(frame["eventId"] ?? "-")): \(text)")
+            // Returning closes the WebSocket.
+            if type.hasSuffix(":done") || type.hasSuffix(":error") { return }
         }
-        // Events of this user's other jobs (another tab, another client) arrive too.
-        guard let jobId, payload["jobId"] as? String == jobId else { continue }
-        print("\(type) (eventId \(frame["eventId"] ?? "-")): \(text)")
-        // Returning closes the WebSocket.
-        if type.hasSuffix(":done") || type.hasSuffix(":error") { return }
     }
 }

@@ -34,6 +34,11 @@ def test_agent_and_client_examples(redis_url):
         # Bad input: the handler's permanent failure ends the job in error at once.
         lines = run_client(gateway, bearer, -5)
         expect(lines[-1].startswith("rebalance:error") and '"error":"Invalid amount"' in lines[-1], f"events: {lines}")
+        # A refused token (a demo restarted since): one line saying so, exit 1, no crash report.
+        out = subprocess.run([os.path.join(BUILD, "ClientExample"), gateway.url, "not-a-token"],
+                             capture_output=True, text=True, timeout=60)
+        expect(out.returncode == 1 and out.stderr.startswith("error: ") and "token" in out.stderr
+               and out.stderr.count("\n") == 1, f"ClientExample with a bad token: {out.returncode} {out.stderr[-2000:]}")
     finally:
         agent.send_signal(signal.SIGTERM)
         try:
