@@ -144,7 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
             host: settings.host, port: settings.port, names: names, corsOrigin: settings.corsOrigin,
             heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)), outboundQueueCapacity: outboundCapacity,
             requestHeadTimeout: .milliseconds(Int64(requestHeadTimeout * 1000)),
-            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), demoMode: settings.isMemoryDemo,
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), demoMode: settings.handsOutDemoTokens,
             maxConnections: maxConnections)
         let demoUser = settings.isMemoryDemo ? "demo-user" : nil
         let announce = Announcement(settings: settings, authority: authority, demoUser: demoUser)
@@ -191,6 +191,11 @@ struct ServeSettings {
     var generatedSecret: Bool
 
     var isMemoryDemo: Bool { redisURL == nil }
+    /// Whether the live page may fetch a token (`/api/v1/demo-token`): only in the memory demo
+    /// with a secret of its own making. Signed with a secret the operator gave (perhaps
+    /// production's, from the environment), a token from an open endpoint would be a key to
+    /// every deployment sharing that secret.
+    var handsOutDemoTokens: Bool { isMemoryDemo && generatedSecret }
 
     init(command: ServeCommand, environment: [String: String]) throws {
         func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }

@@ -115,6 +115,16 @@ def page_creates_job_and_sees_done(executable, gateway, query, transport, amount
         browser.close()
 
 
+def no_demo_token_with_given_secret():
+    gateway = Gateway(name="gateway-demo-secret", env={"JWT_SECRET": SECRET, "REDIS_URL": "", "UPSTASH_REDIS_URL": ""})
+    try:
+        response = requests.get(f"{gateway.url}/api/v1/demo-token", timeout=5)
+        expect(response.status_code == 404, f"demo-token: {response.status_code} {response.text}")
+        expect(gateway.read_banner_line("demo token:"), "the operator's console still gets a token")
+    finally:
+        expect(gateway.stop() == 0, "the gateway stops cleanly")
+
+
 def event_source_survives_gateway_restart(executable, redis_url):
     """Jobs run on node B (agent in process) while the browser's EventSource on node A sees
     A stopped (SIGTERM) and started again on the same port: the browser reconnects by itself
@@ -188,6 +198,7 @@ def main():
                    executable, gateway, "", "websocket", 1500, 300)
         runner.run("live page over SSE fallback: create a job, see done", page_creates_job_and_sees_done,
                    executable, gateway, "?transport=sse", "sse", 250, 0)
+        runner.run("memory gateway with a secret of the operator's: no demo token for anyone", no_demo_token_with_given_secret)
         typed = Gateway("--type", "swap", name="gateway-demo-swap",
                         env={"JWT_SECRET": "", "REDIS_URL": "", "UPSTASH_REDIS_URL": ""})
         try:
