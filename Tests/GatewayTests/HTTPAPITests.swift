@@ -159,8 +159,10 @@ struct HTTPAPITests {
     }
 
     @Test(arguments: [
-        ("not json", "invalid JSON"), ("[1,2,3]", "body must be a JSON object"), ("42", "body must be a JSON object"),
-        ("\"text\"", "body must be a JSON object"), ("", "body must be a JSON object"), ("{\"a\":", "invalid JSON"),
+        ("not json", "invalid JSON at byte 0: "), ("[1,2,3]", "body must be a JSON object"),
+        ("42", "body must be a JSON object"), ("\"text\"", "body must be a JSON object"), ("", "body must be a JSON object"),
+        ("{\"a\":", "invalid JSON at byte 5: "),
+        (String(repeating: #"{"a":"#, count: 65) + "1" + String(repeating: "}", count: 65), "invalid JSON at byte 320: nesting too deep"),
     ])
     func badBodiesAre400(_ body: String, _ message: String) async throws {
         let test = try await TestGateway(withAgent: false)
@@ -169,7 +171,8 @@ struct HTTPAPITests {
             let response = try await client.execute(
                 uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: body))
             #expect(response.status == .badRequest)
-            #expect(response.json?["error"]?.stringValue == message)
+            let error = try #require(response.json?["error"]?.stringValue)
+            #expect(message.hasSuffix(": ") ? error.hasPrefix(message) : error == message, "\(error)")
             #expect(try await test.broker.length(of: JobNames().queue) == 0)
         }
     }

@@ -46,7 +46,8 @@ extension Request {
             // value, as JSON.parse does (Foundation's decoder kept the first).
             value = try JSONValue.parse(utf8: bytes)
         } catch {
-            throw GatewayError.badRequest("invalid JSON")
+            // Where and why (e.g. "invalid JSON at byte 130: nesting too deep"), as JSON.parse says.
+            throw GatewayError.badRequest(error.description)
         }
         guard case .object(let members) = value else { throw GatewayError.badRequest("body must be a JSON object") }
         return members
