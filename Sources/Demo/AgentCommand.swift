@@ -22,13 +22,13 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Redis URL, redis://[user:password@]host:port[/db] (default: env REDIS_URL or UPSTASH_REDIS_URL).")
     var redis: String?
 
-    @Option(help: "How many jobs run at once.")
+    @Option(parsing: .unconditional, help: "How many jobs run at once.")
     var concurrency = 1
 
-    @Option(help: "Seconds a taken job may go without a sign of life before another agent takes it again.")
+    @Option(parsing: .unconditional, help: "Seconds a taken job may go without a sign of life before another agent takes it again.")
     var visibilityTimeout = 30.0
 
-    @Option(help: "Attempts per job (first included) before a transient failure becomes an error.")
+    @Option(parsing: .unconditional, help: "Attempts per job (first included) before a transient failure becomes an error.")
     var maxAttempts = 3
 
     @Option(help: "The key prefix.")

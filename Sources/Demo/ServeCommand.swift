@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Redis URL, redis://[user:password@]host:port[/db] (default: env REDIS_URL or UPSTASH_REDIS_URL).")
     var redis: String?
 
-    @Option(help: "Port to listen on (default: env PORT or 3001; 0 picks a free one).")
+    @Option(parsing: .unconditional, help: "Port to listen on (default: env PORT or 3001; 0 picks a free one).")
     var port: Int?
 
     @Option(help: "Address to bind (default: env HOST or 127.0.0.1).")
@@ -42,26 +42,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Run the demo agent in process also when using Redis.")
     var agent = false
 
-    @Option(help: "Seconds between SSE heartbeats.")
+    @Option(parsing: .unconditional, help: "Seconds between SSE heartbeats.")
     var heartbeat = 30.0
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Seconds an HTTP keep-alive connection may stay idle before it is closed.",
         discussion: "Behind a load balancer, keep it above the balancer's own idle timeout (AWS ALB: 60 s), or the balancer may reuse a connection just as it closes."))
     var idleTimeout = 75.0
 
-    @Option(help: "Seconds a new connection has to send its first complete request head (then 408).")
+    @Option(parsing: .unconditional, help: "Seconds a new connection has to send its first complete request head (then 408).")
     var requestHeadTimeout = 20.0
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Seconds graceful shutdown may take before what is left is cancelled.",
         discussion: "Requests still in progress, connections and in-process jobs then end at once (jobs go back on the queue). The default stays under Kubernetes' 30 s grace period."))
     var shutdownTimeout = 25.0
 
-    @Option(help: "Events that may wait for one connection before it is disconnected as too slow.")
+    @Option(parsing: .unconditional, help: "Events that may wait for one connection before it is disconnected as too slow.")
     var outboundCapacity = 256
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Most client connections open at once; beyond, new ones wait until others close (default: the open-file limit less 128).",
         discussion: "serve raises its soft open-file limit to the hard one at start; the log says what both limits came to."))
     var maxConnections: Int?
@@ -72,11 +72,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The job type.")
     var type = "rebalance"
 
-    @Option(help: "Status updates applied in parallel (each lane batches what queued while it was busy).")
+    @Option(parsing: .unconditional, help: "Status updates applied in parallel (each lane batches what queued while it was busy).")
     var statusLanes = RouterConfiguration().statusLanes
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: env LOG_LEVEL or info).")
     var logLevel: String?
+
+    static let logLevels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
 
     func validate() throws {
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
@@ -88,7 +90,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
-        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level") }
+        guard statusLanes >= 1 else { throw ValidationError("--status-lanes must be at least 1") }
+        if let logLevel, Logger.Level(rawValue: logLevel.lowercased()) == nil {
+            throw ValidationError("unknown --log-level \(logLevel): expected \(Self.logLevels)")
+        }
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
     }
 
@@ -96,7 +101,10 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         MallocTuning.limitArenas(environment: environment)
         let openFiles = OpenFileLimit.raise()
-        let level = Logger.Level(rawValue: logLevel ?? environment["LOG_LEVEL"] ?? "info") ?? .info
+        let levelName = (logLevel ?? environment["LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "info").lowercased()
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw StartupError("LOG_LEVEL=\(environment["LOG_LEVEL"] ?? ""): expected \(Self.logLevels)")
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -210,6 +218,13 @@ struct ServeSettings {
             port = 3001
         }
         corsOrigin = nonEmpty(command.corsOrigin) ?? nonEmpty(environment["CORS_ORIGIN"])
+        if let corsOrigin, !Self.isOrigin(corsOrigin) {
+            // A browser compares the Origin header byte for byte: `example.com` or a trailing
+            // slash would never match, and cross-origin requests would fail without a word here.
+            throw StartupError(
+                "CORS origin '\(corsOrigin)' is not an origin: give * or scheme://host[:port] without a path, "
+                    + "e.g. https://app.example.com")
+        }
         runsAgent = redisURL == nil || command.agent
         if let secret = nonEmpty(command.jwtSecret) ?? nonEmpty(environment["JWT_SECRET"]) {
             self.secret = secret
@@ -222,6 +237,18 @@ struct ServeSettings {
         } else {
             throw StartupError("a JWT secret is required with Redis: --jwt-secret or env JWT_SECRET (32+ bytes)")
         }
+    }
+}
+
+extension ServeSettings {
+    /// Whether `text` is `*` or a serialized origin (RFC 6454 §6.2): `scheme://host[:port]`.
+    static func isOrigin(_ text: String) -> Bool {
+        if text == "*" { return true }
+        guard let components = URLComponents(string: text), let scheme = components.scheme, !scheme.isEmpty,
+            let host = components.host, !host.isEmpty, components.path.isEmpty, components.query == nil,
+            components.fragment == nil, components.user == nil, text.hasPrefix("\(scheme)://")
+        else { return false }
+        return true
     }
 }
 

@@ -16,7 +16,7 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The signing secret (at least 32 bytes). Default: env JWT_SECRET.")
     var secret: String?
 
-    @Option(name: .long, help: "Lifetime, e.g. 90s, 15m, 1h, 7d; 0 for a token that never expires.")
+    @Option(name: .long, parsing: .unconditional, help: "Lifetime, e.g. 90s, 15m, 1h, 7d; 0 for a token that never expires.")
     var ttl: String = "1h"
 
     func validate() throws {

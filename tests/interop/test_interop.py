@@ -3,6 +3,7 @@ processes. Usage: test_interop.py REDIS_URL"""
 
 import gzip
 import json
+import os
 import signal
 import zlib
 import socket
@@ -218,6 +219,28 @@ def test_compressed_bodies(node):
     response = requests.post(f"{node.url}/api/v1/agent/rebalance", data=bomb, timeout=10,
                              headers={"Authorization": f"Bearer {bearer}", "Content-Encoding": "gzip"})
     expect(response.status_code == 413 and "error" in response.json(), f"{response.status_code} {response.text}")
+
+
+def test_cli_refuses_bad_settings():
+    """Settings that cannot work stop `serve`, `agent` and `token` at once with a message that
+    names them (exit 1 or 64), rather than being ignored or reported as something else."""
+    import subprocess
+    from common import BINARY
+    cases = [
+        (["serve", "--port", "-1"], {}, "--port must be 0-65535"),
+        (["serve", "--heartbeat", "-5"], {}, "--heartbeat must be positive"),
+        (["agent", "--concurrency", "-1"], {}, "--concurrency must be at least 1"),
+        (["serve", "--log-level", "loud"], {}, "unknown --log-level loud"),
+        (["serve"], {"LOG_LEVEL": "bogus"}, "LOG_LEVEL=bogus"),
+        (["serve", "--cors-origin", "example.com"], {}, "is not an origin"),
+        (["serve"], {"CORS_ORIGIN": "https://app.example.com/"}, "is not an origin"),
+        (["token", "--user", "has space", "--secret", SECRET], {}, "--user must be 1-128 bytes"),
+    ]
+    for arguments, env, message in cases:
+        full_env = {**os.environ, "REDIS_URL": "", "UPSTASH_REDIS_URL": "", "JWT_SECRET": "", **env}
+        out = subprocess.run([BINARY, *arguments], capture_output=True, text=True, timeout=30, env=full_env)
+        expect(out.returncode in (1, 64) and message in out.stderr,
+               f"{arguments} {env}: exit {out.returncode}, {out.stderr[-500:]!r}")
 
 
 def test_redis_down_at_start_then_up(redis_url):
@@ -485,6 +508,7 @@ def main():
                    node_a, node_b, db_url)
         runner.run("bad tokens and bodies are refused", test_bad_tokens_are_refused, node_b)
         runner.run("gzip and deflate request bodies create jobs; a gzip bomb gets 413", test_compressed_bodies, node_a)
+        runner.run("serve, agent and token refuse settings that cannot work, naming them", test_cli_refuses_bad_settings)
         runner.run("SIGTERM with an idle socket and a stalled request body: exit 0 within the shutdown timeout",
                    test_sigterm_with_stalled_clients, db_url)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
