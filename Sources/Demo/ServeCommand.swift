@@ -45,6 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds between SSE heartbeats.")
     var heartbeat = 30.0
 
+    @Option(parsing: .unconditional, help: "Seconds between the server's Socket.IO pings (Engine.IO pingInterval).")
+    var pingInterval = 25.0
+
+    @Option(parsing: .unconditional, help: "Seconds a Socket.IO client has to answer a ping before it is disconnected (pingTimeout).")
+    var pingTimeout = 20.0
+
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Seconds an HTTP keep-alive connection may stay idle before it is closed.",
         discussion: "Behind a load balancer, keep it above the balancer's own idle timeout (AWS ALB: 60 s), or the balancer may reuse a connection just as it closes."))
@@ -85,6 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard heartbeat > 0, heartbeat.isFinite else { throw ValidationError("--heartbeat must be positive") }
         for (name, value) in [
             ("--idle-timeout", idleTimeout), ("--request-head-timeout", requestHeadTimeout), ("--shutdown-timeout", shutdownTimeout),
+            ("--ping-interval", pingInterval), ("--ping-timeout", pingTimeout),
         ] {
             guard value > 0, value.isFinite else { throw ValidationError("\(name) must be positive") }
         }
@@ -165,7 +172,10 @@ struct ServeCommand: AsyncParsableCommand {
             "connection limit", metadata: ["maxConnections": "\(gateway.connectionLimit)", "openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
         // Shut down in reverse order: the agent drains first, then the gateway closes its
         // connections, then the router and the backend stop.
-        let socketIO = SocketIOTransport(gateway: gateway)  // Socket.IO at /socket.io/, shut down before the server
+        let socketIO = SocketIOTransport(
+            gateway: gateway,
+            configuration: SocketIOConfiguration(
+                pingInterval: .milliseconds(Int64(pingInterval * 1000)), pingTimeout: .milliseconds(Int64(pingTimeout * 1000))))  // Socket.IO at /socket.io/, shut down before the server
         services += [router, gateway.addingSocketIO(socketIO), socketIO]
         if settings.runsAgent {
             services.append(

@@ -7,6 +7,7 @@ WebSocket), WebSocket only, the token in the auth payload, the query and the Aut
 header, a bad token refused, a job's `rebalance:*` events end to end, ping/pong, and chat
 between clients on the two nodes. Usage: socketio_test.py REDIS_URL (run by run.sh)."""
 
+import json
 import queue
 import sys
 import time
@@ -179,6 +180,29 @@ def test_sigterm_with_open_clients(redis_url):
         node.stop()
 
 
+def test_ping_settings(redis_url):
+    """--ping-interval and --ping-timeout reach the Engine.IO handshake, and a client that stops
+    answering pings is dropped after them (python-socketio's client answers; a raw poll does not)."""
+    node = Gateway("--redis", redis_url, "--ping-interval", "1", "--ping-timeout", "1",
+                   env={"JWT_SECRET": SECRET}, name="socketio-ping")
+    try:
+        opened = requests.get(f"{node.url}/socket.io/?EIO=4&transport=polling", timeout=5).text
+        handshake = json.loads(opened[1:])
+        expect(handshake["pingInterval"] == 1000 and handshake["pingTimeout"] == 1000, handshake)
+        client = socketio.Client(reconnection=False)
+        client.connect(node.url, auth={"token": token("pinged")}, transports=["websocket"], wait_timeout=10)
+        time.sleep(3.5)  # three pings answered by the client
+        expect(client.connected, "a client that answers pings stays connected")
+        client.disconnect()
+        # The raw session never polls again, so never answers a ping: gone after about 2 s.
+        sid = handshake["sid"]
+        time.sleep(3)
+        stale = requests.get(f"{node.url}/socket.io/?EIO=4&transport=polling&sid={sid}", timeout=5)
+        expect(stale.status_code == 400, f"the silent session still there: {stale.status_code} {stale.text}")
+    finally:
+        expect(node.stop() == 0, "the gateway stops cleanly")
+
+
 def main():
     redis_url = sys.argv[1]
     nodes = [Gateway("--redis", redis_url, env={"JWT_SECRET": SECRET}, name=f"socketio-{index}")
@@ -197,6 +221,8 @@ def main():
                    test_job_events_end_to_end, a, b)
         runner.run("socket.io: chat between clients on two gateway nodes", test_chat_across_nodes, a, b)
         runner.run("socket.io: a burst of 100 events reaches a polling-only client in order", test_polling_burst, a, b)
+        runner.run("socket.io: --ping-interval/--ping-timeout in the handshake, silent clients dropped",
+                   test_ping_settings, redis_url)
         runner.run("socket.io: SIGTERM with open polling and websocket clients exits 0", test_sigterm_with_open_clients,
                    redis_url)
     finally:
