@@ -339,10 +339,12 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         commands.reserveCapacity(4)
         // Statuses of the job that nobody heard go first, in order, so that its timeline keeps
         // them: a `processing` heard after the `done` would be refused as late.
-        let published = update.map { unheard.take(jobId: job.id) + [$0] } ?? []
-        for status in published {
+        let earlier = update == nil ? [] : unheard.take(jobId: job.id)
+        for status in earlier {
             commands.append(.publish(payload: status, channel: keys.statusChannel))
         }
+        if let update { commands.append(.publish(payload: update, channel: keys.statusChannel)) }
+        let publishes = earlier.count + (update == nil ? 0 : 1)
         // From the tail (-1): takes push onto the head, so the job finishing now, taken before
         // those still running, sits near the tail; a scan from the head would pass them all.
         commands.append(.remove(value: job.idBytes, count: -1, queue: keys.processing))
@@ -369,8 +371,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                     if case .error(let error) = reply { throw error }
                     // PUBLISH answers how many subscribers got the update: none, and the job's
                     // statuses are published again.
-                    if completed == published.count - 1, case .integer(let receivers) = reply, receivers == 0 {
-                        unheard.add(published, jobId: job.id)
+                    if completed == publishes - 1, let update, case .integer(let receivers) = reply, receivers == 0 {
+                        unheard.add(earlier + [update], jobId: job.id)
                     }
                     completed += 1
                 }

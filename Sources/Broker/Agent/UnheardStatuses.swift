@@ -45,6 +45,8 @@ final class UnheardStatuses: Sendable {
     private let logger: Logger
     private let logThrottle = LogThrottle()
     private let state = Mutex(State())
+    /// `state.waiting.count`, readable without the lock (stored under it after each change).
+    private let waitingCount = Atomic<Int>(0)
 
     init(
         broker: any Broker, channel: String, logger: Logger, capacity: Int = 10_000, lifetime: Duration = .seconds(60),
@@ -66,8 +68,11 @@ final class UnheardStatuses: Sendable {
     /// Removes and returns what waits for `jobId`, oldest first: the agent publishes it in
     /// front of the job's next status.
     func take(jobId: String) -> [[UInt8]] {
-        state.withLock { state in
+        // Called for every finished job; nearly always nothing waits.
+        guard waitingCount.load(ordering: .relaxed) > 0 else { return [] }
+        return state.withLock { state in
             guard let index = state.waiting.firstIndex(where: { $0.jobId == jobId }) else { return [] }
+            defer { waitingCount.store(state.waiting.count, ordering: .relaxed) }
             return state.waiting.remove(at: index).statuses
         }
     }
@@ -91,6 +96,7 @@ final class UnheardStatuses: Sendable {
             let kept = Array((earlier + statuses).suffix(Self.statusesPerJob))
             state.waiting.append(
                 Unheard(jobId: jobId, statuses: kept, since: now, attempt: 1, due: now + retry.delay(afterAttempt: 1)))
+            waitingCount.store(state.waiting.count, ordering: .relaxed)
             defer { state.wakeUp = nil }
             return (state.wakeUp, dropped)
         }
@@ -141,6 +147,7 @@ final class UnheardStatuses: Sendable {
         let due = state.withLock { state -> [Unheard] in
             let due = Array(state.waiting.filter { all || $0.due <= now })
             state.waiting.removeAll { all || $0.due <= now }
+            waitingCount.store(state.waiting.count, ordering: .relaxed)
             return due
         }
         for var unheard in due {
@@ -169,6 +176,7 @@ final class UnheardStatuses: Sendable {
                     state.waiting.remove(at: index)
                 }
                 state.waiting.append(unheard)
+                waitingCount.store(state.waiting.count, ordering: .relaxed)
             }
         }
     }
