@@ -22,7 +22,7 @@ struct TokenCommand: AsyncParsableCommand {
     func validate() throws {
         // The gateway refuses a token for any other id (it names the user's keys and room).
         guard JobID.isAcceptable(user) else {
-            throw ValidationError("--user must be 1-128 bytes without spaces or control characters")
+            throw ValidationError("--user must be \(JobID.acceptableShape)")
         }
     }
 

@@ -35,6 +35,9 @@ public enum JobID {
         return Timestamp(milliseconds: milliseconds)
     }
 
+    /// What ``isAcceptable(_:)`` asks, for messages that say why an id was refused.
+    public static let acceptableShape = "1-128 bytes without spaces or control characters"
+
     /// Whether `id` is safe to embed in a key: non-empty, at most 128 bytes, no spaces or
     /// control characters. Ids from other systems need not follow our shape to be accepted.
     public static func isAcceptable(_ id: String) -> Bool {

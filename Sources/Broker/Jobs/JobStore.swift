@@ -291,7 +291,7 @@ public enum JobError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidPayload: return "job payload must be a JSON object"
-        case .invalidUser: return "user id must be 1-128 bytes without spaces or control characters"
+        case .invalidUser: return "user id must be \(JobID.acceptableShape)"
         case .corruptRecord(let jobId): return "stored record of job \(jobId) is not a job record"
         case .unknownJobType(let type): return "no job type \"\(type)\" is configured"
         }

@@ -75,13 +75,13 @@ public struct TokenAuthority: Sendable {
     }
 
     /// Why a token's user id is refused.
-    public static let unusableUserId = "token's user id is unusable: it must be 1-128 bytes without spaces or control characters"
+    public static let unusableUserId = "token's user id is unusable: it must be \(JobID.acceptableShape)"
 
     /// Signs a token for `userId` (as `publicKey` and `sub`) that expires after `lifetime`.
     /// - Throws: ``GatewayError`` 400 when `userId` could not be served (see ``authenticate(_:)``).
     public func issue(userId: String, lifetime: Duration?) async throws -> String {
         guard JobID.isAcceptable(userId) else {
-            throw GatewayError.badRequest("user id must be 1-128 bytes without spaces or control characters")
+            throw GatewayError.badRequest(JobError.invalidUser.description)
         }
         // Whole seconds: NumericDate may be fractional, but some clients expect integers.
         return try await issue(userId: userId, lifetime: lifetime, now: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
