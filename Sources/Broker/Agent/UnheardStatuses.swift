@@ -33,6 +33,12 @@ final class UnheardStatuses: Sendable {
         var wakeUp: CheckedContinuation<Void, Never>?
         var republished = 0
         var givenUp = 0
+
+        /// Removes the entry of `jobId`, if any; its statuses, oldest first.
+        mutating func removeStatuses(of jobId: String) -> [[UInt8]] {
+            guard let index = waiting.firstIndex(where: { $0.jobId == jobId }) else { return [] }
+            return waiting.remove(at: index).statuses
+        }
     }
 
     let capacity: Int
@@ -45,7 +51,7 @@ final class UnheardStatuses: Sendable {
     private let logger: Logger
     private let logThrottle = LogThrottle()
     private let state = Mutex(State())
-    /// `state.waiting.count`, readable without the lock (stored under it after each change).
+    /// `state.waiting.count`, readable without the lock (kept by ``changingWaiting(_:)``).
     private let waitingCount = Atomic<Int>(0)
 
     init(
@@ -70,33 +76,39 @@ final class UnheardStatuses: Sendable {
     func take(jobId: String) -> [[UInt8]] {
         // Called for every finished job; nearly always nothing waits.
         guard waitingCount.load(ordering: .relaxed) > 0 else { return [] }
-        return state.withLock { state in
-            guard let index = state.waiting.firstIndex(where: { $0.jobId == jobId }) else { return [] }
+        return changingWaiting { $0.removeStatuses(of: jobId) }
+    }
+
+    /// `body` under the lock, for a change of `waiting`: its count is stored for ``take(jobId:)``.
+    private func changingWaiting<Result>(_ body: (inout State) -> Result) -> Result {
+        state.withLock { state in
             defer { waitingCount.store(state.waiting.count, ordering: .relaxed) }
-            return state.waiting.remove(at: index).statuses
+            return body(&state)
         }
+    }
+
+    /// The newest of a job's statuses that are kept: a job has a few; more would be a job run
+    /// over and over unheard.
+    private static func kept(_ statuses: [[UInt8]]) -> [[UInt8]] {
+        Array(statuses.suffix(statusesPerJob))
     }
 
     /// Notes that `statuses` of `jobId` (oldest first) reached no subscriber.
     func add(_ statuses: [[UInt8]], jobId: String) {
         guard !statuses.isEmpty else { return }
         let now = ContinuousClock.now
-        let (wakeUp, dropped) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
-            var earlier: [[UInt8]] = []
-            if let index = state.waiting.firstIndex(where: { $0.jobId == jobId }) {
-                earlier = state.waiting.remove(at: index).statuses
-            }
+        let (wakeUp, dropped) = changingWaiting { state -> (CheckedContinuation<Void, Never>?, Bool) in
+            let earlier = state.removeStatuses(of: jobId)
             var dropped = false
             if state.waiting.count >= capacity {
                 state.waiting.removeFirst()
                 state.givenUp += 1
                 dropped = true
             }
-            // A job has a few statuses; more would be a job run over and over unheard.
-            let kept = Array((earlier + statuses).suffix(Self.statusesPerJob))
             state.waiting.append(
-                Unheard(jobId: jobId, statuses: kept, since: now, attempt: 1, due: now + retry.delay(afterAttempt: 1)))
-            waitingCount.store(state.waiting.count, ordering: .relaxed)
+                Unheard(
+                    jobId: jobId, statuses: Self.kept(earlier + statuses), since: now, attempt: 1,
+                    due: now + retry.delay(afterAttempt: 1)))
             defer { state.wakeUp = nil }
             return (state.wakeUp, dropped)
         }
@@ -144,10 +156,9 @@ final class UnheardStatuses: Sendable {
     /// Publishes the statuses that are due (or all of them, once, at shutdown).
     private func publishDue(all: Bool) async {
         let now = ContinuousClock.now
-        let due = state.withLock { state -> [Unheard] in
+        let due = changingWaiting { state -> [Unheard] in
             let due = Array(state.waiting.filter { all || $0.due <= now })
             state.waiting.removeAll { all || $0.due <= now }
-            waitingCount.store(state.waiting.count, ordering: .relaxed)
             return due
         }
         for var unheard in due {
@@ -169,14 +180,10 @@ final class UnheardStatuses: Sendable {
             }
             unheard.attempt += 1
             unheard.due = ContinuousClock.now + retry.delay(afterAttempt: unheard.attempt)
-            state.withLock { state in
+            changingWaiting { state in
                 // Statuses of the job added meanwhile are newer: they go after these.
-                if let index = state.waiting.firstIndex(where: { $0.jobId == unheard.jobId }) {
-                    unheard.statuses = Array((unheard.statuses + state.waiting[index].statuses).suffix(Self.statusesPerJob))
-                    state.waiting.remove(at: index)
-                }
+                unheard.statuses = Self.kept(unheard.statuses + state.removeStatuses(of: unheard.jobId))
                 state.waiting.append(unheard)
-                waitingCount.store(state.waiting.count, ordering: .relaxed)
             }
         }
     }
