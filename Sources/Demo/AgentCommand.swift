@@ -66,7 +66,7 @@ struct AgentCommand: AsyncParsableCommand {
         let configuration = AgentConfiguration(
             names: JobNames(prefix: prefix, type: type),
             concurrency: concurrency,
-            visibilityTimeout: .milliseconds(Int64(visibilityTimeout * 1000)),
+            visibilityTimeout: DurationText.seconds(visibilityTimeout),
             retry: RetryPolicy(maxAttempts: maxAttempts)
         )
         let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: configuration, logger: logger)

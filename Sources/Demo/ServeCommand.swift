@@ -157,9 +157,9 @@ struct ServeCommand: AsyncParsableCommand {
             registry: SessionRegistry(outboundCapacity: outboundCapacity), logger: Logger(label: "switchboard.router"))
         let configuration = GatewayConfiguration(
             host: settings.host, port: settings.port, names: names, corsOrigin: settings.corsOrigin,
-            heartbeatInterval: .milliseconds(Int64(heartbeat * 1000)), outboundQueueCapacity: outboundCapacity,
-            requestHeadTimeout: .milliseconds(Int64(requestHeadTimeout * 1000)),
-            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), demoMode: settings.handsOutDemoTokens,
+            heartbeatInterval: DurationText.seconds(heartbeat), outboundQueueCapacity: outboundCapacity,
+            requestHeadTimeout: DurationText.seconds(requestHeadTimeout),
+            idleTimeout: DurationText.seconds(idleTimeout), demoMode: settings.handsOutDemoTokens,
             maxConnections: maxConnections)
         let demoUser = settings.isMemoryDemo ? "demo-user" : nil
         let announce = Announcement(settings: settings, authority: authority, demoUser: demoUser)
@@ -172,10 +172,11 @@ struct ServeCommand: AsyncParsableCommand {
             "connection limit", metadata: ["maxConnections": "\(gateway.connectionLimit)", "openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
         // Shut down in reverse order: the agent drains first, then the gateway closes its
         // connections, then the router and the backend stop.
+        // Socket.IO at /socket.io/, shut down before the server.
         let socketIO = SocketIOTransport(
             gateway: gateway,
             configuration: SocketIOConfiguration(
-                pingInterval: .milliseconds(Int64(pingInterval * 1000)), pingTimeout: .milliseconds(Int64(pingTimeout * 1000))))  // Socket.IO at /socket.io/, shut down before the server
+                pingInterval: DurationText.seconds(pingInterval), pingTimeout: DurationText.seconds(pingTimeout)))
         services += [router, gateway.addingSocketIO(socketIO), socketIO]
         if settings.runsAgent {
             services.append(
@@ -187,7 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         // What graceful shutdown has not finished by then (a request whose body stopped coming,
         // a long demo job) is cancelled: the process exits before an orchestrator's SIGKILL.
-        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000))
+        groupConfiguration.maximumGracefulShutdownDuration = DurationText.seconds(shutdownTimeout)
         try await ServiceGroup(configuration: groupConfiguration).run()
     }
 }
@@ -287,5 +288,4 @@ struct Announcement: Sendable {
         }
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
-
 }

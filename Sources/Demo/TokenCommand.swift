@@ -60,4 +60,9 @@ enum DurationText {
         guard let value = Int64(digits), value >= 0 else { return nil }
         return .seconds(value * multiplier)
     }
+
+    /// A flag's seconds (`--heartbeat 0.5`), to the millisecond.
+    static func seconds(_ seconds: Double) -> Duration {
+        .milliseconds(Int64(seconds * 1000))
+    }
 }
