@@ -8,6 +8,7 @@ public final class OutageBroker: Broker {
     public let base: any Broker
     private let failure = Mutex<BrokerError?>(nil)
     private let failOnce = Mutex<(@Sendable ([BrokerCommand]) -> Bool)?>(nil)
+    private let hook = Mutex<(@Sendable ([BrokerCommand]) async -> Void)?>(nil)
 
     public init(base: any Broker) {
         self.base = base
@@ -28,6 +29,12 @@ public final class OutageBroker: Broker {
         failOnce.withLock { $0 = matching }
     }
 
+    /// Every `execute` first awaits `hook` with its commands: a test holds a chosen call there
+    /// to make a race happen in the order it wants.
+    public func beforeExecute(_ hook: @escaping @Sendable ([BrokerCommand]) async -> Void) {
+        self.hook.withLock { $0 = hook }
+    }
+
     private func check() throws {
         if let error = failure.withLock({ $0 }) { throw error }
     }
@@ -44,11 +51,13 @@ public final class OutageBroker: Broker {
 
     public func execute(_ command: BrokerCommand) async throws -> Reply {
         try check([command])
+        if let hook = hook.withLock({ $0 }) { await hook([command]) }
         return try await base.execute(command)
     }
 
     public func execute(_ commands: [BrokerCommand], atomically: Bool) async throws -> [Reply] {
         try check(commands)
+        if let hook = hook.withLock({ $0 }) { await hook(commands) }
         return try await base.execute(commands, atomically: atomically)
     }
 

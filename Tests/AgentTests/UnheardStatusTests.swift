@@ -107,8 +107,8 @@ struct UnheardStatusQueueTests {
         let unheard = UnheardStatuses(broker: broker, channel: "status", logger: Fixture.logger)
         unheard.add([Array("processing of j1".utf8)], jobId: "j1")
         unheard.add([Array("processing of j2".utf8)], jobId: "j2")
-        #expect(unheard.take(jobId: "j1") == [Array("processing of j1".utf8)])
-        #expect(unheard.take(jobId: "j1").isEmpty)
+        #expect(await unheard.take(jobId: "j1") == [Array("processing of j1".utf8)])
+        #expect(await unheard.take(jobId: "j1").isEmpty)
         try await broker.subscribe(to: "status") { subscription async throws in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await unheard.run() }
@@ -146,6 +146,49 @@ struct UnheardStatusQueueTests {
             })
         }
         #expect(unheard.counts.republished == 3)
+    }
+
+    /// A job's next status waits while its unheard ones are being published again: sent at
+    /// that moment, a `done` could reach gateways before the `processing` it follows.
+    @Test func aJobsNextStatusWaitsForItsRepublishing() async throws {
+        let memory = MemoryBroker()
+        let broker = OutageBroker(base: memory)
+        let gate = Gate()
+        let processing = Array("j1 processing".utf8)
+        broker.beforeExecute { commands in
+            if commands.contains(where: { if case .publish(processing, _) = $0 { true } else { false } }) {
+                await gate.enter()
+            }
+        }
+        let unheard = UnheardStatuses(
+            broker: broker, channel: "status", logger: Fixture.logger, retry: RetryPolicy(initialDelay: .milliseconds(1)))
+        unheard.add([processing], jobId: "j1")
+        let payloads = try await memory.subscribe(to: "status") { subscription async throws in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await unheard.run() }
+                try await withDeadline("the republish to start", within: .seconds(15)) { await gate.waitForEntry() }
+                // The agent finishes the job now: what it takes goes out in front of its done.
+                group.addTask {
+                    let earlier = await unheard.take(jobId: "j1")
+                    for status in earlier + [Array("j1 done".utf8)] { _ = try await memory.publish(status, to: "status") }
+                }
+                try await withDeadline("take to wait for the republish", within: .seconds(15)) {
+                    while unheard.takesWaitingForRepublish == 0 && subscription.bufferedCount == 0 {
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+                gate.open()
+                var messages = subscription.makeAsyncIterator()
+                var payloads: [String] = []
+                while payloads.count < 2, let message = try await messages.next() {
+                    payloads.append(String(decoding: message.payload, as: UTF8.self))
+                }
+                group.cancelAll()
+                return payloads
+            }
+        }
+        #expect(payloads == ["j1 processing", "j1 done"])
+        #expect(unheard.counts.republished == 1)
     }
 }
 

@@ -339,7 +339,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         commands.reserveCapacity(4)
         // Statuses of the job that nobody heard go first, in order, so that its timeline keeps
         // them: a `processing` heard after the `done` would be refused as late.
-        let earlier = update == nil ? [] : unheard.take(jobId: job.id)
+        let earlier = update == nil ? [] : await unheard.take(jobId: job.id)
         for status in earlier {
             commands.append(.publish(payload: status, channel: keys.statusChannel))
         }

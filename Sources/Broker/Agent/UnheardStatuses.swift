@@ -29,6 +29,9 @@ final class UnheardStatuses: Sendable {
 
     private struct State {
         var waiting: Deque<Unheard> = []
+        /// Jobs whose statuses ``publishDue(all:)`` has taken to publish again, with the
+        /// ``take(jobId:)`` calls waiting for that to finish.
+        var republishing: [String: [CheckedContinuation<Void, Never>]] = [:]
         /// Resumed when a status is added while the loop waits for one.
         var wakeUp: CheckedContinuation<Void, Never>?
         var republished = 0
@@ -72,17 +75,39 @@ final class UnheardStatuses: Sendable {
     }
 
     /// Removes and returns what waits for `jobId`, oldest first: the agent publishes it in
-    /// front of the job's next status.
-    func take(jobId: String) -> [[UInt8]] {
+    /// front of the job's next status. If the job's statuses are being published again at this
+    /// moment, it first waits for that to finish, so that the next status cannot overtake them
+    /// (a gateway would refuse a `processing` heard after the `done` as late); it then gets
+    /// them back only if nobody heard them this time either.
+    func take(jobId: String) async -> [[UInt8]] {
         // Called for every finished job; nearly always nothing waits.
         guard waitingCount.load(ordering: .relaxed) > 0 else { return [] }
-        return changingWaiting { $0.removeStatuses(of: jobId) }
+        while true {
+            let statuses = changingWaiting { state in
+                state.republishing[jobId] == nil ? state.removeStatuses(of: jobId) : nil
+            }
+            if let statuses { return statuses }
+            await withCheckedContinuation { continuation in
+                let finished = state.withLock { state in
+                    guard state.republishing[jobId] != nil else { return true }
+                    state.republishing[jobId]!.append(continuation)
+                    return false
+                }
+                if finished { continuation.resume() }
+            }
+        }
     }
 
-    /// `body` under the lock, for a change of `waiting`: its count is stored for ``take(jobId:)``.
+    /// How many ``take(jobId:)`` calls wait for a republish to finish (for tests).
+    var takesWaitingForRepublish: Int {
+        state.withLock { $0.republishing.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// `body` under the lock, for a change of `waiting` or `republishing`: their count is
+    /// stored for ``take(jobId:)``.
     private func changingWaiting<Result>(_ body: (inout State) -> Result) -> Result {
         state.withLock { state in
-            defer { waitingCount.store(state.waiting.count, ordering: .relaxed) }
+            defer { waitingCount.store(state.waiting.count + state.republishing.count, ordering: .relaxed) }
             return body(&state)
         }
     }
@@ -153,12 +178,14 @@ final class UnheardStatuses: Sendable {
         await publishDue(all: true)
     }
 
-    /// Publishes the statuses that are due (or all of them, once, at shutdown).
+    /// Publishes the statuses that are due (or all of them, once, at shutdown). Their jobs
+    /// count as being republished until each is done: a ``take(jobId:)`` for one waits.
     private func publishDue(all: Bool) async {
         let now = ContinuousClock.now
         let due = changingWaiting { state -> [Unheard] in
             let due = Array(state.waiting.filter { all || $0.due <= now })
             state.waiting.removeAll { all || $0.due <= now }
+            for unheard in due { state.republishing[unheard.jobId] = [] }
             return due
         }
         for var unheard in due {
@@ -166,25 +193,28 @@ final class UnheardStatuses: Sendable {
             for status in unheard.statuses {
                 receivers = (try? await broker.publish(status, to: channel)) ?? 0
             }
-            if receivers > 0 {
-                state.withLock { $0.republished += 1 }
-                continue
-            }
+            let heard = receivers > 0
             let expired = ContinuousClock.now - unheard.since >= lifetime
-            if all || expired {
+            if heard {
+                state.withLock { $0.republished += 1 }
+            } else if all || expired {
                 state.withLock { $0.givenUp += 1 }
                 logThrottle.log(
                     "givenUp", .warning, "no subscriber heard a status update; given up (is a gateway running?)",
                     metadata: ["jobId": "\(JobID.loggable(unheard.jobId))", "channel": "\(channel)"], to: logger)
-                continue
+            } else {
+                unheard.attempt += 1
+                unheard.due = ContinuousClock.now + retry.delay(afterAttempt: unheard.attempt)
             }
-            unheard.attempt += 1
-            unheard.due = ContinuousClock.now + retry.delay(afterAttempt: unheard.attempt)
-            changingWaiting { state in
-                // Statuses of the job added meanwhile are newer: they go after these.
-                unheard.statuses = Self.kept(unheard.statuses + state.removeStatuses(of: unheard.jobId))
-                state.waiting.append(unheard)
+            let waiters = changingWaiting { state in
+                if !heard && !all && !expired {
+                    // Statuses of the job added meanwhile are newer: they go after these.
+                    unheard.statuses = Self.kept(unheard.statuses + state.removeStatuses(of: unheard.jobId))
+                    state.waiting.append(unheard)
+                }
+                return state.republishing.removeValue(forKey: unheard.jobId) ?? []
             }
+            for waiter in waiters { waiter.resume() }
         }
     }
 }
