@@ -149,3 +149,50 @@ struct AgentBackend: Sendable, CustomTestStringConvertible {
 
     static var all: [AgentBackend] { [memory] + (redisURL.map { [redis(url: $0)] } ?? []) }
 }
+
+/// Holds every job until ``Gate/open()``, then does the demo work; counts its calls.
+final class GatedHandler: JobHandler {
+    let gate: Gate
+    let calls = Mutex(0)
+    init(gate: Gate) { self.gate = gate }
+    func handle(_ job: JobRecord) async throws -> JSONValue {
+        calls.withLock { $0 += 1 }
+        await gate.enter()
+        return try await DemoRebalanceHandler().handle(job)
+    }
+}
+
+/// A one-way gate: ``enter()`` waits until ``open()``; ``waitForEntry()`` until someone entered.
+final class Gate: Sendable {
+    private struct State {
+        var isOpen = false
+        var entered = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func enter() async {
+        await withCheckedContinuation { continuation in
+            let passes = state.withLock { state in
+                state.entered = true
+                if state.isOpen { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if passes { continuation.resume() }
+        }
+    }
+
+    func waitForEntry() async {
+        while !state.withLock({ $0.entered }) { try? await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+}

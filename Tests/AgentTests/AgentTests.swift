@@ -1,6 +1,7 @@
-import Broker
+@testable import Broker
 import BrokerTesting
 import Foundation
+import MemoryBackend
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -165,5 +166,99 @@ struct AgentTests {
             #expect(try await broker.length(of: names.processing) == 0)
             #expect(try await broker.length(of: names.queue) == 0)
         }
+    }
+
+    /// A third-party producer's record with members of other types than SPEC §1 says still
+    /// runs: the agent needs only its owner and payload, as the original guide's agent does.
+    @Test("a record with odd members but an owner runs", arguments: AgentBackend.all)
+    func oddRecordRuns(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let record = #"""
+                {"jobId":null,"status":"queued","user":{"publicKey":"odd-owner"},"payload":{"amount":250},
+                 "createdAt":1731304200000,"attempts":"0","error":{"code":1},"history":[{"status":"created"}]}
+                """#
+            _ = try await broker.execute(
+                [
+                    .set(key: names.record("odd-1"), value: Array(record.utf8), expiry: .after(.seconds(60)), condition: .always),
+                    .push([Array("odd-1".utf8)], end: .head, queue: names.queue),
+                ], atomically: true)
+            let agent = Agent(
+                broker: broker, handler: DemoRebalanceHandler(), configuration: fastConfiguration(names), logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+            }
+            #expect(statuses.map(\.status) == [.processing, .done])
+            #expect(statuses.allSatisfy { $0.jobId == "odd-1" && $0.userId == "odd-owner" })
+            #expect(statuses.last?.result?["fee"]?.doubleValue == 5)
+            #expect(agent.statistics.skipped == 0)
+        }
+    }
+
+    /// Gateways refuse statuses whose job or user id is not usable: such a job is dropped
+    /// before any work, and the jobs behind it run.
+    @Test("a job whose id or owner no gateway accepts is dropped unrun", arguments: AgentBackend.all)
+    func unusableIdsDropped(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await Fixture.enqueue(broker, names: names, id: "has space", payload: ["amount": 1])
+            try await Fixture.enqueue(broker, names: names, id: "bad-owner", user: "with space", payload: ["amount": 1])
+            let handler = CountingHandler()
+            let agent = Agent(broker: broker, handler: handler, configuration: fastConfiguration(names), logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await Fixture.enqueue(broker, names: names, id: "fine", payload: ["amount": 1])
+                return try await subscription.statuses("done") { $0.contains { $0.status.isFinal } }
+            }
+            #expect(statuses.allSatisfy { $0.jobId == "fine" })
+            #expect(handler.calls.withLock { $0 } == 1)
+            #expect(agent.statistics.skipped == 2)
+            #expect(try await broker.length(of: names.processing) == 0)
+        }
+    }
+
+    /// An idle agent keeps only ``AgentConfiguration/waitingTakes`` takes waiting on the
+    /// queue (on Redis, one connection each); the other workers wait for a turn, and all run
+    /// jobs once they come.
+    @Test("only a few workers wait on an empty queue", arguments: AgentBackend.all)
+    func waitingTakesAreBounded(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            var configuration = fastConfiguration(names, concurrency: 8)
+            configuration.waitingTakes = 2
+            let handler = CountingHandler()
+            let agent = Agent(broker: broker, handler: handler, configuration: configuration, logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await withDeadline("the idle workers to line up", within: .seconds(15)) {
+                    while agent.takeTurns.waitingCount != 6 { try await Task.sleep(for: .milliseconds(5)) }
+                }
+                for n in 0..<20 { try await Fixture.enqueue(broker, names: names, id: "turn-\(n)", payload: ["amount": 1]) }
+                return try await subscription.statuses("20 jobs done") { $0.filter { $0.status == .done }.count == 20 }
+            }
+            #expect(Set(statuses.filter { $0.status == .done }.map(\.jobId)).count == 20)
+            #expect(handler.calls.withLock { $0 } == 20)
+        }
+    }
+
+    /// An outage longer than a blip while a job finishes delays its acknowledgement; it does
+    /// not throw the finished work away to run the job again.
+    @Test("an acknowledgement outlasts an outage of a few seconds")
+    func acknowledgementOutlastsOutage() async throws {
+        let memory = MemoryBroker()
+        let broker = OutageBroker(base: memory)
+        let names = JobNames(prefix: "ack-outage", type: "rebalance")
+        let gate = Gate()
+        let handler = GatedHandler(gate: gate)
+        let agent = Agent(broker: broker, handler: handler, configuration: fastConfiguration(names), logger: Fixture.logger)
+        try await Fixture.enqueue(memory, names: names, id: "slow", payload: ["amount": 1])
+        let statuses = try await Fixture.withAgent(agent, on: memory) { subscription, _ in
+            try await withDeadline("the job to start", within: .seconds(15)) { await gate.waitForEntry() }
+            broker.setDown(true)
+            gate.open()
+            // Longer than the five tries over about 1.5 s the acknowledgement used to get.
+            try await Task.sleep(for: .seconds(2.5))
+            broker.setDown(false)
+            return try await subscription.statuses("done") { $0.contains { $0.status == .done } }
+        }
+        #expect(statuses.filter { $0.status == .done }.map(\.jobId) == ["slow"])
+        #expect(handler.calls.withLock { $0 } == 1)
+        #expect(agent.statistics.done == 1)
+        #expect(try await memory.length(of: names.processing) == 0)
     }
 }

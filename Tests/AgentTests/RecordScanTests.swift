@@ -19,9 +19,11 @@ struct RecordScanTests {
         ],
         result: ["partial": true, "fee": 20.5], error: "upstream timed out", attempts: 3)
 
-    /// What the agent read before the scan existed.
+    /// What the agent reads where the scan leaves off.
     static func generalPath(_ bytes: [UInt8]) throws -> JobRecord {
-        if let value = try? JSONValue.parse(utf8: bytes), let record = JobRecord(fastFields: value) { return record }
+        if let value = try? JSONValue.parse(utf8: bytes), let record = JobRecord(agentFields: value, queuedId: nil) {
+            return record
+        }
         return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
     }
 
@@ -134,24 +136,45 @@ struct RecordScanTests {
         #expect(try JobRecord.decodeForAgent(bytes).status == .done)
     }
 
-    @Test("records that are not jobs are refused with Codable's error", arguments: [
-        #"{"status":"created","user":{"publicKey":"k"}}"#,
-        #"{"jobId":"1-a","status":"odd","user":{"publicKey":"k"}}"#,
+    @Test("records without an owner are refused with Codable's error", arguments: [
         #"{"jobId":"1-a","status":"created"}"#,
         #"{"jobId":"1-a","status":"created","user":null}"#,
         #"{"jobId":"1-a","status":"created","user":{"publicKey":7}}"#,
         #"{"jobId":"1-a","status":"created","user":{}}"#,
+        #"{"jobId":"1-a","status":"created","user":"k"}"#,
+    ])
+    func notJobs(text: String) {
+        let bytes = Array(text.utf8)
+        #expect(JobRecord.scanned(bytes) == nil)
+        #expect(throws: DecodingError.self) { try JobRecord.decodeForAgent(bytes) }
+    }
+
+    /// The agent needs the owner and the payload; other members of another type than SPEC §1
+    /// says take their defaults (a missing `jobId` is the queue's id), as the original guide's
+    /// agent would not look at them either.
+    @Test("members of another type take their defaults", arguments: [
+        #"{"status":"created","user":{"publicKey":"k"}}"#,
+        #"{"jobId":"1-a","status":"odd","user":{"publicKey":"k"}}"#,
         #"{"jobId":1,"status":"created","user":{"publicKey":"k"}}"#,
         #"{"jobId":"1-a","status":"created","user":{"publicKey":"k"},"type":5}"#,
         #"{"jobId":"1-a","status":"created","user":{"publicKey":"k"},"history":[{"status":"created"}]}"#,
         #"{"jobId":"1-a","status":"created","user":{"publicKey":"k"},"history":["created"]}"#,
         #"{"jobId":"1-a","status":"created","user":{"publicKey":"k"},"history":{}}"#,
         #"{"jobId":"1-a","status":"created","user":{"publicKey":"k"},"attempts":"2"}"#,
+        #"{"jobId":"1-a","user":{"publicKey":"k"},"createdAt":1731304200000,"error":{"code":1}}"#,
     ])
-    func notJobs(text: String) {
+    func oddMembers(text: String) throws {
         let bytes = Array(text.utf8)
         #expect(JobRecord.scanned(bytes) == nil)
-        #expect(throws: DecodingError.self) { try JobRecord.decodeForAgent(bytes) }
+        let record = try JobRecord.decodeForAgent(bytes, queuedId: "1-a")
+        #expect(record.jobId == "1-a")
+        #expect(record.user.publicKey == "k")
+        #expect(record.status == .created)
+        #expect(record.type == "rebalance")
+        #expect(record.history.isEmpty)
+        #expect(record.attempts == 0)
+        #expect(record.createdAt == "" && record.error == nil)
+        #expect(record.payload == .object([:]))
     }
 
     @Test("malformed JSON is left to the general path, which refuses it", arguments: [

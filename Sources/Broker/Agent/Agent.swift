@@ -27,6 +27,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// Statuses published when no gateway was listening, published again until one hears them.
     let unheard: UnheardStatuses
     private let keys: AgentKeys
+    /// Turns to wait on an empty queue (``AgentConfiguration/waitingTakes``).
+    let takeTurns: TakeTurns
     private let counters = Mutex(AgentStatistics())
 
     public init(
@@ -44,6 +46,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             broker: broker, channel: configuration.names.statusChannel, logger: logger,
             lifetime: configuration.unheardStatusLifetime, retry: configuration.unheardStatusRetry)
         self.keys = AgentKeys(configuration.names)
+        self.takeTurns = TakeTurns(count: configuration.waitingTakes)
     }
 
     /// What the agent has done so far.
@@ -139,8 +142,9 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// the queue empty, the worker's next 64 takes wait with `BLMOVE` at once (one round trip
     /// instead of two while the agent outpaces the producers); then it tries `LMOVE` again.
     /// In process, every take tries `LMOVE` first: an empty one costs less than the task a
-    /// wait needs, which would be spent on every take that finds a job. A wait ends on
-    /// graceful shutdown.
+    /// wait needs, which would be spent on every take that finds a job. At most
+    /// ``AgentConfiguration/waitingTakes`` workers wait at once; the others wait for a turn
+    /// (``TakeTurns``). A wait ends on graceful shutdown.
     /// - Returns: the id (or `nil` if the wait ended without one), and whether `LMOVE` was
     ///   tried and found the queue empty.
     private func take(tryingWithoutWaiting: Bool) async throws -> (id: [UInt8]?, foundEmpty: Bool) {
@@ -150,8 +154,10 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 return (id, false)
             }
         }
-        let id = try await Self.untilGracefulShutdown { [broker] in
-            try await broker.blockingMove(from: keys.queue, .tail, to: keys.processing, .head, timeout: nil)
+        let id = try await Self.untilGracefulShutdown { [broker, takeTurns] in
+            try await takeTurns.acquire()
+            defer { takeTurns.release() }
+            return try await broker.blockingMove(from: keys.queue, .tail, to: keys.processing, .head, timeout: nil)
         }
         return (id, tryingWithoutWaiting)
     }
@@ -203,6 +209,12 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     private func process(_ jobId: String, idBytes: [UInt8], worker: Int) async -> NextTake {
         let logger = JobLogger(base: self.logger, jobId: jobId)
         let job = TakenJob(id: jobId, idBytes: idBytes, leaseKey: keys.lease(jobId))
+        guard JobID.isAcceptable(jobId) else {
+            // Gateways refuse its statuses: the work would be done for nobody to hear of it.
+            logger.warning("job id is not usable (\(JobID.acceptableShape)); dropping the id")
+            counters.withLock { $0.skipped += 1 }
+            return await acknowledge(job, publishing: nil, logger: logger).next
+        }
         leases.hold(jobId, worker: worker)
         defer { leases.release(worker: worker) }
 
@@ -221,13 +233,20 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
         let record: JobRecord
         do {
-            record = try JobRecord.decodeForAgent(recordBytes)
+            record = try JobRecord.decodeForAgent(recordBytes, queuedId: jobId)
         } catch {
             logger.error("job record is not a valid job; dropping the id", metadata: ["error": "\(error)"])
             counters.withLock { $0.skipped += 1 }
             return await acknowledge(job, publishing: nil, logger: logger).next
         }
         let userId = record.user.publicKey
+        guard JobID.isAcceptable(userId) else {
+            logger.error(
+                "job owner's user id is not usable (\(JobID.acceptableShape)): no gateway would deliver its statuses; dropping the id",
+                metadata: ["userId": "\(JobID.loggable(userId))"])
+            counters.withLock { $0.skipped += 1 }
+            return await acknowledge(job, publishing: nil, logger: logger).next
+        }
 
         do {
             let processing = StatusUpdate(jobId: jobId, status: .processing, userId: userId).jsonBytesForAgent(stampedAt: .now())
@@ -329,9 +348,9 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     /// short, the order decides what is left: the report without the removal (the job runs
     /// again: at least once), or the removal without the lease deletion (the lease expires).
     /// Never a job released without its report. A next job whose `LMOVE` ran but whose reply
-    /// was lost has no lease, and the reaper puts it back, as after any lost take. Retried a
-    /// few times (the take is not); if the broker stays unreachable, the lease lapses and the
-    /// job runs again.
+    /// was lost has no lease, and the reaper puts it back, as after any lost take. Retried
+    /// (the take is not) for up to the visibility timeout; if the broker stays unreachable
+    /// that long, the lease lapses and the job runs again.
     private func acknowledge(
         _ job: TakenJob, publishing update: [UInt8]?, logger: JobLogger
     ) async -> (acknowledged: Bool, next: NextTake) {
@@ -355,7 +374,14 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
         var next = NextTake.notTried
         var completed = 0  // commands of the pipeline that have succeeded, never re-sent
-        for attempt in 1...5 {
+        // Tried until the visibility timeout has passed: by then the job's lease has lapsed and
+        // a reaper may have put it back. Giving up sooner would run a finished job again
+        // after any outage longer than a blip.
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.visibilityTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
                 let pending = attempt == 1 ? commands : Array(commands[completed..<acknowledgement])
                 let replies = try await broker.execute(pending, atomically: false)
@@ -378,12 +404,18 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 }
                 return (true, next)
             } catch {
-                logger.warning("could not acknowledge the job", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-                if attempt == 5 { break }
-                try? await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(100)).delay(afterAttempt: attempt))
+                if attempt == 1 {
+                    logger.warning("could not acknowledge the job; retrying", metadata: ["error": "\(error)"])
+                }
+                let left = deadline - clock.now
+                guard left > .zero else { break }
+                let delay = RetryPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(1)).delay(afterAttempt: attempt)
+                do { try await Task.sleep(for: min(delay, left)) } catch { break }
             }
         }
-        logger.error("gave up acknowledging the job; it will be put back and run again")
+        logger.error(
+            "gave up acknowledging the job; it will be put back and run again",
+            metadata: ["attempts": "\(attempt)", "for": "\(configuration.visibilityTimeout)"])
         return (false, next)
     }
 

@@ -3,13 +3,19 @@ import Foundation
 /// The agent's reading of job records and writing of status updates, done by hand because they
 /// run on every job and Foundation's `Codable` JSON dominated a memory-backed job's cost.
 extension JobRecord {
-    /// Decodes a stored record. The one-pass scan answers for usual records; anything it
-    /// leaves open is parsed into a `JSONValue` and picked apart, and what that does not
-    /// recognise goes through `JSONDecoder`, so what is accepted, and the errors, stay those
-    /// of `Codable`.
-    static func decodeForAgent(_ bytes: [UInt8]) throws -> JobRecord {
+    /// Decodes a stored record for running it. An agent needs only the owner
+    /// (`user.publicKey`, to address the statuses) and the payload, so a record whose other
+    /// members are missing or of another type than SPEC §1 says (a producer's `createdAt` in
+    /// milliseconds, an unknown `status`) still runs, with those members defaulted, as the
+    /// original guide's agent, which reads just those two, runs it. `queuedId` (the id taken
+    /// from the queue) stands in for a `jobId` that is missing or not a string.
+    ///
+    /// The one-pass scan answers for usual records; anything it leaves open is parsed into a
+    /// `JSONValue` and picked apart; what that cannot read (no owner, or JSON only Foundation
+    /// accepts) goes through `JSONDecoder`, whose error says what is wrong.
+    static func decodeForAgent(_ bytes: [UInt8], queuedId: String? = nil) throws -> JobRecord {
         if let record = scanned(bytes) { return record }
-        if let value = try? JSONValue.parse(utf8: bytes), let record = JobRecord(fastFields: value) {
+        if let value = try? JSONValue.parse(utf8: bytes), let record = JobRecord(agentFields: value, queuedId: queuedId) {
             return record
         }
         return try JSONDecoder().decode(JobRecord.self, from: Data(bytes))
@@ -24,41 +30,30 @@ extension JobRecord {
         }
     }
 
-    /// The record from a parsed object, with the same defaults as `init(from:)`; `nil` when a
-    /// field is missing or of another type (the caller then lets `JSONDecoder` say why).
-    init?(fastFields value: JSONValue) {
-        guard case .object(let fields) = value,
-            case .string(let jobId) = fields["jobId"],
-            case .string(let statusText) = fields["status"], let status = JobStatus(rawValue: statusText),
-            case .object(let user) = fields["user"], case .string(let publicKey) = user["publicKey"]
+    /// The record from a parsed object, with `init(from:)`'s defaults for missing members and
+    /// for members of another type; `nil` without an object holding `user.publicKey` text.
+    init?(agentFields value: JSONValue, queuedId: String?) {
+        guard case .object(let fields) = value, case .object(let user) = fields["user"],
+            case .string(let publicKey) = user["publicKey"]
         else { return nil }
-        func optionalString(_ key: String) -> String?? {
-            switch fields[key] {
-            case nil, .null: return .some(nil)
-            case .string(let text): return .some(text)
-            default: return nil
-            }
+        func text(_ key: String) -> String? {
+            if case .string(let text) = fields[key] { return text }
+            return nil
         }
-        guard let type = optionalString("type"), let createdAt = optionalString("createdAt"),
-            let updatedAt = optionalString("updatedAt"), let error = optionalString("error")
-        else { return nil }
         var history: [HistoryEntry] = []
-        switch fields["history"] {
-        case nil, .null: break
-        case .array(let entries):
+        if case .array(let entries) = fields["history"] {
             for entry in entries {
-                guard case .string(let text) = entry["status"], let entryStatus = JobStatus(rawValue: text),
+                guard case .string(let status) = entry["status"], let entryStatus = JobStatus(rawValue: status),
                     case .string(let timestamp) = entry["timestamp"]
-                else { return nil }
+                else { continue }
                 history.append(HistoryEntry(status: entryStatus, timestamp: timestamp))
             }
-        default: return nil
         }
         var attempts = 0
         switch fields["attempts"] {
-        case nil, .null: break
-        case .integer(let count) where count >= Int64(Int.min) && count <= Int64(Int.max): attempts = Int(count)
-        default: return nil
+        case .integer(let count): attempts = Int(clamping: count)
+        case .number(let count) where count == count.rounded() && abs(count) < 1e15: attempts = Int(count)
+        default: break
         }
         let payload: JSONValue
         switch fields["payload"] {
@@ -70,10 +65,12 @@ extension JobRecord {
         case nil, .null: result = nil
         case let value?: result = value
         }
+        let createdAt = text("createdAt")
         self.init(
-            jobId: jobId, type: type ?? "rebalance", status: status, user: Owner(publicKey: publicKey),
-            payload: payload, createdAt: createdAt ?? "", updatedAt: updatedAt ?? createdAt ?? "", history: history,
-            result: result, error: error, attempts: attempts)
+            jobId: text("jobId") ?? queuedId ?? "", type: text("type") ?? "rebalance",
+            status: text("status").flatMap(JobStatus.init(rawValue:)) ?? .created, user: Owner(publicKey: publicKey),
+            payload: payload, createdAt: createdAt ?? "", updatedAt: text("updatedAt") ?? createdAt ?? "",
+            history: history, result: result, error: text("error"), attempts: attempts)
     }
 }
 

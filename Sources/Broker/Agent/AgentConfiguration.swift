@@ -7,8 +7,13 @@ public struct AgentConfiguration: Sendable {
     /// How long a taken job may go without its agent's sign of life (a lease renewal) before
     /// the reaper puts it back on the queue for another agent.
     public var visibilityTimeout: Duration
-    /// How often the leases of running jobs are renewed; well under ``visibilityTimeout`` so
-    /// one slow renewal does not let a lease lapse.
+    /// How long a lease lives unless renewed: the visibility timeout less the time the reaper
+    /// may take to notice a lapsed one (``takeGrace`` and two ``reapInterval``s), so that a job
+    /// goes back by the visibility timeout after its last sign of life, not that much later;
+    /// at least half the visibility timeout.
+    public var leaseLifetime: Duration
+    /// How often the leases of running jobs are renewed; well under ``leaseLifetime`` so one
+    /// slow renewal does not let a lease lapse.
     public var leaseRenewalInterval: Duration
     /// How often the reaper scans the processing list.
     public var reapInterval: Duration
@@ -16,6 +21,11 @@ public struct AgentConfiguration: Sendable {
     /// the moment between the move to the processing list and the lease being set, which no
     /// single broker command can close (see ``Reaper``).
     public var takeGrace: Duration
+    /// How many workers wait on an empty queue at once (blocking moves); the others wait for
+    /// a turn in this process. On Redis each waiting take holds a connection of its own, so
+    /// this, not ``concurrency``, bounds an agent's connections: a busy worker takes its next
+    /// job in its acknowledgement's round trip and needs no turn.
+    public var waitingTakes: Int = 4
     /// Retries of transiently failing jobs.
     public var retry: RetryPolicy
     /// Written into each lease so an operator can tell which agent holds a job.
@@ -27,8 +37,10 @@ public struct AgentConfiguration: Sendable {
     public var unheardStatusRetry = RetryPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(5))
 
     /// - Parameters:
-    ///   - visibilityTimeout: must be positive; the renewal interval defaults to a third of it,
-    ///     the reap interval to a quarter, the take grace to a quarter but at least one second.
+    ///   - visibilityTimeout: must be positive. The reaper scans every quarter of it, at most
+    ///     every second; its take grace is a tenth, between one and five seconds; leases live
+    ///     what is left of it once those are taken off (see ``leaseLifetime``) and are renewed
+    ///     every third of that.
     public init(
         names: JobNames = JobNames(),
         concurrency: Int = 1,
@@ -40,11 +52,12 @@ public struct AgentConfiguration: Sendable {
         self.concurrency = max(1, concurrency)
         let visibility = visibilityTimeout > .zero ? visibilityTimeout : .seconds(30)
         self.visibilityTimeout = visibility
-        self.leaseRenewalInterval = visibility / 3
-        self.reapInterval = visibility / 4
+        self.reapInterval = min(visibility / 4, .seconds(1))
         // The gap it covers is one round trip, but a loaded machine can stall a task for far
         // longer; a reap inside the gap is not a loss, only a second run, so err on the long side.
-        self.takeGrace = max(visibility / 4, .seconds(1))
+        self.takeGrace = min(max(visibility / 10, .seconds(1)), .seconds(5))
+        self.leaseLifetime = max(visibility - takeGrace - reapInterval * 2, visibility / 2)
+        self.leaseRenewalInterval = leaseLifetime / 3
         self.retry = retry
         self.agentId = agentId ?? AgentConfiguration.makeAgentId()
     }

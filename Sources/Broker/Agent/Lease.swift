@@ -3,8 +3,8 @@ import Synchronization
 
 extension JobNames {
     /// The lease of a job taken by a reliable agent: `agent:rebalance:lease:<jobId>`. It exists
-    /// (with a TTL of the visibility timeout, renewed while the job runs) exactly as long as
-    /// some agent shows a sign of life for the job.
+    /// (with a TTL of ``AgentConfiguration/leaseLifetime``, renewed while the job runs) exactly
+    /// as long as some agent shows a sign of life for the job.
     public func lease(_ jobId: String) -> String { "\(prefix):\(type):lease:\(jobId)" }
 }
 
@@ -28,7 +28,7 @@ final class LeaseKeeper: Sendable {
     init(broker: any Broker, configuration: AgentConfiguration, logger: Logger) {
         self.broker = broker
         self.names = configuration.names
-        self.timeout = configuration.visibilityTimeout
+        self.timeout = configuration.leaseLifetime
         self.interval = configuration.leaseRenewalInterval
         self.holder = Array(configuration.agentId.utf8)
         self.logger = logger
