@@ -35,10 +35,6 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.database = database
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]` (port defaults to 6379, db to 0).
-    ///
-    /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://` (hiredis 0.14 has no TLS),
-    ///   ``BrokerError/Code/invalidArgument`` for anything else that is not such a URL.
     /// `url` with its credentials (user and password) replaced by `***`, for logs and banners.
     /// The credentials end at the last `@` before the path, as the parser reads them, so a
     /// password holding an `@` is hidden whole.
@@ -51,6 +47,13 @@ public struct RedisConfiguration: Sendable, Hashable {
         return parts[0] + "://***" + rest[at...]
     }
 
+    /// Parses `redis://[user:password@]host[:port][/db]` (port defaults to 6379, db to 0).
+    ///
+    /// A user name or password holding `/`, `?`, `#` or `:` (in the user name) must be
+    /// percent-encoded; an unencoded `@` in the password is read right (up to the last `@`).
+    ///
+    /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://` (hiredis 0.14 has no TLS),
+    ///   ``BrokerError/Code/invalidArgument`` for anything else that is not such a URL.
     public init(url: String) throws(BrokerError) {
         let lowered = url.lowercased()
         if lowered.hasPrefix("rediss://") {
@@ -63,7 +66,30 @@ public struct RedisConfiguration: Sendable, Hashable {
         guard lowered.hasPrefix("redis://") else {
             throw BrokerError(.invalidArgument, "a Redis URL starts with redis://, got \(Self.redacted(url))")
         }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let afterScheme = Substring(url.dropFirst("redis://".count))
+        do throws(BrokerError) {
+            self = try Self.parsed(afterScheme, url: url)
+        } catch {
+            // An `@` after the authority is almost always the end of credentials whose `/` or
+            // `?` was not percent-encoded, cutting the authority short: the error the split
+            // produces (a "database" or "port" made of the password's tail) would mislead and
+            // echo part of the secret, so say what to fix and show nothing of the URL.
+            let authorityEnd = afterScheme.firstIndex { $0 == "/" || $0 == "?" } ?? afterScheme.endIndex
+            if afterScheme[authorityEnd...].contains("@") { throw Self.unencodedCredentials }
+            throw error
+        }
+    }
+
+    private static let unencodedCredentials = BrokerError(
+        .invalidArgument,
+        "the user name or password in the Redis URL must be percent-encoded: write / as %2F, ? as %3F, "
+            + "# as %23, @ as %40 (and : in a user name as %3A), e.g. redis://:p%2Fss@host:6379 "
+            + "(the URL is not shown because it holds credentials)")
+
+    /// The URL after `redis://` (`afterScheme`) read into a configuration; `url` whole is for
+    /// the error messages, redacted.
+    private static func parsed(_ afterScheme: Substring, url: String) throws(BrokerError) -> RedisConfiguration {
+        var rest = afterScheme
         if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
@@ -116,7 +142,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         guard (1...65535).contains(port) else {
             throw BrokerError(.invalidArgument, "port \(port) out of range in Redis URL \(Self.redacted(url))")
         }
-        self.init(host: host, port: port, username: username, password: password, database: database)
+        return RedisConfiguration(host: host, port: port, username: username, password: password, database: database)
     }
 
     private static func percentDecoded(_ text: Substring) -> String {
