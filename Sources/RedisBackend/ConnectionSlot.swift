@@ -117,12 +117,14 @@ final class ConnectionSlot: Sendable {
             result = .failure(BrokerError(.connectionFailed, "\(error)"))
         }
         let backoff = nextBackoff()
-        let (waiters, reconnected, shutDown) = state.withLock { state
-            -> ([CheckedContinuation<Result<RedisConnection, BrokerError>, Never>], Bool, Bool) in
-            guard case .connecting(let waiters) = state.phase else { return ([], false, true) }
+        // How many attempts had failed before this first connection (0 when it is a reconnect).
+        let (waiters, reconnected, failedFirstAttempts, shutDown) = state.withLock { state
+            -> ([CheckedContinuation<Result<RedisConnection, BrokerError>, Never>], Bool, Int, Bool) in
+            guard case .connecting(let waiters) = state.phase else { return ([], false, 0, true) }
             switch result {
             case .success(let connection):
                 let reconnected = state.everConnected
+                let failedFirstAttempts = reconnected ? 0 : state.failedAttempts
                 state.everConnected = true
                 state.failedAttempts = 0
                 if let reason = connection.closedReason {
@@ -131,11 +133,11 @@ final class ConnectionSlot: Sendable {
                 } else {
                     state.phase = .connected(connection)
                 }
-                return (waiters, reconnected, false)
+                return (waiters, reconnected, failedFirstAttempts, false)
             case .failure(let error):
                 state.failedAttempts += 1
                 state.phase = .down(error, retryAt: clock.now + backoff(state.failedAttempts))
-                return (waiters, false, false)
+                return (waiters, false, 0, false)
             }
         }
         if shutDown, case .success(let connection) = result {
@@ -147,6 +149,12 @@ final class ConnectionSlot: Sendable {
             if reconnected {
                 logger.info("redis reconnected", metadata: ["role": "\(role)", "address": "\(configuration.address)"])
                 onReconnect(connection)
+            } else if failedFirstAttempts > 0 {
+                // Redis was down when we started: the warnings above were all the operator saw,
+                // so say that it is up now. A first try that works stays quiet, as before.
+                logger.notice("redis connected", metadata: [
+                    "role": "\(role)", "address": "\(configuration.address)", "failedAttempts": "\(failedFirstAttempts)",
+                ])
             }
         case .failure(let error):
             logger.warning("redis connection attempt failed",

@@ -1,4 +1,5 @@
 import Broker
+import Logging
 import RedisBackend
 import Synchronization
 import Testing
@@ -73,6 +74,55 @@ struct FaultTests {
             #expect(broker.reconnectCount >= 2, "the command and subscriber connections both reconnected")
         }
         await server.kill()
+    }
+
+    /// Redis down when the broker starts: the failed attempts log warnings, and once Redis is
+    /// up each role says so once ("redis connected"), so an operator sees the recovery.
+    @Test(.timeLimit(.minutes(1)))
+    func aFirstConnectionAfterFailedAttemptsIsLoggedOnce() async throws {
+        let server = try RedisServerProcess()  // not started: nothing listens on its port yet
+        let lines = RoleLines()
+        let broker = try Self.broker(url: server.url, logTo: lines)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await broker.run() }
+            #expect(await eventually { lines.roles(of: "redis connection attempt failed").count >= 2 })
+            try server.start()
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the broker connected")
+            #expect(await eventually { lines.roles(of: "redis connected").sorted() == ["commands", "subscriber"] })
+            try await broker.ping()
+            #expect(lines.roles(of: "redis connected").sorted() == ["commands", "subscriber"], "once per role")
+            #expect(lines.roles(of: "redis reconnected").isEmpty)
+            group.cancelAll()
+        }
+        await server.kill()
+    }
+
+    /// The normal start, Redis up at the first try, stays quiet.
+    @Test(.timeLimit(.minutes(1)))
+    func aFirstConnectionAtTheFirstTryIsNotLogged() async throws {
+        let lines = RoleLines()
+        let broker = try Self.broker(url: try #require(RedisTestServer.url), logTo: lines)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await broker.run() }
+            let channel = RedisTestServer.uniquePrefix() + "channel"
+            // A delivered message proves both the command and the subscriber connection are up.
+            try await broker.subscribe(to: channel) { subscription in
+                #expect(await eventually { ((try? await broker.publish("x", to: channel)) ?? 0) == 1 })
+                let message = try await nextMessage(subscription)
+                #expect(message?.payload == Array("x".utf8))
+            }
+            #expect(lines.all.isEmpty, "\(lines.all)")
+            group.cancelAll()
+        }
+    }
+
+    private static func broker(url: String, logTo lines: RoleLines) throws -> RedisBroker {
+        var configuration = try RedisConfiguration(url: url)
+        configuration.initialBackoff = .milliseconds(20)
+        configuration.maximumBackoff = .milliseconds(300)
+        var logger = Logger(label: "test.redis") { _ in lines }
+        logger.logLevel = .info
+        return RedisBroker(configuration: configuration, logger: logger)
     }
 
     /// A subscriber cancelled while Redis hangs (a gateway's router on SIGTERM) leaves within
@@ -185,5 +235,31 @@ struct FaultTests {
             #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
         }
         await server.kill()
+    }
+}
+
+/// Collects each logged message with its `role` metadata.
+private final class RoleLines: LogHandler, Sendable {
+    private let logged = Mutex<[(message: String, role: String?)]>([])
+    var all: [String] { logged.withLock { $0.map(\.message) } }
+    func roles(of message: String) -> [String] {
+        logged.withLock { $0.filter { $0.message == message }.map { $0.role ?? "" } }
+    }
+
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+
+    func log(event: LogEvent) {
+        logged.withLock { $0.append((event.message.description, event.metadata?["role"]?.description)) }
     }
 }
