@@ -10,6 +10,7 @@
 // Ctrl-C or SIGTERM: it stops taking jobs, finishes the ones in flight, and exits.
 
 import Broker
+import Foundation
 import Logging
 import RedisBackend
 import ServiceLifecycle
@@ -29,10 +30,22 @@ struct QuoteHandler: JobHandler {
     }
 }
 
+/// Says what went wrong in a line, without a crash report, and exits 1 (as ClientExample does).
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    exit(1)
+}
+
 let url = CommandLine.arguments.dropFirst().first ?? "redis://127.0.0.1:6379"
 var logger = Logger(label: "agent-example")
 logger.logLevel = .info
-let broker = try RedisBroker(url: url, logger: logger)
+let broker: RedisBroker
+do throws(BrokerError) {
+    // A malformed URL is refused here. A Redis that is down is not: the broker retries.
+    broker = try RedisBroker(url: url, logger: logger)
+} catch {
+    fail("\(error.message); usage: AgentExample [redis://[user:password@]host:port[/db]]")
+}
 let agent = Agent(
     broker: broker, handler: QuoteHandler(),
     configuration: AgentConfiguration(concurrency: 4, visibilityTimeout: .seconds(30)), logger: logger)
@@ -41,4 +54,8 @@ let services = ServiceGroup(
     configuration: ServiceGroupConfiguration(
         services: [.init(service: broker), .init(service: agent)],
         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-try await services.run()
+do {
+    try await services.run()
+} catch {
+    fail("\(error)")
+}

@@ -51,10 +51,21 @@ def test_agent_and_client_examples(redis_url):
     expect("agent stopped" in errors, f"the agent's log: {errors[-2000:]}")
 
 
+def test_agent_example_refuses_a_bad_url():
+    # Not a redis:// URL: one line saying so and exit 1, not a crash report.
+    for bad in ["127.0.0.1:6401", "garbage", "redis://:hunter2/TOPSECRET@127.0.0.1:6401"]:
+        out = subprocess.run([os.path.join(BUILD, "AgentExample"), bad], capture_output=True, text=True, timeout=60)
+        expect(out.returncode == 1 and out.stderr.startswith("error: ") and out.stderr.count("\n") == 1
+               and "Fatal error" not in out.stderr, f"AgentExample {bad}: {out.returncode} {out.stderr[-2000:]}")
+    expect("hunter2" not in out.stderr and "TOPSECRET" not in out.stderr and "%2F" in out.stderr,
+           f"the unencoded password's error: {out.stderr}")
+
+
 def main():
     runner = Runner()
     runner.run("examples: AgentExample completes what ClientExample creates and follows", test_agent_and_client_examples,
                sys.argv[1])
+    runner.run("examples: AgentExample with a malformed Redis URL says so in a line", test_agent_example_refuses_a_bad_url)
     return runner.finish()
 
 
