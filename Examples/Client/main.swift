@@ -19,7 +19,16 @@ guard arguments.count >= 2, let base = URL(string: arguments[0]) else {
     exit(2)
 }
 let token = arguments[1]
-let amount = arguments.count > 2 ? (Double(arguments[2]) ?? 1000) : 1000
+var amount = 1000.0
+if arguments.count > 2 {
+    // Refuse rather than fall back to 1000: a typo must not create a job the user did not ask for.
+    guard let given = Double(arguments[2]), given.isFinite else {
+        FileHandle.standardError.write(Data(
+            "usage: ClientExample <gateway URL> <token> [amount]: the amount is a number, got '\(arguments[2])'\n".utf8))
+        exit(2)
+    }
+    amount = given
+}
 
 /// The gateway's HTTP API, as this user.
 struct GatewayAPI: Sendable {

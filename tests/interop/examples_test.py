@@ -39,6 +39,12 @@ def test_agent_and_client_examples(redis_url):
                              capture_output=True, text=True, timeout=60)
         expect(out.returncode == 1 and out.stderr.startswith("error: ") and "token" in out.stderr
                and out.stderr.count("\n") == 1, f"ClientExample with a bad token: {out.returncode} {out.stderr[-2000:]}")
+        # An amount that is not a number: a usage line and exit 2, not a job for a default amount.
+        out = subprocess.run([os.path.join(BUILD, "ClientExample"), gateway.url, bearer, "abc"],
+                             capture_output=True, text=True, timeout=60)
+        expect(out.returncode == 2 and out.stderr.startswith("usage: ") and "'abc'" in out.stderr
+               and out.stderr.count("\n") == 1 and "created job" not in out.stdout,
+               f"ClientExample with amount abc: {out.returncode} {out.stdout[-2000:]} {out.stderr[-2000:]}")
     finally:
         agent.send_signal(signal.SIGTERM)
         try:
