@@ -18,7 +18,11 @@ guard arguments.count >= 2, let base = URL(string: arguments[0]) else {
     print("usage: ClientExample <gateway URL, e.g. http://127.0.0.1:3001> <token> [amount]")
     exit(2)
 }
-let token = arguments[1]
+// A token copied with its header prefix (`Bearer eyJ…`) would be sent as `Bearer Bearer …`.
+var token = arguments[1]
+if token.lowercased().hasPrefix("bearer ") {
+    token = String(token.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+}
 var amount = 1000.0
 if arguments.count > 2 {
     // Refuse rather than fall back to 1000: a typo must not create a job the user did not ask for.

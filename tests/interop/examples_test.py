@@ -39,6 +39,9 @@ def test_agent_and_client_examples(redis_url):
                              capture_output=True, text=True, timeout=60)
         expect(out.returncode == 1 and out.stderr.startswith("error: ") and "token" in out.stderr
                and out.stderr.count("\n") == 1, f"ClientExample with a bad token: {out.returncode} {out.stderr[-2000:]}")
+        # A token pasted with its header prefix works as the bare token.
+        lines = run_client(gateway, "Bearer " + bearer, 250)
+        expect(lines[-1].startswith("rebalance:done"), f"events with 'Bearer <token>': {lines}")
         # An amount that is not a number: a usage line and exit 2, not a job for a default amount.
         out = subprocess.run([os.path.join(BUILD, "ClientExample"), gateway.url, bearer, "abc"],
                              capture_output=True, text=True, timeout=60)
