@@ -90,6 +90,9 @@ func follow() async throws {
     try await WebSocketClient.connect(url: components.string!, logger: logger) { inbound, _, _ in
         var frames = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
         var jobId: String?
+        // Prints a hint if the job gets no status after `created`; cancelled by the next one.
+        var hint: Task<Void, Never>?
+        defer { hint?.cancel() }
         while let message = try await frames.next() {
             guard case .text(let text) = message,
                 let frame = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
@@ -101,10 +104,18 @@ func follow() async throws {
                 print("connected as \(payload["userId"] ?? "?")")
                 jobId = try await api.createJob(amount: amount)
                 print("created job \(jobId!)")
+                hint = Task {
+                    // Nothing takes jobs without an agent; the client would wait silently forever.
+                    guard (try? await Task.sleep(for: .seconds(10))) != nil else { return }
+                    FileHandle.standardError.write(Data(("no status yet after 10 s: is an agent running? "
+                        + "(`switchboard serve` without --redis runs one; with --redis, start `switchboard agent`)"
+                        + " Still waiting.\n").utf8))
+                }
                 continue
             }
             // Events of this user's other jobs (another tab, another client) arrive too.
             guard let jobId, payload["jobId"] as? String == jobId else { continue }
+            if !type.hasSuffix(":created") { hint?.cancel() }
             print("\(type) (eventId \(frame["eventId"] ?? "-")): \(text)")
             // Returning closes the WebSocket.
             if type.hasSuffix(":done") || type.hasSuffix(":error") { return }
