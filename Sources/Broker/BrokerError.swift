@@ -66,4 +66,11 @@ extension BrokerError {
     public var isOutage: Bool {
         code == .connectionLost || code == .connectionFailed || code == .timedOut || code == .readOnly
     }
+
+    /// Whether the same call may succeed later, unchanged: the backend is away (``isOutage``)
+    /// or refuses writes until memory is freed (``Code/outOfMemory``). Idempotent steps retry
+    /// these; anything else will fail the same way again.
+    public var isTransient: Bool {
+        isOutage || code == .outOfMemory
+    }
 }

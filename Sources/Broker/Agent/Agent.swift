@@ -295,8 +295,9 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         }
     }
 
-    /// Runs `operation`, and again while it fails because the broker is away (up to five tries,
-    /// 0.1 s doubling between them: about 3 s in all), for steps that are safe to repeat.
+    /// Runs `operation`, and again while it fails because the broker is away or out of memory
+    /// (up to five tries, 0.1 s doubling between them: about 3 s in all), for steps that are
+    /// safe to repeat.
     private static func retryingWhileAway<Value: Sendable>(
         _ operation: @Sendable () async throws -> Value
     ) async throws -> Value {
@@ -305,7 +306,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             attempt += 1
             do {
                 return try await operation()
-            } catch let error as BrokerError where error.isOutage && attempt < 5 {
+            } catch let error as BrokerError where error.isTransient && attempt < 5 {
                 try await Task.sleep(for: RetryPolicy(initialDelay: .milliseconds(100)).delay(afterAttempt: attempt))
             }
         }
@@ -390,6 +391,12 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                     switch taken {
                     case .value(let id): next = .found(id)
                     case .null: next = .foundEmpty
+                    case .error(let error):
+                        // The acknowledgement went through regardless; the worker's own take
+                        // tries again with backoff (a Redis out of memory refuses LMOVE only).
+                        logger.warning(
+                            "acknowledged; could not take the next job with it, the worker tries again",
+                            metadata: ["error": "\(error)"])
                     default: logger.warning("could not take the next job", metadata: ["reply": "\(taken)"])
                     }
                 }

@@ -141,10 +141,11 @@ public final class JobStore: Sendable {
     }
 
     /// ``apply(_:)`` with broker failures counted and logged instead of thrown. While the
-    /// broker is away the updates are tried again, with backoff (50 ms doubling to 2 s), for up
-    /// to `retryLimit`: applying is idempotent, so updates whose commit went through but whose
-    /// reply was lost are found applied and not repeated. Graceful shutdown ends the retries
-    /// (other nodes, hearing the same updates, apply them).
+    /// broker is away or out of memory (``BrokerError/isTransient``) the updates are tried
+    /// again, with backoff (50 ms doubling to 2 s), for up to `retryLimit`: applying is
+    /// idempotent, so updates whose commit went through but whose reply was lost are found
+    /// applied and not repeated. Graceful shutdown ends the retries (other nodes, hearing the
+    /// same updates, apply them).
     func applyReporting(
         _ updates: [(update: StatusUpdate, fields: [String: JSONValue])], retryingFor retryLimit: Duration = .zero
     ) async -> [StatusOutcome] {
@@ -155,11 +156,14 @@ public final class JobStore: Sendable {
             do {
                 return try await apply(updates)
             } catch let error as BrokerError
-                where error.isOutage && clock.now < deadline && !Task.isCancelled && !Task.isShuttingDownGracefully
+                where error.isTransient && clock.now < deadline && !Task.isCancelled && !Task.isShuttingDownGracefully
             {
                 attempt += 1
                 logThrottle.log(
-                    "applyRetry", .warning, "could not apply status updates; trying again while the broker is away",
+                    "applyRetry", .warning,
+                    error.code == .outOfMemory
+                        ? "could not apply status updates; trying again while the broker refuses writes for memory"
+                        : "could not apply status updates; trying again while the broker is away",
                     metadata: ["count": "\(updates.count)", "attempt": "\(attempt)", "error": "\(error)"], to: logger)
                 let delay = RetryPolicy(initialDelay: .milliseconds(50), maxDelay: .seconds(2)).delay(afterAttempt: attempt)
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
