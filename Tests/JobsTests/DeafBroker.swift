@@ -16,12 +16,13 @@ final class DeafBroker: Broker {
 
     func goDeaf() { state.withLock { $0.deaf = true } }
 
+    /// Hears again and reports the loss before any later message is delivered, as the Redis
+    /// backend does (it reports on the confirmation of its new SUBSCRIBE, ahead of messages).
     func hearAgain() {
-        let live = state.withLock { state in
+        state.withLock { state in
             state.deaf = false
-            return state.live
+            for subscription in state.live { subscription.resumedAfterLoss() }
         }
-        for subscription in live { subscription.resumedAfterLoss() }
     }
 
     nonisolated(nonsending) func subscribe<Result>(
@@ -38,7 +39,7 @@ final class DeafBroker: Broker {
             return try await withThrowingTaskGroup(of: Void.self) { pump in
                 pump.addTask {
                     try await inner.handleMessages { message in
-                        if !self.state.withLock({ $0.deaf }) { outer.deliver(message) }
+                        self.state.withLock { state in if !state.deaf { outer.deliver(message) } }
                     }
                 }
                 defer { pump.cancelAll() }
@@ -70,4 +71,36 @@ final class DeafBroker: Broker {
     }
 
     func ping() async throws { try await base.ping() }
+}
+
+extension BrokerCommand {
+    /// Whether this is an `LRANGE`, as the router's reads of event logs are.
+    var readsAList: Bool {
+        if case .range = self { return true }
+        return false
+    }
+}
+
+/// Holds whoever calls ``wait()`` until ``open()``; open, it holds no one.
+final class Latch: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isOpen = state.withLock { state in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if isOpen { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
 }

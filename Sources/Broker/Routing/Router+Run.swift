@@ -80,53 +80,80 @@ extension Router {
             to: [JobNames.emitChannel], buffering: configuration.emitBuffering,
             onSubscribed: { self.markSubscribed(emit: $0) }
         ) { subscription in
-            subscription.onResumedAfterLoss { self.catchUpSignalYield() }
-            if subscribedBefore { self.catchUpSignalYield() }
+            subscription.onResumedAfterLoss { self.catchUpAfterLoss() }
+            if subscribedBefore { self.catchUpAfterLoss() }
             subscribedBefore = true
             try await subscription.handleMessages { message in self.deliver(emitMessage: message.payload) }
         }
     }
 
-    /// Runs ``catchUpSessions()`` each time it is signalled, until the signals end (shutdown).
-    private func runCatchUp() async {
-        for await _ in catchUpStream { await catchUpSessions() }
+    /// Called where a loss of `ws:emit` is noticed, before any later message is delivered:
+    /// every session marks where it stands and holds live events (``Session/markForCatchUp()``)
+    /// until ``catchUpSessions()`` has handed it what it missed.
+    private func catchUpAfterLoss() {
+        registry.markAllForCatchUp()
+        catchUpSignalYield()
     }
 
-    /// Hands this node's sessions the logged events of their users that came after where each
-    /// stood (``Session/position``): those published on `ws:emit` while this node did not hear
-    /// it. Pub/sub kept none of them; every other node delivered them, and the user's event log
-    /// has them. The logs are read 100 users to a pipelined round trip.
+    /// Runs ``catchUpSessions()`` each time it is signalled, until the signals end (shutdown).
+    /// A catch-up that could not read every log is run again, with backoff (0.1 s doubling to
+    /// 5 s), until it can: the missed events are only in the logs, and a live event moving a
+    /// session past them would otherwise hide them for good.
+    private func runCatchUp() async {
+        for await _ in catchUpStream {
+            var attempt = 0
+            while await !catchUpSessions() {
+                attempt += 1
+                let delay = RetryPolicy(initialDelay: .milliseconds(100), maxDelay: .seconds(5)).delay(afterAttempt: attempt)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            }
+        }
+    }
+
+    /// Hands this node's sessions the logged events of their users that they missed: those
+    /// published on `ws:emit` while this node did not hear it. Pub/sub kept none of them;
+    /// every other node delivered them, and the user's event log has them. The logs are read
+    /// 100 users to a pipelined round trip.
     ///
-    /// A session stands at the last event it was handed, or, having had none, at its user's
-    /// last event id when it opened. A repeat of an event the session has is skipped by the
-    /// session, so a live delivery racing this one is harmless.
-    func catchUpSessions() async {
+    /// The missed events begin where each session stood when the loss was noticed (see
+    /// ``catchUpAfterLoss()``); the session has held live events since and hands them over
+    /// after the logged ones, so the client sees its events in id order. Repeats are skipped by
+    /// the session. If a log cannot be read, the held events go out and the next catch-up
+    /// (``runCatchUp()`` tries again) still starts where this one did.
+    /// - Returns: whether every log owed could be read.
+    func catchUpSessions() async -> Bool {
         var caughtUp = 0
-        let byUser = Array(registry.sessionsWithPositions())
-        for start in stride(from: 0, to: byUser.count, by: 100) {
-            let chunk = byUser[start..<min(start + 100, byUser.count)]
+        var complete = true
+        let owed = registry.sessionsByUser().compactMap { userId, sessions in
+            let owing = sessions.compactMap { session in session.beginCatchUp().map { (session, $0) } }
+            return owing.isEmpty ? nil : (userId: userId, sessions: owing)
+        }
+        for start in stride(from: 0, to: owed.count, by: 100) {
+            let chunk = owed[start..<min(start + 100, owed.count)]
             let logs: [[[UInt8]]]
             do {
                 let replies = try await broker.execute(
-                    chunk.map { .range(queue: eventLog.logKey($0.key), start: 0, stop: -1) }, atomically: false)
+                    chunk.map { .range(queue: eventLog.logKey($0.userId), start: 0, stop: -1) }, atomically: false)
                 logs = try replies.map { try $0.values() }
             } catch {
+                complete = false
+                for (_, sessions) in chunk { for (session, _) in sessions { session.finishCatchUp(with: nil) } }
                 logThrottle.log(
-                    "catchUp", .warning, "could not read event logs to catch sessions up",
+                    "catchUp", .warning, "could not read event logs to catch sessions up; will try again",
                     metadata: ["users": "\(chunk.count)", "error": "\(error)"], to: logger)
                 continue
             }
             for ((userId, sessions), entries) in zip(chunk, logs) {
-                guard let floor = sessions.map(\.position).min() else { continue }
+                guard let floor = sessions.map(\.1).min() else { continue }
+                let events = EventLog.events(in: entries, after: floor)
                 var last: EventID?
-                for event in EventLog.events(in: entries, after: floor) {
-                    guard let id = event.eventId else { continue }
-                    for (session, position) in sessions where id > position {
-                        if case .queued = session.deliver(event) {
-                            caughtUp += 1
-                            last = EventID.later(last, id)
-                        }
-                    }
+                for (session, from) in sessions {
+                    let missed = events.filter { $0.eventId! > from }
+                    let before = session.deliveredCount
+                    session.finishCatchUp(with: missed)
+                    caughtUp += session.deliveredCount - before
+                    if let id = missed.last?.eventId, session.deliveredCount > before { last = EventID.later(last, id) }
                 }
                 if let last { noteDelivered(userId: userId, eventId: last) }
             }
@@ -134,6 +161,7 @@ extension Router {
         if caughtUp > 0 {
             logger.info("sessions caught up after ws:emit was not heard for a while", metadata: ["events": "\(caughtUp)"])
         }
+        return complete
     }
 
     /// Hands one `ws:emit` message to the local sessions of its room.

@@ -81,6 +81,10 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         /// The user's last event id when the session's replay was read: catching up after a
         /// loss starts from here when the session has had no event since.
         var sequenceAtOpen: EventID?
+        /// Where the events a catch-up owes begin (see ``markForCatchUp()``); `nil` when none is owed.
+        var catchUpFrom: EventID?
+        /// Whether `replaying` holds live events for a catch-up rather than the first replay.
+        var holdingForCatchUp = false
     }
 
     init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
@@ -114,13 +118,6 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
 
     func noteSequence(at id: EventID) {
         state.withLock { $0.sequenceAtOpen = id }
-    }
-
-    /// Where the session stands in its user's sequence: the last event it was handed, else the
-    /// user's last event id when it opened (`nil` until its replay was read). Events above it
-    /// that the session never got are the ones to catch up on after a loss.
-    var position: EventID? {
-        state.withLock { EventID.later($0.lastEventId, $0.sequenceAtOpen) }
     }
 
     /// How many events this session has been handed.
@@ -182,9 +179,54 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         return outcome
     }
 
-    /// Ends replay: hands over `replayed` (oldest first), then the live events that arrived
-    /// meanwhile, skipping any already delivered and any not above `floor` (the client's
-    /// `lastEventId`: it has those). Returns the last event id delivered.
+    /// Notes that events may have been missed (the router did not hear `ws:emit` for a while and
+    /// hears it again) and holds live events from now on, as during replay, so that the ones
+    /// missed, read from the log, go out first (``finishCatchUp(with:)``). Called where the
+    /// loss is noticed, before any later event is delivered: where the session stands then
+    /// (the last event it was handed, else its user's last event id when it opened) is where
+    /// the missed events begin. Nothing changes if the session is closed or still holds for
+    /// its first replay, which covers the loss.
+    func markForCatchUp() {
+        state.withLock { state in
+            guard state.closeReason == nil, !state.replaying || state.holdingForCatchUp,
+                let position = EventID.later(state.lastEventId, state.sequenceAtOpen)
+            else { return }
+            state.catchUpFrom = state.catchUpFrom.map { Swift.min($0, position) } ?? position
+            state.replaying = true
+            state.holdingForCatchUp = true
+        }
+    }
+
+    /// Where the events owed by a catch-up begin, or `nil` if none is owed. Holds live events
+    /// again if an earlier catch-up released them without the log (it could not read it).
+    func beginCatchUp() -> EventID? {
+        state.withLock { state in
+            guard state.closeReason == nil, let from = state.catchUpFrom else { return nil }
+            if !state.replaying {
+                state.replaying = true
+                state.holdingForCatchUp = true
+            }
+            return from
+        }
+    }
+
+    /// Ends a catch-up's hold: hands over `missed` (oldest first; the session skips those it
+    /// has), then the live events held meanwhile. `nil` means the log could not be read: the
+    /// held events go out now, and the next catch-up still starts where this one did (the
+    /// missed events then come after newer ones, but come).
+    func finishCatchUp(with missed: [RoutedEvent]?) {
+        let holding = state.withLock { state in
+            if missed != nil { state.catchUpFrom = nil }
+            defer { state.holdingForCatchUp = false }
+            return state.holdingForCatchUp
+        }
+        if holding { finishReplay(with: missed ?? []) }
+    }
+
+    /// Ends replay (or a catch-up's hold): hands over `replayed` (oldest first), then the live
+    /// events that arrived meanwhile, skipping any already delivered and any not above `floor`
+    /// (the client's `lastEventId`: it has those; `nil` keeps the floor as it was). Returns
+    /// the last event id delivered.
     @discardableResult
     func finishReplay(with replayed: [RoutedEvent], after floor: EventID? = nil) -> EventID? {
         var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
@@ -193,7 +235,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         let last: EventID? = state.withLock { state in
             guard state.closeReason == nil, state.replaying else { return state.lastEventId }
             state.replaying = false
-            state.floor = floor
+            if let floor { state.floor = floor }
             let held = state.held
             state.held = []
             for event in replayed + held where enqueue(event, into: &state, resume: &resume) == .overflowed {

@@ -139,15 +139,16 @@ public final class SessionRegistry: Sendable {
         broadcast(event, to: event.room)
     }
 
-    /// The open sessions whose place in their user's sequence is known (``Session/position``),
-    /// by user.
-    func sessionsWithPositions() -> [String: [(session: Session, position: EventID)]] {
+    /// The open sessions, by user.
+    func sessionsByUser() -> [String: [Session]] {
         let all = state.withLock { Array($0.sessions.values) }
-        var byUser: [String: [(session: Session, position: EventID)]] = [:]
-        for session in all {
-            if let position = session.position { byUser[session.userId, default: []].append((session, position)) }
-        }
-        return byUser
+        return Dictionary(grouping: all, by: \.userId)
+    }
+
+    /// Every open session notes that it may have missed events (``Session/markForCatchUp()``).
+    func markAllForCatchUp() {
+        let all = state.withLock { Array($0.sessions.values) }
+        for session in all { session.markForCatchUp() }
     }
 
     /// Closes every session (for instance on shutdown).
