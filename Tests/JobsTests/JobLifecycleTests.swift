@@ -166,4 +166,35 @@ struct JobLifecycleTests {
             await #expect(throws: JobError.corruptRecord("1-corrupt")) { try await store.record("1-corrupt") }
         }
     }
+
+    /// Other software may write a record our format does not read (a member of another type,
+    /// no status) that an agent still runs, needing only its owner. Its statuses reach that
+    /// owner, once across nodes, and the record is left as written; another user's status is
+    /// dropped; a value without a readable owner still fails.
+    @Test("statuses of a record not in job format reach its owner; the record is left alone", arguments: TestBackend.all)
+    func recordNotInJobFormat(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let store = JobStore(broker: broker, names: JobNames(prefix: unique("t")))
+            let jobId = "1731304200000-foreign"
+            let written = #"{"jobId":"1731304200000-foreign","user":{"publicKey":"owner"},"error":{"code":1}}"#
+            try await broker.set(store.names.record(jobId), to: written)
+            let done = StatusUpdate(jobId: jobId, status: .done, userId: "owner", result: ["ok": true])
+            guard case .routedWithoutRecord(let event) = try await store.apply(done) else {
+                Issue.record("the owner's status was not routed")
+                return
+            }
+            #expect(event.name == "rebalance:done" && event.room == "user:owner")
+            #expect(try await store.apply(done) == .dropped(.duplicate))  // another node hearing it too
+            let stolen = StatusUpdate(jobId: jobId, status: .error, userId: "intruder", error: "x")
+            #expect(try await store.apply(stolen) == .dropped(.wrongOwner))
+            #expect(try await broker.string(store.names.record(jobId)) == written)
+
+            try await broker.set(store.names.record("1-ownerless"), to: #"{"jobId":"1-ownerless","status":7}"#)
+            let orphan = StatusUpdate(jobId: "1-ownerless", status: .done, userId: "owner")
+            guard case .failed = try await store.apply(orphan) else {
+                Issue.record("a status for a value without an owner was not refused")
+                return
+            }
+        }
+    }
 }

@@ -113,10 +113,16 @@ extension JobStore {
         let decided: (outcomes: [Int: StatusOutcome], durations: [(JobStatus, Double)]) = try await broker.transaction(watching: keys) {
             let replies = try await broker.execute(keys.map { .get(key: $0) }, atomically: false)
             var records: [String: StoredRecord] = [:]
-            var corrupt: Set<String> = []
+            // Records not in job format (written by other software), by job: their owner if it
+            // can be read.
+            var foreign: [String: String?] = [:]
             for (jobId, reply) in zip(jobIds, replies) {
                 guard let bytes = try reply.value() else { continue }
-                if let stored = StoredRecord(bytes: bytes) { records[jobId] = stored } else { corrupt.insert(jobId) }
+                if let stored = StoredRecord(bytes: bytes) {
+                    records[jobId] = stored
+                } else {
+                    foreign[jobId] = StoredRecord.owner(in: bytes)
+                }
             }
             var sequence: [String: EventID] = [:]
             for (user, reply) in zip(users, replies.dropFirst(jobIds.count)) {
@@ -134,9 +140,17 @@ extension JobStore {
             var events: [RoutedEvent] = []
             for index in valid {
                 let (update, fields) = updates[index]
-                if corrupt.contains(update.jobId) {
-                    results[index] = .failed("\(JobError.corruptRecord(update.jobId))")
-                    continue
+                if let owner = foreign[update.jobId] {
+                    // Left as it is; with an owner to check, the status still reaches that
+                    // owner, as for a job without a record (the agent ran it on the owner alone).
+                    guard let owner else {
+                        results[index] = .failed("\(JobError.corruptRecord(update.jobId))")
+                        continue
+                    }
+                    guard owner == update.userId else {
+                        results[index] = .dropped(.wrongOwner)
+                        continue
+                    }
                 }
                 let marker = markerOfUpdate[index]
                 let decision = JobLifecycle.decide(

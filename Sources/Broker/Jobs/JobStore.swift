@@ -25,7 +25,10 @@ import Synchronization
 /// with a 24 h TTL records that it was), and counted as ``JobCounters/routedWithoutRecord``:
 /// an agent that finishes a job whose record lapsed still reaches its user, and anyone who
 /// can publish on the status channel could equally publish on `ws:emit`, so refusing would
-/// protect nothing.
+/// protect nothing. A record other software wrote in a shape this store does not read (a
+/// member of another type, no status) is treated alike, and left as written, provided it
+/// names an owner (`user.publicKey`, all an agent needs to run it) and the update names the
+/// same one; without a readable owner the update fails (``JobError/corruptRecord(_:)``).
 ///
 /// The store holds `any Broker` because the backend is chosen at run time (memory or Redis);
 /// the existential costs nothing next to a round trip.
@@ -219,7 +222,7 @@ public final class JobStore: Sendable {
                     metadata: ["jobId": "\(JobID.loggable(update.jobId))", "reason": "\(error)"], to: logger)
             case .routedWithoutRecord:
                 logThrottle.log(
-                    "withoutRecord", .info, "routed status update for a job without a record",
+                    "withoutRecord", .info, "routed status update for a job without a record (missing, or not in job format)",
                     metadata: ["jobId": "\(JobID.loggable(update.jobId))"], to: logger)
             case .failed(let reason):
                 logThrottle.log(

@@ -65,6 +65,13 @@ package struct StoredRecord: Sendable, Hashable {
         extra = members.filter { !Self.known.contains($0.key) }
     }
 
+    /// The owner (`user.publicKey`) of a stored value that is not a job record (see
+    /// ``init(bytes:)``) but a JSON object naming one, as an agent reads it; `nil` otherwise.
+    package static func owner(in bytes: [UInt8]) -> String? {
+        guard case .object(let members)? = try? JSONValue.parse(utf8: bytes) else { return nil }
+        return members["user"]?["publicKey"]?.stringValue
+    }
+
     /// The record as stored: SPEC §1's member order, `result` and `error` as explicit
     /// `null`s when absent, then any extra members.
     package var bytes: [UInt8] {
