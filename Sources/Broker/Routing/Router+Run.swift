@@ -126,7 +126,7 @@ extension Router {
         var caughtUp = 0
         var complete = true
         let owed = registry.sessionsByUser().compactMap { userId, sessions in
-            let owing = sessions.compactMap { session in session.beginCatchUp().map { (session, $0) } }
+            let owing = sessions.compactMap { session in session.beginCatchUp().map { (session, $0.from, $0.marks) } }
             return owing.isEmpty ? nil : (userId: userId, sessions: owing)
         }
         for start in stride(from: 0, to: owed.count, by: 100) {
@@ -138,7 +138,7 @@ extension Router {
                 logs = try replies.map { try $0.values() }
             } catch {
                 complete = false
-                for (_, sessions) in chunk { for (session, _) in sessions { session.finishCatchUp(with: nil) } }
+                for (_, sessions) in chunk { for (session, _, marks) in sessions { session.finishCatchUp(with: nil, after: marks) } }
                 logThrottle.log(
                     "catchUp", .warning, "could not read event logs to catch sessions up; will try again",
                     metadata: ["users": "\(chunk.count)", "error": "\(error)"], to: logger)
@@ -148,10 +148,10 @@ extension Router {
                 guard let floor = sessions.map(\.1).min() else { continue }
                 let events = EventLog.events(in: entries, after: floor)
                 var last: EventID?
-                for (session, from) in sessions {
+                for (session, from, marks) in sessions {
                     let missed = events.filter { $0.eventId! > from }
                     let before = session.deliveredCount
-                    session.finishCatchUp(with: missed)
+                    session.finishCatchUp(with: missed, after: marks)
                     caughtUp += session.deliveredCount - before
                     if let id = missed.last?.eventId, session.deliveredCount > before { last = EventID.later(last, id) }
                 }

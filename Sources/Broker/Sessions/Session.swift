@@ -85,6 +85,8 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         var catchUpFrom: EventID?
         /// Whether `replaying` holds live events for a catch-up rather than the first replay.
         var holdingForCatchUp = false
+        /// How many losses ``markForCatchUp()`` noted.
+        var catchUpMarks: UInt64 = 0
     }
 
     init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
@@ -192,31 +194,35 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
                 let position = EventID.later(state.lastEventId, state.sequenceAtOpen)
             else { return }
             state.catchUpFrom = state.catchUpFrom.map { Swift.min($0, position) } ?? position
+            state.catchUpMarks &+= 1
             state.replaying = true
             state.holdingForCatchUp = true
         }
     }
 
-    /// Where the events owed by a catch-up begin, or `nil` if none is owed. Holds live events
-    /// again if an earlier catch-up released them without the log (it could not read it).
-    func beginCatchUp() -> EventID? {
+    /// Where the events owed by a catch-up begin, or `nil` if none is owed, with the count of
+    /// losses noted so far (for ``finishCatchUp(with:after:)``). Holds live events again if an
+    /// earlier catch-up released them without the log (it could not read it).
+    func beginCatchUp() -> (from: EventID, marks: UInt64)? {
         state.withLock { state in
             guard state.closeReason == nil, let from = state.catchUpFrom else { return nil }
             if !state.replaying {
                 state.replaying = true
                 state.holdingForCatchUp = true
             }
-            return from
+            return (from, state.catchUpMarks)
         }
     }
 
     /// Ends a catch-up's hold: hands over `missed` (oldest first; the session skips those it
     /// has), then the live events held meanwhile. `nil` means the log could not be read: the
     /// held events go out now, and the next catch-up still starts where this one did (the
-    /// missed events then come after newer ones, but come).
-    func finishCatchUp(with missed: [RoutedEvent]?) {
+    /// missed events then come after newer ones, but come). So does one after another loss
+    /// was noted while the log was read (`marks` is no longer the count): the log may have
+    /// been read before that loss's events were written.
+    func finishCatchUp(with missed: [RoutedEvent]?, after marks: UInt64) {
         let holding = state.withLock { state in
-            if missed != nil { state.catchUpFrom = nil }
+            if missed != nil, state.catchUpMarks == marks { state.catchUpFrom = nil }
             defer { state.holdingForCatchUp = false }
             return state.holdingForCatchUp
         }
