@@ -1,6 +1,7 @@
 import ArgumentParser
 import Broker
 import Foundation
+import Gateway
 import Logging
 import RedisBackend
 import ServiceLifecycle
@@ -22,10 +23,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Redis URL, redis://[user:password@]host:port[/db] (default: env REDIS_URL or UPSTASH_REDIS_URL).")
     var redis: String?
 
-    @Option(parsing: .unconditional, help: "How many jobs run at once.")
+    @Option(parsing: .unconditional, help: "How many jobs run at once (1-10000).")
     var concurrency = 1
 
-    @Option(parsing: .unconditional, help: "Seconds a taken job may go without a sign of life before another agent takes it again.")
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds a taken job may go without a sign of life before another agent takes it again (0.1-86400).")
     var visibilityTimeout = 30.0
 
     @Option(parsing: .unconditional, help: "Attempts per job (first included) before a transient failure becomes an error.")
@@ -40,17 +43,23 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    /// How many jobs may run at once. Each running job is a task with a lease renewed every few
+    /// seconds; ten thousand already means over a thousand renewals a second against Redis, and a
+    /// larger number is more likely a typo than a plan.
+    static let concurrencyRange = 1...10_000
+
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        guard visibilityTimeout > 0, visibilityTimeout.isFinite else {
-            throw ValidationError("--visibility-timeout must be a positive number of seconds")
-        }
+        try FlagRange.check(concurrency, flag: "--concurrency", in: Self.concurrencyRange)
+        try FlagRange.check(seconds: visibilityTimeout, flag: "--visibility-timeout")
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
     }
 
     func run() async throws {
+        // As serve does: a handler's own connections (up to --concurrency jobs at once) and the
+        // agent's Redis connections count against the soft limit, 1024 by default on Linux.
+        let openFiles = OpenFileLimit.raise()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -58,8 +67,12 @@ struct AgentCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "switchboard.agent")
+        logger.info("open-file limit", metadata: ["openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
         let environment = ProcessInfo.processInfo.environment
-        guard let url = redis ?? environment["REDIS_URL"] ?? environment["UPSTASH_REDIS_URL"] else {
+        // Empty counts as unset, as for serve (`REDIS_URL= switchboard agent` names the missing setting).
+        func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        guard let url = nonEmpty(redis) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
+        else {
             throw ValidationError("switchboard agent needs a Redis: --redis URL, or env REDIS_URL / UPSTASH_REDIS_URL")
         }
         let (broker, brokerService) = try Self.openRedis(url: url, logger: logger)

@@ -88,12 +88,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
-        guard heartbeat > 0, heartbeat.isFinite else { throw ValidationError("--heartbeat must be positive") }
-        for (name, value) in [
+        for (flag, seconds) in [
+            ("--heartbeat", heartbeat), ("--ping-interval", pingInterval), ("--ping-timeout", pingTimeout),
             ("--idle-timeout", idleTimeout), ("--request-head-timeout", requestHeadTimeout), ("--shutdown-timeout", shutdownTimeout),
-            ("--ping-interval", pingInterval), ("--ping-timeout", pingTimeout),
         ] {
-            guard value > 0, value.isFinite else { throw ValidationError("\(name) must be positive") }
+            try FlagRange.check(seconds: seconds, flag: flag)
         }
         guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }

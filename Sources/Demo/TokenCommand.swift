@@ -42,27 +42,3 @@ struct TokenCommand: AsyncParsableCommand {
         print(try await authority.issue(userId: user, lifetime: lifetime == .zero ? nil : lifetime))
     }
 }
-
-/// Durations as people type them on a command line: `30`, `30s`, `15m`, `1h`, `7d`.
-enum DurationText {
-    static func parse(_ text: String) -> Duration? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        guard let last = trimmed.last else { return nil }
-        let multiplier: Int64
-        var digits = trimmed
-        switch last {
-        case "s": multiplier = 1; digits.removeLast()
-        case "m": multiplier = 60; digits.removeLast()
-        case "h": multiplier = 3_600; digits.removeLast()
-        case "d": multiplier = 86_400; digits.removeLast()
-        default: multiplier = 1
-        }
-        guard let value = Int64(digits), value >= 0 else { return nil }
-        return .seconds(value * multiplier)
-    }
-
-    /// A flag's seconds (`--heartbeat 0.5`), to the millisecond.
-    static func seconds(_ seconds: Double) -> Duration {
-        .milliseconds(Int64(seconds * 1000))
-    }
-}

@@ -228,8 +228,21 @@ def test_cli_refuses_bad_settings():
     from common import BINARY
     cases = [
         (["serve", "--port", "-1"], {}, "--port must be 0-65535"),
-        (["serve", "--heartbeat", "-5"], {}, "--heartbeat must be positive"),
-        (["agent", "--concurrency", "-1"], {}, "--concurrency must be at least 1"),
+        (["serve", "--heartbeat", "-5"], {}, "--heartbeat must be from 0.1 to 86400 seconds, not -5"),
+        (["agent", "--concurrency", "-1"], {}, "--concurrency must be from 1 to 10000, not -1"),
+        (["agent", "--concurrency", "10001"], {}, "--concurrency must be from 1 to 10000, not 10001"),
+        # Once a trap converting to Int64 (1e300), or 30 s in place of a value below a millisecond.
+        (["agent", "--visibility-timeout", "1e300"], {}, "--visibility-timeout must be from 0.1 to 86400 seconds, not 1e+300"),
+        (["agent", "--visibility-timeout", "0.0001"], {}, "--visibility-timeout must be from 0.1 to 86400 seconds"),
+        (["agent", "--visibility-timeout", "nan"], {}, "--visibility-timeout must be from 0.1 to 86400 seconds, not nan"),
+        (["serve", "--ping-interval", "inf"], {}, "--ping-interval must be from 0.1 to 86400 seconds, not inf"),
+        (["serve", "--ping-timeout", "-inf"], {}, "--ping-timeout must be from 0.1 to 86400 seconds, not -inf"),
+        (["serve", "--idle-timeout", "1e300"], {}, "--idle-timeout must be from 0.1 to 86400 seconds"),
+        (["serve", "--request-head-timeout", "0"], {}, "--request-head-timeout must be from 0.1 to 86400 seconds"),
+        (["serve", "--shutdown-timeout", "86400.5"], {}, "--shutdown-timeout must be from 0.1 to 86400 seconds"),
+        # The ends of the ranges pass validation: the agent gets as far as wanting a Redis.
+        (["agent", "--visibility-timeout", "0.1", "--concurrency", "10000"], {}, "switchboard agent needs a Redis"),
+        (["agent", "--visibility-timeout", "86400", "--concurrency", "1"], {}, "switchboard agent needs a Redis"),
         (["serve", "--log-level", "loud"], {}, "unknown --log-level loud"),
         (["serve"], {"LOG_LEVEL": "bogus"}, "LOG_LEVEL=bogus"),
         (["serve", "--cors-origin", "example.com"], {}, "is not an origin"),
@@ -241,6 +254,22 @@ def test_cli_refuses_bad_settings():
         out = subprocess.run([BINARY, *arguments], capture_output=True, text=True, timeout=30, env=full_env)
         expect(out.returncode in (1, 64) and message in out.stderr,
                f"{arguments} {env}: exit {out.returncode}, {out.stderr[-500:]!r}")
+
+
+def test_agent_raises_open_file_limit():
+    """`switchboard agent` raises its soft open-file limit to the hard one at start, as `serve`
+    does, and logs the limit in effect: started with a soft limit of 256, it reports the hard one."""
+    import resource
+    import subprocess
+    from common import BINARY
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    expected = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    env = {**os.environ, "REDIS_URL": "", "UPSTASH_REDIS_URL": ""}
+    # No Redis: the agent logs the limit, then stops at the missing setting.
+    out = subprocess.run([BINARY, "agent"], capture_output=True, text=True, timeout=30, env=env,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard)))
+    expect(f"openFileLimit={expected} " in out.stderr and "needs a Redis" in out.stderr,
+           f"hard limit {hard}: exit {out.returncode}, {out.stderr[-500:]!r}")
 
 
 def test_redis_down_at_start_then_up(redis_url):
@@ -509,6 +538,7 @@ def main():
         runner.run("bad tokens and bodies are refused", test_bad_tokens_are_refused, node_b)
         runner.run("gzip and deflate request bodies create jobs; a gzip bomb gets 413", test_compressed_bodies, node_a)
         runner.run("serve, agent and token refuse settings that cannot work, naming them", test_cli_refuses_bad_settings)
+        runner.run("agent raises its soft open-file limit to the hard one", test_agent_raises_open_file_limit)
         runner.run("SIGTERM with an idle socket and a stalled request body: exit 0 within the shutdown timeout",
                    test_sigterm_with_stalled_clients, db_url)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,

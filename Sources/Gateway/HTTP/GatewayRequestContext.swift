@@ -1,5 +1,4 @@
 public import Hummingbird
-public import Logging
 public import NIOCore
 
 /// The request context of every gateway route.
