@@ -294,6 +294,12 @@ struct WebSocketTests {
                         let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
                         return metrics.contains(#"switchboard_slow_consumer_disconnects_total{transport="websocket"} 1"#)
                     }
+                    // At least the events that waited (more than the capacity of 8) are counted as dropped.
+                    let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                    let dropped = metrics.split(separator: "\n")
+                        .first { $0.hasPrefix(#"switchboard_events_dropped_total{transport="websocket"} "#) }
+                        .flatMap { Int($0.split(separator: " ").last ?? "") }
+                    #expect((dropped ?? 0) > 8, "\(dropped.map { "\($0)" } ?? "no switchboard_events_dropped_total")")
                     #expect(test.router.registry.counts.sessions == 1)
                     // The other user is unaffected.
                     try await test.router.emit("note:ok", data: ["ok": true], toUser: "fast")

@@ -85,6 +85,8 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         var catchUpFrom: EventID?
         /// Whether `replaying` holds live events for a catch-up rather than the first replay.
         var holdingForCatchUp = false
+        /// Events thrown away when the session closed as a slow consumer.
+        var discarded = 0
         /// How many losses ``markForCatchUp()`` noted.
         var catchUpMarks: UInt64 = 0
     }
@@ -121,6 +123,11 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     func noteSequence(at id: EventID) {
         state.withLock { $0.sequenceAtOpen = id }
     }
+
+    /// How many events were thrown away because the session fell behind: those waiting when it
+    /// closed as a ``SessionCloseReason/slowConsumer(capacity:)``, and the one that overflowed.
+    /// The client never got them (a reconnect with its `lastEventId` replays the logged ones).
+    public var discardedCount: Int { state.withLock { $0.discarded } }
 
     /// How many events this session has been handed.
     public var deliveredCount: Int { state.withLock { $0.delivered } }
@@ -164,7 +171,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             if state.closeReason != nil { return .closed }
             if state.replaying {
                 guard state.held.count < capacity else {
-                    overflow(&state)
+                    overflow(&state, alsoDiscarding: 1)
                     return .overflowed
                 }
                 state.held.append(event)
@@ -244,7 +251,10 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             if let floor { state.floor = floor }
             let held = state.held
             state.held = []
-            for event in replayed + held where enqueue(event, into: &state, resume: &resume) == .overflowed {
+            let events = replayed + held
+            for (index, event) in events.enumerated() where enqueue(event, into: &state, resume: &resume) == .overflowed {
+                // The rest of the batch goes with what was waiting.
+                state.discarded += events.count - index - 1
                 overflowed = true
                 break
             }
@@ -275,17 +285,18 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             state.recentOrder.append(id)
             if state.lastEventId.map({ $0 < id }) ?? true { state.lastEventId = id }
         }
-        state.delivered += 1
         if let waiter = state.waiter {
             state.waiter = nil
+            state.delivered += 1
             resume = (waiter, event)
             return .queued
         }
         guard state.buffer.count < capacity else {
-            overflow(&state)
+            overflow(&state, alsoDiscarding: 1)
             return .overflowed
         }
         state.buffer.append(event)
+        state.delivered += 1
         return .queued
     }
 
@@ -305,7 +316,9 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         wake?()
     }
 
-    private func overflow(_ state: inout State) {
+    /// Closes as a slow consumer, discarding what waits and `extra` events not yet queued.
+    private func overflow(_ state: inout State, alsoDiscarding extra: Int) {
+        state.discarded += state.buffer.count + state.held.count + extra
         state.closeReason = .slowConsumer(capacity: capacity)
         state.buffer.removeAll()
         state.held.removeAll()

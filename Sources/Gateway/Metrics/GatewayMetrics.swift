@@ -16,6 +16,7 @@ public struct GatewayMetrics: Sendable {
     let connectionsOpened: [Transport: CoreMetrics.Counter]
     let eventsDelivered: [Transport: CoreMetrics.Counter]
     let slowConsumerDisconnects: [Transport: CoreMetrics.Counter]
+    let eventsDropped: [Transport: CoreMetrics.Counter]
     let authFailures: CoreMetrics.Counter
     let malformedFrames: CoreMetrics.Counter
     let jobsCreated: CoreMetrics.Counter
@@ -52,6 +53,10 @@ public struct GatewayMetrics: Sendable {
                 label: "switchboard_slow_consumer_disconnects_total", dimensions: [("transport", $0.rawValue)],
                 factory: factory)
         }
+        // Events a connection never got because it fell behind (see Session.discardedCount).
+        eventsDropped = byTransport {
+            CoreMetrics.Counter(label: "switchboard_events_dropped_total", dimensions: [("transport", $0.rawValue)], factory: factory)
+        }
         authFailures = CoreMetrics.Counter(label: "switchboard_auth_failures_total", factory: factory)
         malformedFrames = CoreMetrics.Counter(label: "switchboard_malformed_client_frames_total", factory: factory)
         jobsCreated = CoreMetrics.Counter(label: "switchboard_jobs_created_total", factory: factory)
@@ -71,8 +76,10 @@ public struct GatewayMetrics: Sendable {
         eventsDelivered[transport]?.increment(by: count)
     }
 
-    func slowConsumer(_ transport: Transport) {
+    /// A connection closed for falling behind, with the events it never got.
+    func slowConsumer(_ transport: Transport, dropped: Int) {
         slowConsumerDisconnects[transport]?.increment()
+        if dropped > 0 { eventsDropped[transport]?.increment(by: dropped) }
     }
 
     func jobCreated() { jobsCreated.increment() }

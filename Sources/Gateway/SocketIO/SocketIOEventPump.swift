@@ -90,7 +90,7 @@ final class SocketIOEventPump: Sendable {
         metrics.connectionClosed(.socketio)
         switch reason {
         case .slowConsumer(let capacity):
-            metrics.slowConsumer(.socketio)
+            metrics.slowConsumer(.socketio, dropped: session.discardedCount)
             transport.logger.warning(
                 "socket.io client too slow: disconnected", metadata: ["sid": "\(connection.sid)", "capacity": "\(capacity)"])
             // Its socket may be full: do not wait for the close to be written.

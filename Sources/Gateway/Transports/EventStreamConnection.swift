@@ -266,7 +266,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         ended = true
         session.close()
         gateway.metrics.connectionClosed(.sse)
-        if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.sse) }
+        if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.sse, dropped: session.discardedCount) }
         logger.debug("sse closed", metadata: ["reason": "\(session.closeReason.map { "\($0)" } ?? "")"])
     }
 }

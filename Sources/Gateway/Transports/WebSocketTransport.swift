@@ -171,7 +171,7 @@ final class WebSocketSessionService: WebSocketService {
         self.session = nil
         session.close()
         gateway.metrics.connectionClosed(.websocket)
-        if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.websocket) }
+        if case .slowConsumer = session.closeReason { gateway.metrics.slowConsumer(.websocket, dropped: session.discardedCount) }
         logger.debug(
             "websocket closed",
             metadata: ["session": "\(session.id)", "reason": "\(session.closeReason.map { "\($0)" } ?? "")"])

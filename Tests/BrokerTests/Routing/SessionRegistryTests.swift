@@ -95,7 +95,9 @@ struct SessionRegistryTests {
         for id in 1...5 { registry.broadcast(event(room: "user:alice", id: Int64(id))) }
         #expect(slow.closeReason == .slowConsumer(capacity: 4))
         #expect(slow.bufferedCount == 0)
-        #expect(other.closeReason == nil && other.bufferedCount == 5)
+        // The four waiting and the fifth that did not fit; none was handed over.
+        #expect(slow.discardedCount == 5 && slow.deliveredCount == 4)
+        #expect(other.closeReason == nil && other.bufferedCount == 5 && other.discardedCount == 0)
         #expect(registry.counters.slowClosed == 1)
         #expect(registry.counts.sessions == 1)
         var iterator = slow.makeAsyncIterator()
