@@ -155,6 +155,23 @@ struct HTTPAPITests {
 
             let anonymous = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get)
             #expect(anonymous.status == .unauthorized)
+
+            // A record other software wrote in a shape the store does not read: its owner gets
+            // it as written, others 403; without an owner, a JSON 500.
+            let written = #"{"jobId":"1700000000000-foreign","user":{"publicKey":"alice"},"error":{"code":1},"extra":[1]}"#
+            try await test.broker.set("agent:rebalance:job:1700000000000-foreign", to: written)
+            let foreign = try await client.execute(
+                uri: "/api/v1/rebalance/1700000000000-foreign", method: .get, headers: Self.auth(alice))
+            #expect(foreign.status == .ok)
+            #expect(String(buffer: foreign.body) == written)
+            let foreignOther = try await client.execute(
+                uri: "/api/v1/rebalance/1700000000000-foreign", method: .get, headers: Self.auth(bob))
+            #expect(foreignOther.status == .forbidden)
+            try await test.broker.set("agent:rebalance:job:1700000000000-ownerless", to: "{oops")
+            let ownerless = try await client.execute(
+                uri: "/api/v1/rebalance/1700000000000-ownerless", method: .get, headers: Self.auth(alice))
+            #expect(ownerless.status == .internalServerError)
+            #expect(ownerless.json?["error"] != nil)
         }
     }
 

@@ -188,6 +188,10 @@ struct JobLifecycleTests {
             let stolen = StatusUpdate(jobId: jobId, status: .error, userId: "intruder", error: "x")
             #expect(try await store.apply(stolen) == .dropped(.wrongOwner))
             #expect(try await broker.string(store.names.record(jobId)) == written)
+            // Its owner reads it as written; nobody else does.
+            #expect(try await store.lookup(jobId, for: "owner") == .foundAsWritten(Array(written.utf8)))
+            #expect(try await store.lookup(jobId, for: "intruder") == .notOwner)
+            #expect(try await store.canFollow(jobId: jobId, userId: "owner"))
 
             try await broker.set(store.names.record("1-ownerless"), to: #"{"jobId":"1-ownerless","status":7}"#)
             let orphan = StatusUpdate(jobId: "1-ownerless", status: .done, userId: "owner")
@@ -195,6 +199,7 @@ struct JobLifecycleTests {
                 Issue.record("a status for a value without an owner was not refused")
                 return
             }
+            await #expect(throws: JobError.corruptRecord("1-ownerless")) { try await store.lookup("1-ownerless", for: "owner") }
         }
     }
 }

@@ -72,6 +72,13 @@ package struct StoredRecord: Sendable, Hashable {
         return members["user"]?["publicKey"]?.stringValue
     }
 
+    /// The `status` member of a stored value, if it is a string (for a value that is not a
+    /// job record, see ``owner(in:)``).
+    package static func status(in bytes: [UInt8]) -> String? {
+        guard case .object(let members)? = try? JSONValue.parse(utf8: bytes) else { return nil }
+        return members["status"]?.stringValue
+    }
+
     /// The record as stored: SPEC §1's member order, `result` and `error` as explicit
     /// `null`s when absent, then any extra members.
     package var bytes: [UInt8] {

@@ -61,6 +61,8 @@ struct APIRoutes: Sendable {
             // As stored (SPEC §1's member order, numbers as JavaScript writes them), as the
             // original answered with the record it had read.
             return JSONBody.response(status: .ok, bytes: StoredRecord(record: record).bytes)
+        case .foundAsWritten(let bytes):
+            return JSONBody.response(status: .ok, bytes: bytes)
         case .notFound:
             throw GatewayError.notFound("job not found")
         case .notOwner:

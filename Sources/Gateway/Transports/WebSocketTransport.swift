@@ -191,6 +191,9 @@ final class WebSocketSessionService: WebSocketService {
                 case .found(let record):
                     try? gateway.router.registry.joinTrusted(session, room: "job:\(jobId)")
                     return ServerFrame.subscribed(jobId: jobId, status: record.status.rawValue, ts: now)
+                case .foundAsWritten(let bytes):
+                    try? gateway.router.registry.joinTrusted(session, room: "job:\(jobId)")
+                    return ServerFrame.subscribed(jobId: jobId, status: StoredRecord.status(in: bytes) ?? "unknown", ts: now)
                 case .notOwner:
                     return ServerFrame.error("job \(jobId) belongs to another user", ts: now)
                 case .notFound:
