@@ -142,6 +142,12 @@ struct HTTPAPITests {
             #expect(own.json?["jobId"]?.stringValue == jobId)
             #expect(own.json?["status"] == "created")
             #expect(own.json?["history"]?.isObject == false)
+            // Members other software added to the record are part of it (SPEC §1).
+            let key = "agent:rebalance:job:\(jobId)"
+            let stored = try #require(try await test.broker.string(key))
+            try await test.broker.set(key, to: String(stored.dropLast()) + #","region":"eu"}"#)
+            let extended = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(alice))
+            #expect(extended.json?["region"] == "eu" && extended.json?["jobId"]?.stringValue == jobId)
 
             let other = try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(bob))
             #expect(other.status == .forbidden)

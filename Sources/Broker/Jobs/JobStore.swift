@@ -100,14 +100,22 @@ public final class JobStore: Sendable {
     /// - Throws: ``JobError/corruptRecord(_:)`` if the stored value is not a job record and
     ///   names no owner.
     public func lookup(_ jobId: String, for userId: String) async throws -> JobLookup {
-        guard JobID.isAcceptable(jobId), let bytes = try await broker.get(names.record(jobId)) else { return .notFound }
+        try await lookupWithJSON(jobId, for: userId).lookup
+    }
+
+    /// ``lookup(_:for:)`` with the JSON to answer the owner with (`nil` for anyone else): the
+    /// record in SPEC §1's form with the members other software added (SPEC §1 lets fields be
+    /// added, and the original answered the whole stored object), or, for a value not in job
+    /// format, as written.
+    package func lookupWithJSON(_ jobId: String, for userId: String) async throws -> (lookup: JobLookup, json: [UInt8]?) {
+        guard JobID.isAcceptable(jobId), let bytes = try await broker.get(names.record(jobId)) else { return (.notFound, nil) }
         if let stored = StoredRecord(bytes: bytes) {
-            return stored.record.user.publicKey == userId ? .found(stored.record) : .notOwner
+            return stored.record.user.publicKey == userId ? (.found(stored.record), stored.bytes) : (.notOwner, nil)
         }
         // Written by other software in a shape we do not read, but the agent runs it for its
         // owner, whose statuses are routed (see "A status for a job without a record").
         guard let owner = StoredRecord.owner(in: bytes) else { throw JobError.corruptRecord(jobId) }
-        return owner == userId ? .foundAsWritten(bytes) : .notOwner
+        return owner == userId ? (.foundAsWritten(bytes), bytes) : (.notOwner, nil)
     }
 
     /// Whether `userId` may follow `jobId` (`{"type":"subscribe","jobId"}` on `/ws`): the job

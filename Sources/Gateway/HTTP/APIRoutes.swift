@@ -49,25 +49,21 @@ struct APIRoutes: Sendable {
         let userId = try await gateway.authenticate(request.presentedToken)
         let jobId = try context.parameters.require("jobId")
         let lookup: JobLookup
+        let json: [UInt8]?
         do {
-            lookup = try await store.lookup(jobId, for: userId)
+            (lookup, json) = try await store.lookupWithJSON(jobId, for: userId)
         } catch let error as BrokerError {
             gateway.logThrottle.log(
                 "backend", .warning, "job not read: backend failed", metadata: ["error": "\(error)"], to: context.logger)
             throw GatewayError.unavailable("backend unavailable")
         }
-        switch lookup {
-        case .found(let record):
-            // As stored (SPEC §1's member order, numbers as JavaScript writes them), as the
-            // original answered with the record it had read.
-            return JSONBody.response(status: .ok, bytes: StoredRecord(record: record).bytes)
-        case .foundAsWritten(let bytes):
-            return JSONBody.response(status: .ok, bytes: bytes)
-        case .notFound:
-            throw GatewayError.notFound("job not found")
-        case .notOwner:
-            throw GatewayError.forbidden("job belongs to another user")
+        if let json {
+            // As stored, members other software added included (SPEC §1's member order, numbers
+            // as JavaScript writes them), as the original answered with the object it had read.
+            return JSONBody.response(status: .ok, bytes: json)
         }
+        if lookup == .notOwner { throw GatewayError.forbidden("job belongs to another user") }
+        throw GatewayError.notFound("job not found")
     }
 
     /// Only the memory-backed demo hands out tokens; anywhere else this route does not exist.
