@@ -36,10 +36,15 @@ def user(name):
 class Recorder:
     """An unmodified python-socketio client that records every event it receives."""
 
-    def __init__(self):
-        self.client = socketio.Client(reconnection=False)
+    def __init__(self, reconnection=False):
+        self.client = socketio.Client(reconnection=reconnection, reconnection_delay=0.2, reconnection_delay_max=1)
         self.events = queue.Queue()
+        self.connects = 0
         self.client.on("*", lambda event, *args: self.events.put((event, args[0] if args else None)))
+        self.client.on("connect", self._connected)
+
+    def _connected(self):
+        self.connects += 1
 
     def __enter__(self):
         return self
@@ -164,9 +169,12 @@ def test_polling_burst(node_a, node_b):
 
 
 def test_sigterm_with_open_clients(redis_url):
+    """A deploy: SIGTERM, then a new gateway on the same address. Clients with the default
+    reconnection come back by themselves (no DISCONNECT packet, which would keep them away)."""
     node = Gateway("--redis", redis_url, env={"JWT_SECRET": SECRET}, name="socketio-sigterm")
+    successor = None
     try:
-        with Recorder() as polling, Recorder() as upgraded:
+        with Recorder(reconnection=True) as polling, Recorder(reconnection=True) as upgraded:
             polling.client.connect(node.url, auth={"token": token(user("pat"))}, transports=["polling"],
                                    wait_timeout=TIMEOUT)
             upgraded.client.connect(node.url, auth={"token": token(user("uma"))}, wait_timeout=TIMEOUT)
@@ -176,8 +184,15 @@ def test_sigterm_with_open_clients(redis_url):
             # A held poll is released at once, not after the ping interval.
             expect(time.time() - started < 10, f"took {time.time() - started:.1f}s to stop")
             wait_for(lambda: not polling.client.connected and not upgraded.client.connected, "clients to notice")
+            successor = Gateway("--redis", redis_url, env={"JWT_SECRET": SECRET}, name="socketio-successor",
+                                port=node.port)
+            wait_for(lambda: polling.connects == 2 and upgraded.connects == 2, "clients to reconnect to the new gateway",
+                     timeout=TIMEOUT)
+            expect(polling.client.connected and upgraded.client.connected, "both clients connected again")
     finally:
         node.stop()
+        if successor:
+            successor.stop()
 
 
 def test_ping_settings(redis_url):
@@ -223,7 +238,8 @@ def main():
         runner.run("socket.io: a burst of 100 events reaches a polling-only client in order", test_polling_burst, a, b)
         runner.run("socket.io: --ping-interval/--ping-timeout in the handshake, silent clients dropped",
                    test_ping_settings, redis_url)
-        runner.run("socket.io: SIGTERM with open polling and websocket clients exits 0", test_sigterm_with_open_clients,
+        runner.run("socket.io: SIGTERM with open polling and websocket clients exits 0; they reconnect to the next gateway",
+                   test_sigterm_with_open_clients,
                    redis_url)
     finally:
         agent.stop()

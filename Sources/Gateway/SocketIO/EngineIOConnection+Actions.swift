@@ -117,6 +117,16 @@ extension EngineIOConnection.State {
         heldPoll = nil
     }
 
+    /// Ends the session without telling the client it ended: a held poll fails (the session
+    /// is unknown from now on, as it will be to the next server) and the WebSocket closes.
+    /// Clients take that as a lost transport and reconnect. The Engine.IO close packet would
+    /// keep python-socketio away (it reads it as the server's wish), and DISCONNECT (`41`)
+    /// every client.
+    mutating func drop(effects: inout [ConnectionEffect]) {
+        answerHeldPoll(.error(.sessionIDUnknown))
+        end(.serverClosed, effects: &effects)
+    }
+
     /// The session is over: release everything it holds.
     private mutating func end(_ reason: EngineIOSession.CloseReason, effects: inout [ConnectionEffect]) {
         guard !ended else { return }

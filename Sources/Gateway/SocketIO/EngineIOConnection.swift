@@ -237,6 +237,14 @@ final class EngineIOConnection: Sendable {
         return effects
     }
 
+    /// Ends the session so that the client reconnects (see `State.drop`): for a deploy's
+    /// shutdown and a slow consumer, neither of which should keep the client away.
+    func drop() -> [ConnectionEffect] {
+        var effects: [ConnectionEffect] = []
+        state.withLock { $0.drop(effects: &effects) }
+        return effects
+    }
+
     /// The channel of the session's WebSocket, to drop a client that stopped reading.
     var webSocketChannel: (any Channel)? { state.withLock { $0.webSocket?.channel } }
 }

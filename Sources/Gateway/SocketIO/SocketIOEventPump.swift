@@ -93,12 +93,16 @@ final class SocketIOEventPump: Sendable {
             metrics.slowConsumer(.socketio, dropped: session.discardedCount)
             transport.logger.warning(
                 "socket.io client too slow: disconnected", metadata: ["sid": "\(connection.sid)", "capacity": "\(capacity)"])
-            // Its socket may be full: do not wait for the close to be written.
+            // Dropped, not told (see EngineIOConnection.drop): the client reconnects, as after
+            // a network drop, and a replay brings what it missed. Its socket may be full: do
+            // not wait for anything to be written.
             let channel = connection.webSocketChannel
-            perform(connection.close(disconnect: true))
+            perform(connection.drop())
             channel?.close(promise: nil)
         case .shutdown:
-            perform(connection.close(disconnect: true))
+            // As the original's process exit did: the transport goes, clients reconnect to the
+            // next server.
+            perform(connection.drop())
         case .closed:
             break
         }

@@ -66,8 +66,10 @@ public final class SocketIOTransport: Service, Sendable {
             // Until graceful shutdown (or cancellation, which the closes below then skip).
             try? await gracefulShutdown()
             accepting.store(false, ordering: .relaxed)
+            // Dropped, not told (EngineIOConnection.drop): told, clients would not reconnect,
+            // and every deploy would leave them disconnected for good.
             for connection in table.all {
-                await perform(connection.close(disconnect: true), on: connection)
+                await perform(connection.drop(), on: connection)
             }
             group.cancelAll()
         }
