@@ -240,6 +240,16 @@ struct HTTPAPITests {
             let response = try await client.execute(
                 uri: "/api/v1/agent/rebalance?token=\(token)", method: .post, body: ByteBuffer(string: "{}"))
             #expect(response.status == .created)
+            // Behind HTTP basic auth the browser adds its own Authorization header: the query
+            // token still counts. A Bearer header goes first, as before.
+            let behindBasicAuth = try await client.execute(
+                uri: "/api/v1/agent/rebalance?token=\(token)", method: .post, headers: [.authorization: "Basic dXNlcjpwYXNz"],
+                body: ByteBuffer(string: "{}"))
+            #expect(behindBasicAuth.status == .created)
+            let bearerFirst = try await client.execute(
+                uri: "/api/v1/agent/rebalance?token=\(token)", method: .post, headers: [.authorization: "Bearer nonsense"],
+                body: ByteBuffer(string: "{}"))
+            #expect(bearerFirst.status == .unauthorized)
         }
     }
 

@@ -53,10 +53,21 @@ extension Request {
         return members
     }
 
-    /// The token presented with the request: the `Authorization` header, else `?token=`.
+    /// The token presented with the request: the `Authorization` header, else `?token=`. A
+    /// header of another scheme (`Basic …`, which a browser adds by itself behind HTTP basic
+    /// auth) does not hide `?token=`: it is used only when there is no query token.
     public var presentedToken: String? {
-        if let header = headers[.authorization], !header.isEmpty { return header }
-        return uri.queryParameters["token"].map(String.init)
+        let header = headers[.authorization].flatMap { $0.isEmpty ? nil : $0 }
+        if let header, !Self.namesAnotherScheme(header) { return header }
+        return uri.queryParameters["token"].map(String.init) ?? header
+    }
+
+    /// Whether an `Authorization` value is `<scheme> <credentials>` with a scheme other than
+    /// `Bearer` (a bare token has no space: JWTs never contain one).
+    static func namesAnotherScheme(_ header: String) -> Bool {
+        let trimmed = header.drop { $0 == " " }
+        guard let space = trimmed.firstIndex(of: " ") else { return false }
+        return trimmed[..<space].lowercased() != "bearer"
     }
 
     /// The last event id a reconnecting client saw: `Last-Event-ID`, else `?lastEventId=`.
