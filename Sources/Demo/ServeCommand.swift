@@ -64,8 +64,10 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "Requests still in progress, connections and in-process jobs then end at once (jobs go back on the queue). The default stays under Kubernetes' 30 s grace period."))
     var shutdownTimeout = 25.0
 
-    @Option(parsing: .unconditional, help: "Events that may wait for one connection before it is disconnected as too slow.")
-    var outboundCapacity = 256
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Events that may wait for one connection before it is disconnected as too slow.",
+        discussion: "It must hold a burst that arrives at once (a pipeline of ws:emit, a batch of jobs finishing), or clients that keep reading are cut off."))
+    var outboundCapacity = 1024
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Most client connections open at once; beyond, new ones wait until others close (default: the open-file limit less 128).",

@@ -16,7 +16,10 @@ public struct GatewayConfiguration: Sendable {
     public var maxFrameSize: Int
     /// How often an idle SSE stream gets a comment line, so proxies and clients keep it open.
     public var heartbeatInterval: Duration
-    /// Events that may wait for one slow connection before it is disconnected.
+    /// Events that may wait for one slow connection before it is disconnected. It must hold a
+    /// burst that arrives within one event-loop turn (a pipeline of `ws:emit`, a batch of jobs
+    /// finishing), or clients that read all the time are cut off: at 256 a burst of 400 did.
+    /// 1,024 events of a few hundred bytes bound a slow connection to well under a megabyte.
     public var outboundQueueCapacity: Int
     /// How often each connection's watchdog checks for a client that stopped reading.
     public var watchdogInterval: Duration
@@ -53,7 +56,7 @@ public struct GatewayConfiguration: Sendable {
         maxBodySize: Int = 64 * 1024,
         maxFrameSize: Int = 64 * 1024,
         heartbeatInterval: Duration = .seconds(30),
-        outboundQueueCapacity: Int = 256,
+        outboundQueueCapacity: Int = 1024,
         watchdogInterval: Duration = .seconds(1),
         writeStallTimeout: Duration = .seconds(30),
         webSocketPingInterval: Duration = .seconds(30),

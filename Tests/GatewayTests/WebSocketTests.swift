@@ -267,6 +267,33 @@ struct WebSocketTests {
         }
     }
 
+    /// A client that reads all the time is not a slow consumer because a burst (another
+    /// service's pipeline of ws:emit, a batch of jobs finishing) arrives faster than one
+    /// event-loop turn: the default outbound capacity holds such a burst.
+    @Test func aBurstReachesAClientThatKeepsReading() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("bursty")
+        try await test.live { client in
+            try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, _, _ in
+                var frames = FrameReader(inbound)
+                #expect(try await frames.next()["type"] == "connected")
+                let messages = (0..<800).map { index in
+                    BrokerCommand.publish(
+                        payload: Array(#"{"userId":"bursty","event":"note","data":{"n":\#(index),"text":"\#(String(repeating: "x", count: 150))"}}"#.utf8),
+                        channel: JobNames.emitChannel)
+                }
+                _ = try await test.broker.execute(messages, atomically: false)
+                var received = 0
+                while received < 800 {
+                    let frame = try await frames.next()
+                    #expect(frame["type"] == "note")
+                    received += 1
+                }
+                #expect(test.router.stats.sessions.slowClosed == 0)
+            }
+        }
+    }
+
     @Test func slowConsumerIsDisconnectedWithoutHoldingOthersBack() async throws {
         let test = try await TestGateway(
             configuration: GatewayConfiguration(port: 0, outboundQueueCapacity: 8), withAgent: false)

@@ -246,8 +246,8 @@ struct SocketIOPollingTests {
         try await gateway.run { client in
             let polling = try await PollingClient.open(client, query: "&token=\(token)")
             _ = try await polling.connect()
-            // Never polls again: 64 frames wait in the Engine.IO buffer, 256 more in the session, then it overflows.
-            for index in 0..<400 {
+            // Never polls again: 64 frames wait in the Engine.IO buffer, 1,024 more in the session, then it overflows.
+            for index in 0..<1_200 {
                 try await gateway.router.emit("notification", data: ["n": .integer(Int64(index))], toUser: "kim")
             }
             try await eventually("the session to be closed as a slow consumer") {
