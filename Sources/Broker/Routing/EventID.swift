@@ -29,6 +29,14 @@ public struct EventID: Sendable, Hashable, Comparable, CustomStringConvertible {
         return EventID(now.milliseconds * 1000)
     }
 
+    /// Whether this system could have issued the id by `now`: sequences are seeded at `now in
+    /// ms × 1000` and grow by one per event, so an id more than a day's worth ahead (or
+    /// negative) is another service's number. Taken for ours, it would become the user's
+    /// delivered watermark and hide their next offline events from replay.
+    public func couldBeIssued(by now: Timestamp) -> Bool {
+        value >= 0 && value / 1000 <= now.milliseconds + 86_400_000
+    }
+
     public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.value < rhs.value }
 
     /// The later of two ids either of which may be missing (`nil` only when both are).

@@ -83,15 +83,18 @@ extension RoutedEvent {
             throw EmitMessageError("missing \"userId\" or \"room\" (a non-empty string)")
         }
         var eventId: EventID?
+        var timestamp = Timestamp.now()
         if let id = fields.eventId {
             switch id {
             case .string(let text): eventId = EventID(text)
             case .integer(let number): eventId = EventID(number)
             default: eventId = nil
             }
-            guard eventId != nil else { throw EmitMessageError("\"eventId\" is not a decimal id") }
+            // SPEC §3.4's message has no eventId: one that is not ours (not decimal, or not an
+            // id this system could have issued) belongs to the publisher; the event goes out
+            // unnumbered rather than dropped or taken into the user's sequence.
+            if let parsed = eventId, !parsed.couldBeIssued(by: timestamp) { eventId = nil }
         }
-        var timestamp = Timestamp.now()
         if case .string(let text)? = fields.timestamp, let parsed = Timestamp(iso8601: text) { timestamp = parsed }
         self.init(name: name, room: room, dataJSON: fields.data ?? "{}", eventId: eventId, timestamp: timestamp)
     }

@@ -17,11 +17,14 @@ struct CombinerTests {
         let combiner = Combiner<Int, Int>(maxBatch: 64)
         let batches = Shared<[[Int]]>([])
         let gate = Shared(false)
+        let held = Shared(0)  // requests in the batch the first leader holds
         let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             for request in 0..<100 {
                 group.addTask {
                     let response = try await combiner.submit(request) { batch in
-                        // The first leader holds its batch until others have queued behind it.
+                        // The first leader holds its batch until the others have queued behind
+                        // it. Its batch may already carry more than its own request.
+                        if !gate.get() { held.update { $0 = batch.count } }
                         while !gate.get() { await Task.yield() }
                         batches.update { $0.append(batch) }
                         return batch.map { .success($0 * 10) }
@@ -29,7 +32,7 @@ struct CombinerTests {
                     return (request, response)
                 }
             }
-            while combiner.waitingCount < 99 { await Task.yield() }
+            while held.get() == 0 || held.get() + combiner.waitingCount < 100 { await Task.yield() }
             gate.update { $0 = true }
             return try await group.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
         }

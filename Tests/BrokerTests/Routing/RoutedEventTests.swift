@@ -16,9 +16,17 @@ struct RoutedEventTests {
         #expect(again == numbered)
         #expect(String(decoding: numbered.emitMessage, as: UTF8.self)
             == #"{"data":{"eventId":"17","jobId":"1-a"},"event":"rebalance:done","eventId":"17","timestamp":"2025-11-11T10:30:45.000Z","userId":"bob"}"#)
-        for bad in ["", "[]", #"{"userId":"a"}"#, #"{"event":"e"}"#, #"{"event":"","userId":"a"}"#, #"{"event":"e","userId":"a","eventId":"x"}"#] {
+        for bad in ["", "[]", #"{"userId":"a"}"#, #"{"event":"e"}"#, #"{"event":"","userId":"a"}"#] {
             #expect(throws: EmitMessageError.self, "\(bad)") { try RoutedEvent(emitMessage: Array(bad.utf8)) }
         }
+        // Another service's eventId (not decimal, negative, or from the far future) is not one
+        // of ours: the event is delivered, unnumbered.
+        for foreign in [#""8f14e45f-ceea""#, "-5", "9000000000000000000", #""9000000000000000000""#, "1.5", "true"] {
+            let event = try RoutedEvent(emitMessage: Array(#"{"event":"e","userId":"a","eventId":\#(foreign)}"#.utf8))
+            #expect(event.eventId == nil && event.name == "e", "\(foreign)")
+        }
+        let current = EventID.next(after: nil, now: .now())
+        #expect(try RoutedEvent(emitMessage: Array(#"{"event":"e","userId":"a","eventId":"\#(current)"}"#.utf8)).eventId == current)
     }
 
     @Test("JSON text: compact, sorted keys, escaped strings, round trips")
