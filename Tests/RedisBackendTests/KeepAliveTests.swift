@@ -62,11 +62,11 @@ struct KeepAliveTests {
         try await withRedisBroker(url: server.url, configure: { $0.keepAliveInterval = .milliseconds(300) }) { broker in
             #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
             try server.configure(["timeout", "1"])
+            // Two dedicated connections at least (run() warms up one of its own meanwhile).
             try await broker.warmUp(dedicatedConnections: 2)
             let before = try server.clients()
-            #expect(before.keys.sorted() == [
-                "switchboard-commands", "switchboard-dedicated-1", "switchboard-dedicated-2", "switchboard-subscriber",
-            ])
+            #expect(before.keys.filter { $0.hasPrefix("switchboard-dedicated-") }.count >= 2)
+            #expect(before["switchboard-commands"] != nil && before["switchboard-subscriber"] != nil)
             // One dedicated connection blocks across the quiet time, the other stays idle.
             async let popped = broker.blockingPop(from: .head, of: ["keepalive:queue"], timeout: .seconds(30))
             #expect(await eventually { (try? server.cli(["INFO", "clients"]))?.contains("blocked_clients:1") ?? false })
@@ -80,8 +80,8 @@ struct KeepAliveTests {
             #expect(broker.reconnectCount == 0)
             #expect(after["switchboard-commands"]?.lastCommand == "ping")
             #expect(after["switchboard-subscriber"]?.lastCommand == "ping")
-            #expect(after.values.map(\.lastCommand).sorted() == ["blpop", "ping", "ping", "ping"],
-                    "the blocked connection sent no PING")
+            #expect(after.values.map(\.lastCommand).filter { $0 != "ping" } == ["blpop"],
+                    "every idle connection pinged, the blocked one did not")
             try await broker.push("kept", to: .tail, of: "keepalive:queue")
             #expect(try await popped == PoppedValue(queue: "keepalive:queue", value: Array("kept".utf8)))
 
@@ -123,24 +123,22 @@ struct KeepAliveTests {
         let server = try RedisServerProcess()
         try server.start()
         var configuration = try RedisConfiguration(url: server.url)
-        // Far above the 50 ms between commands, so that a slow machine cannot make the busy
-        // connection idle for long enough by accident.
+        // Far above a round trip, so that a slow machine cannot make the busy connection idle
+        // for long enough by accident.
         configuration.keepAliveInterval = .seconds(1)
         let broker = RedisBroker(configuration: configuration)
         defer { broker.shutdown() }
         #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
         _ = try server.cli(["CONFIG", "RESETSTAT"])
-        // 2.5 s of commands, one every 50 ms: never idle for the interval.
+        // 2.5 s of commands one after another: never idle for the interval.
         let clock = ContinuousClock()
         let end = clock.now + .milliseconds(2500)
         var sent = 0
         while clock.now < end {
             try await broker.set("keepalive:busy", to: "\(sent)")
             sent += 1
-            try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(sent >= 20)
-        #expect(try server.pingCalls() == 0, "a busy connection pinged")
+        #expect(try server.pingCalls() == 0, "a busy connection pinged (\(sent) commands sent)")
         // The measure can see pings: idle now, the connection soon sends one.
         #expect(await eventually { ((try? server.pingCalls()) ?? 0) >= 1 })
     }
