@@ -228,11 +228,11 @@ final class ConnectionSlot: Sendable {
         waiter?.resume()
     }
 
-    /// Keeps the role connected until the task is cancelled: reconnects with backoff after
-    /// every loss, without waiting for a caller to ask.
+    /// Keeps the role connected until the task is cancelled or the slot is shut down:
+    /// reconnects with backoff after every loss, without waiting for a caller to ask.
     func maintain() async {
         while !Task.isCancelled {
-            enum Step { case attemptNow, sleep(until: ContinuousClock.Instant), waitForChange }
+            enum Step { case attemptNow, sleep(until: ContinuousClock.Instant), waitForChange, stop }
             let now = clock.now
             let step: Step = state.withLock { state in
                 switch state.phase {
@@ -240,10 +240,14 @@ final class ConnectionSlot: Sendable {
                 case .down(_, let retryAt):
                     if now >= retryAt { state.phase = .connecting([]); return .attemptNow }
                     return .sleep(until: retryAt)
-                case .connecting, .connected, .shutDown: return .waitForChange
+                case .connecting, .connected: return .waitForChange
+                // Nothing to keep up (waiting for a change here would return at once, forever).
+                case .shutDown: return .stop
                 }
             }
             switch step {
+            case .stop:
+                return
             case .attemptNow:
                 _ = await attempt()
             case .sleep(let retryAt):
