@@ -30,6 +30,8 @@ final class ConnectionSlot: Sendable {
         var phase = Phase.idle
         var failedAttempts = 0
         var everConnected = false
+        /// Another role connected while this role's attempt was under way (see ``peerConnected()``).
+        var peerConnectedDuringAttempt = false
         var changeWaiter: CheckedContinuation<Void, Never>?
     }
 
@@ -107,6 +109,7 @@ final class ConnectionSlot: Sendable {
 
     /// One connection attempt; the phase is `.connecting` on entry.
     private func attempt() async -> Result<RedisConnection, BrokerError> {
+        state.withLock { $0.peerConnectedDuringAttempt = false }
         let result: Result<RedisConnection, BrokerError>
         do {
             let connection = try await opener { [weak self] error in self?.connectionClosed(error) }
@@ -136,7 +139,10 @@ final class ConnectionSlot: Sendable {
                 return (waiters, reconnected, failedFirstAttempts, false)
             case .failure(let error):
                 state.failedAttempts += 1
-                state.phase = .down(error, retryAt: clock.now + backoff(state.failedAttempts))
+                // A peer reached the server meanwhile: this failure (refused while Redis was
+                // starting) is likely stale already, so try again at once rather than back off.
+                let delay = state.peerConnectedDuringAttempt ? .zero : backoff(state.failedAttempts)
+                state.phase = .down(error, retryAt: clock.now + delay)
                 return (waiters, false, 0, false)
             }
         }
@@ -164,6 +170,29 @@ final class ConnectionSlot: Sendable {
         for waiter in waiters { waiter.resume(returning: shared) }
         signalChange()
         return result
+    }
+
+    /// Another role (the command or the subscriber connection) just connected to the same
+    /// server, so Redis is reachable: a backoff this role is sitting out rests on stale news.
+    /// The next call, and ``maintain()``, try at once instead of failing fast with "redis is
+    /// unreachable" for up to ``RedisConfiguration/maximumBackoff`` longer (a subscribe right
+    /// after a successful ping failed that way; an idle subscriber came back that much later,
+    /// missing messages meanwhile).
+    func peerConnected() {
+        let now = clock.now
+        let changed = state.withLock { state -> Bool in
+            switch state.phase {
+            case .down(let error, let retryAt) where retryAt > now:
+                state.phase = .down(error, retryAt: now)
+                return true
+            case .connecting:
+                state.peerConnectedDuringAttempt = true
+                return false
+            default:
+                return false
+            }
+        }
+        if changed { signalChange() }
     }
 
     private func nextBackoff() -> @Sendable (Int) -> Duration {
@@ -199,46 +228,66 @@ final class ConnectionSlot: Sendable {
         waiter?.resume()
     }
 
-    /// Keeps the role connected until the task is cancelled: reconnects with backoff after
-    /// every loss, without waiting for a caller to ask.
+    /// Keeps the role connected until the task is cancelled or the slot is shut down:
+    /// reconnects with backoff after every loss, without waiting for a caller to ask.
     func maintain() async {
         while !Task.isCancelled {
-            enum Step { case attemptNow, sleep(Duration), waitForChange }
+            enum Step { case attemptNow, sleep(until: ContinuousClock.Instant), waitForChange, stop }
             let now = clock.now
             let step: Step = state.withLock { state in
                 switch state.phase {
                 case .idle: state.phase = .connecting([]); return .attemptNow
                 case .down(_, let retryAt):
                     if now >= retryAt { state.phase = .connecting([]); return .attemptNow }
-                    return .sleep(now.duration(to: retryAt))
-                case .connecting, .connected, .shutDown: return .waitForChange
+                    return .sleep(until: retryAt)
+                case .connecting, .connected: return .waitForChange
+                // Nothing to keep up (waiting for a change here would return at once, forever).
+                case .shutDown: return .stop
                 }
             }
             switch step {
+            case .stop:
+                return
             case .attemptNow:
                 _ = await attempt()
-            case .sleep(let delay):
-                try? await Task.sleep(for: delay)
-            case .waitForChange:
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let resumeNow = state.withLock { state -> Bool in
-                            if case .connected = state.phase, !Task.isCancelled {
-                                state.changeWaiter = continuation
-                                return false
-                            }
-                            if case .connecting = state.phase, !Task.isCancelled {
-                                state.changeWaiter = continuation
-                                return false
-                            }
-                            return true
+            case .sleep(let retryAt):
+                // The backoff, cut short when a peer's connection moves the retry forward.
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await Task.sleep(until: retryAt, clock: self.clock) }
+                    group.addTask {
+                        await self.waitForChange { phase in
+                            if case .down(_, let current) = phase { return current == retryAt }
+                            return false
                         }
-                        if resumeNow { continuation.resume() }
                     }
-                } onCancel: {
-                    signalChange()
+                    await group.next()
+                    group.cancelAll()
+                }
+            case .waitForChange:
+                await waitForChange { phase in
+                    switch phase {
+                    case .connected, .connecting: return true
+                    default: return false
+                    }
                 }
             }
+        }
+    }
+
+    /// Waits for ``signalChange()`` while `unchanged` holds for the phase (checked under the
+    /// lock when registering, so a change just before is not missed), or until cancelled.
+    private func waitForChange(while unchanged: @escaping @Sendable (Phase) -> Bool) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard unchanged(state.phase), !Task.isCancelled else { return true }
+                    state.changeWaiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            signalChange()
         }
     }
 

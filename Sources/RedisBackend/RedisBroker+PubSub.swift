@@ -112,9 +112,14 @@ extension RedisBroker {
     }
 
     /// Everything the subscriber connection receives (on its I/O thread).
+    ///
+    /// The keep-alive `PING`'s answer is `+PONG` while no channel is subscribed and, in
+    /// subscribed mode (RESP2), a `["pong", ""]` array: neither is news here.
     func handlePush(_ value: RESPValue) {
         guard case .array(let parts) = value, let kind = parts.first?.text else { return }
         switch kind {
+        case "pong":
+            return
         case "message" where parts.count == 3:
             guard let channel = parts[1].text, case .bulk(let payload) = parts[2] else { return }
             let targets = registry.withLock { $0.subscribers(of: .init(kind: .channel, name: channel)) }

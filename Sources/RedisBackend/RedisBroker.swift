@@ -62,13 +62,14 @@ public final class RedisBroker: Broker, Service {
                         onClose: onClose),
                     logger: logger)
                 owner.value?.scriptHashes.withLock { $0 = AtomicBatch.Hashes(full: hashes[0], lean: hashes[1]) }
+                owner.value?.subscriber.peerConnected()
                 return connection
             },
             onReconnect: { _ in owner.value?.reconnects.add(1, ordering: .relaxed) })
         subscriber = ConnectionSlot(
             role: "subscriber", configuration: configuration, logger: logger,
             opener: { onClose in
-                try await RedisConnection.open(
+                let connection = try await RedisConnection.open(
                     configuration,
                     setup: .init(
                         name: "subscriber",
@@ -79,6 +80,8 @@ public final class RedisBroker: Broker, Service {
                         }),
                     logger: logger
                 ).connection
+                owner.value?.commands.peerConnected()
+                return connection
             },
             onReconnect: { connection in
                 owner.value?.reconnects.add(1, ordering: .relaxed)

@@ -25,6 +25,15 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// and each delay is jittered (between half and all of it) so that nodes do not stampede.
     public var initialBackoff: Duration = .milliseconds(50)
     public var maximumBackoff: Duration = .seconds(2)
+    /// How long a connection may go without sending a command before it sends a `PING`, so
+    /// that a server configured with `timeout N` (which closes clients idle for N seconds) does
+    /// not close it: a quiet process's command connection, a subscriber without channels, an
+    /// idle dedicated connection. Keep it below the server's `timeout` (commonly 60 to 300 s
+    /// where set). `nil` (or zero) sends none; TCP keepalive stays on either way, but Redis
+    /// counts only commands. A busy connection never pings, nor one blocked in `BLPOP` (Redis
+    /// does not time out blocked clients). An unanswered `PING` resets the connection after
+    /// ``commandTimeout``, which also finds a hung server on an idle connection.
+    public var keepAliveInterval: Duration? = .seconds(30)
 
     public init(host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
                 database: Int = 0) {

@@ -55,6 +55,9 @@ final class RedisConnection: Sendable {
         var socket: Int32 = -1
         /// The I/O thread is writing buffered output outside the lock: nobody else writes.
         var writing = false
+        /// A caller sent a request since the I/O thread last looked (for ``KeepAlive``): a
+        /// flag, not a clock read, so the hot path pays nothing for keep-alive.
+        var sentSinceLook = false
 
         var hasOutput: Bool { outputOffset < output.count }
 
@@ -142,6 +145,7 @@ final class RedisConnection: Sendable {
         let deadline = request.timeout.map { clock.now + $0 }
         let action: Action = state.withLock { state in
             if let closed = state.closed { return .fail(closed) }
+            state.sentSinceLook = true
             let idle = state.inFlight.isEmpty && !state.hasOutput && !state.writing
             if request.replies > 0 {
                 var collected: [RESPValue] = []
@@ -249,7 +253,7 @@ final class RedisConnection: Sendable {
             ready.resume(throwing: error)
             return
         }
-        let reason = pollLoop(context, setup: setup)
+        let reason = pollLoop(context, configuration, setup: setup)
         // Before failing callers: their tasks must not be queued for a thread that is leaving.
         setup.executor?.detach()
         let pending = state.withLock { state in
@@ -329,7 +333,10 @@ final class RedisConnection: Sendable {
     }
 
     /// Runs until the connection fails or is closed; returns why.
-    private func pollLoop(_ context: HiredisContext, setup: Setup) -> BrokerError {
+    private func pollLoop(_ context: HiredisContext, _ configuration: RedisConfiguration, setup: Setup) -> BrokerError {
+        var keepAlive = KeepAlive(
+            interval: configuration.keepAliveInterval, replyTimeout: configuration.commandTimeout, now: clock.now)
+        let pushMode = setup.pushHandler != nil
         var descriptors = [
             pollfd(fd: context.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
@@ -339,14 +346,34 @@ final class RedisConnection: Sendable {
             // Tasks that prefer this connection's executor run here, between reads.
             let moreJobs = setup.executor?.runPending() ?? false
             let now = clock.now
-            let (closeRequest, wantsWrite, deadline) = state.withLock { state in
-                (state.closeRequest, state.hasOutput, state.inFlight.first?.deadline)
+            let (closeRequest, wantsWrite, requestDeadline, pinged) = state.withLock { state in
+                let busy = state.sentSinceLook || !state.inFlight.isEmpty || state.hasOutput || state.writing
+                state.sentSinceLook = false
+                let pinged = keepAlive.pingIsDue(now: now, busy: busy)
+                if pinged {
+                    // Idle: nothing in flight, so the PING's reply is the next one read.
+                    state.output.append(contentsOf: KeepAlive.ping)
+                    if !pushMode {
+                        state.inFlight.append(InFlight(
+                            remaining: 1, collected: [], deadline: now + keepAlive.replyTimeout, completion: { _ in }))
+                    }
+                }
+                return (state.closeRequest, state.hasOutput, state.inFlight.first?.deadline, pinged)
             }
             if let closeRequest { return closeRequest }
+            if pinged, pushMode { keepAlive.pingSentInPushMode(now: now) }
             // Wake at least every 100 ms, so a request sent directly by a caller while this
             // thread slept still meets its deadline.
             var timeout = moreJobs ? Duration.zero : Duration.milliseconds(100)
-            if let deadline {
+            if let answerDeadline = keepAlive.answerDeadline {
+                let remaining = now.duration(to: answerDeadline)
+                if remaining <= .zero {
+                    return BrokerError(
+                        .timedOut, "redis: no answer to a keep-alive PING within the command timeout; connection reset")
+                }
+                timeout = min(timeout, remaining)
+            }
+            if let deadline = requestDeadline {
                 let remaining = now.duration(to: deadline)
                 if remaining <= .zero {
                     return BrokerError(.timedOut, "redis: no reply within the command timeout; connection reset")
@@ -371,6 +398,7 @@ final class RedisConnection: Sendable {
                     try context.fill()
                     var replies: [RESPValue] = []
                     while let reply = try context.nextReply() { replies.append(reply) }
+                    if !replies.isEmpty { keepAlive.readSomething() }
                     if let push = setup.pushHandler {
                         for reply in replies { push(reply) }
                     } else if !replies.isEmpty {

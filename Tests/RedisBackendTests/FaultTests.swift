@@ -116,10 +116,52 @@ struct FaultTests {
         }
     }
 
-    private static func broker(url: String, logTo lines: RoleLines) throws -> RedisBroker {
+    /// Redis down when the brokers start, then up: once a broker answers a ping, a subscribe
+    /// works at once. Each role had its own backoff, so the subscriber could still sit out
+    /// its delay (up to the maximum backoff) after the command connection was back, and
+    /// `subscribe` failed with "redis is unreachable": the flakiness of
+    /// `survivesARestartOfRedis`, whose server is not listening yet when the broker starts.
+    /// Which role retries first is random, so several brokers try; each had an even chance.
+    @Test(.timeLimit(.minutes(1)))
+    func aSubscribeRightAfterTheFirstPingWorksWhenRedisCameUpLate() async throws {
+        let server = try RedisServerProcess()  // not started: nothing listens on its port yet
+        let logs = (0..<6).map { _ in RoleLines() }
+        // Delays of 0.5 to 1 s after the first failure: a wide window between the roles.
+        let brokers = try logs.map { try Self.broker(url: server.url, logTo: $0, initialBackoff: .seconds(1)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for broker in brokers { group.addTask { try await broker.run() } }
+            for lines in logs {
+                #expect(await eventually {
+                    lines.roles(of: "redis connection attempt failed").sorted() == ["commands", "subscriber"]
+                })
+            }
+            try server.start()
+            let failures = await withTaskGroup(of: String?.self) { checks in
+                for (index, broker) in brokers.enumerated() {
+                    checks.addTask {
+                        guard await eventually({ (try? await broker.ping()) != nil }) else { return "no ping" }
+                        do {
+                            try await broker.subscribe(to: "fault:late-\(index)") { _ in }
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                return await checks.reduce(into: [String]()) { if let failure = $1 { $0.append(failure) } }
+            }
+            #expect(failures.isEmpty)
+            group.cancelAll()
+        }
+        await server.kill()
+    }
+
+    private static func broker(
+        url: String, logTo lines: RoleLines, initialBackoff: Duration = .milliseconds(20)
+    ) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
-        configuration.initialBackoff = .milliseconds(20)
-        configuration.maximumBackoff = .milliseconds(300)
+        configuration.initialBackoff = initialBackoff
+        configuration.maximumBackoff = max(initialBackoff, .milliseconds(300))
         var logger = Logger(label: "test.redis") { _ in lines }
         logger.logLevel = .info
         return RedisBroker(configuration: configuration, logger: logger)

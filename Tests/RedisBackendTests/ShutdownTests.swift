@@ -1,6 +1,7 @@
 import Broker
 import Logging
 import RedisBackend
+import Synchronization
 import Testing
 
 @Suite("Redis shutdown", .enabled(if: RedisTestServer.isConfigured, RedisTestServer.skipReason))
@@ -46,5 +47,24 @@ struct ShutdownTests {
             #expect(codes == [.shutDown, .shutDown])
         }
         await #expect(throws: BrokerError.self) { try await broker.ping() }
+    }
+
+    /// `shutdown()` called while `run()` runs (as the jobs bench does before cancelling) ends
+    /// `run()`: there is nothing left to keep up. Its reconnect loops used to spin on the
+    /// shut-down connections, a pool thread each, until cancelled.
+    @Test(.timeLimit(.minutes(1)))
+    func shutdownWhileRunningEndsRun() async throws {
+        let broker = RedisBroker(
+            configuration: try RedisConfiguration(url: try #require(RedisTestServer.url)), logger: Logger(label: "test"))
+        let ended = Atomic<Bool>(false)
+        let service = Task {
+            try await broker.run()
+            ended.store(true, ordering: .relaxed)
+        }
+        #expect(await eventually { (try? await broker.ping()) != nil })
+        broker.shutdown()
+        #expect(await eventually { ended.load(ordering: .relaxed) }, "run() ended by itself")
+        service.cancel()
+        _ = await service.result
     }
 }
