@@ -51,7 +51,8 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     private var requested = false
     private var session: Session?
     private var progress: ConnectionWatchdog.Progress?
-    private var heartbeat: RepeatedTask?
+    /// The next heartbeat: one timer, re-armed from the last write each time it fires.
+    private var heartbeat: Scheduled<Void>?
     private var lastWrite = NIODeadline.now()
     /// The response ended (or the connection is closing): nothing more is written.
     private var ended = false
@@ -173,11 +174,8 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         if let notice = session.ignoredLastEventIdNotice { opening += SSEFormat.comment(notice) }
         write(opening, context: context)
         context.flush()
-        let interval = TimeAmount(gateway.configuration.heartbeatInterval)
+        scheduleHeartbeat(context: context)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            bound.value.beatIfIdle(for: interval)
-        }
         let eventLoop = context.eventLoop
         session.onAvailable {
             eventLoop.execute { bound.value.drain() }
@@ -212,10 +210,27 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         endStream(context: context)
     }
 
-    private func beatIfIdle(for interval: TimeAmount) {
-        guard let context, !ended, session != nil, NIODeadline.now() - lastWrite >= interval else { return }
-        write(SSEFormat.heartbeat(), context: context)
-        context.flush()
+    /// Arms the one timer of the stream for a heartbeat interval after its last write. A timer
+    /// ticking at a fixed rate, beating only when a whole interval had passed since the last write,
+    /// let silence last almost two intervals (an event just after a tick put the next beat two
+    /// ticks later), past the idle limits of proxies the interval is chosen to stay under.
+    private func scheduleHeartbeat(context: ChannelHandlerContext) {
+        let interval = TimeAmount(gateway.configuration.heartbeatInterval)
+        heartbeat = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastWrite + interval) {
+            self.heartbeatDue(interval: interval)
+        }
+    }
+
+    /// Beats if nothing went out for the interval, then re-arms from the last write (an event
+    /// written since the timer was armed moves the next beat later, not to a tick after it).
+    private func heartbeatDue(interval: TimeAmount) {
+        heartbeat = nil
+        guard let context, !ended, session != nil else { return }
+        if NIODeadline.now() - lastWrite >= interval {
+            write(SSEFormat.heartbeat(), context: context)
+            context.flush()
+        }
+        scheduleHeartbeat(context: context)
     }
 
     private func write(_ text: String, context: ChannelHandlerContext) {
