@@ -41,4 +41,36 @@ struct EventStreamFramingTests {
             }
         }
     }
+
+    /// HTTP/1.0 has no chunked coding: its client gets a 1.0 response with the records as they
+    /// are, no chunk-size lines among them, and the connection closes when the stream ends.
+    @Test func http10ClientGetsAnUnchunkedStreamEndedByClose() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("olga")
+        let connection = try await test.serving { port in
+            try await withDeadline("an HTTP/1.0 stream", within: .seconds(20)) {
+                let connection = try await RawConnection.connect(port: port)
+                try await connection.send("GET /api/v1/events?token=\(token) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                try await connection.waitFor("event: connected")
+                try await test.router.emit("notification", data: ["text": "old client"], toUser: "olga")
+                try await connection.waitFor("event: notification")
+                return connection
+            }
+        }
+        // Graceful shutdown ended the stream: the server closes the connection.
+        let text = try await withDeadline("the connection closed", within: .seconds(20)) {
+            try await connection.textWhenClosed()
+        }
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let head = parts[0].lowercased()
+        let body = parts.dropFirst().joined(separator: "\r\n\r\n")
+        #expect(head.hasPrefix("http/1.0 200 ok"), "\(head)")
+        #expect(!head.contains("transfer-encoding"), "\(head)")
+        #expect(head.contains("connection: close"), "\(head)")
+        #expect(head.contains("content-type: text/event-stream"), "\(head)")
+        // The records start the body and nothing but records follows (no chunk sizes, no last chunk).
+        #expect(body.hasPrefix("retry: 2000\n"), "\(body)")
+        #expect(body.contains("event: notification\n"))
+        #expect(!body.contains("\r\n"), "\(body)")
+    }
 }

@@ -49,6 +49,8 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     private var context: ChannelHandlerContext?
     private var logger: Logger
     private var requested = false
+    /// The request's HTTP version, which decides how the stream is framed.
+    private var version = HTTPVersion.http1_1
     private var session: Session?
     private var progress: ConnectionWatchdog.Progress?
     /// The next heartbeat: one timer, re-armed from the last write each time it fires.
@@ -83,6 +85,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data), !requested else { return }
         requested = true
+        version = head.version
         let request: Request
         do {
             request = Request(head: try HTTPRequest(head, secure: false, splitCookie: false), body: .init(buffer: ByteBuffer()))
@@ -167,7 +170,11 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
             ("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
         ])
         addCrossOriginHeaders(to: &headers)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        // HTTP/1.0 has no chunked coding (RFC 9112 §6.1): a 1.0 client gets a 1.0 response whose
+        // body ends with the connection, as the stream does anyway; NIO frames a 1.1 one chunked.
+        let streamVersion: HTTPVersion = version.major == 1 && version.minor == 0 ? .http1_0 : .http1_1
+        if streamVersion == .http1_0 { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: streamVersion, status: .ok, headers: headers))), promise: nil)
         let connected = #"{"userId":"# + JSONText.quoted(session.userId) + "}"
         var opening = SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected)
         // A comment, not an `error` event: EventSource dispatches its own connection failures as `error`.
