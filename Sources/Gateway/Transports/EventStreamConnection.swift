@@ -49,9 +49,12 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     private var context: ChannelHandlerContext?
     private var logger: Logger
     private var requested = false
+    /// The request's HTTP version, which decides how the stream is framed.
+    private var version = HTTPVersion.http1_1
     private var session: Session?
     private var progress: ConnectionWatchdog.Progress?
-    private var heartbeat: RepeatedTask?
+    /// The next heartbeat: one timer, re-armed from the last write each time it fires.
+    private var heartbeat: Scheduled<Void>?
     private var lastWrite = NIODeadline.now()
     /// The response ended (or the connection is closing): nothing more is written.
     private var ended = false
@@ -82,6 +85,7 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data), !requested else { return }
         requested = true
+        version = head.version
         let request: Request
         do {
             request = Request(head: try HTTPRequest(head, secure: false, splitCookie: false), body: .init(buffer: ByteBuffer()))
@@ -166,18 +170,19 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
             ("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
         ])
         addCrossOriginHeaders(to: &headers)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        // HTTP/1.0 has no chunked coding (RFC 9112 §6.1): a 1.0 client gets a 1.0 response whose
+        // body ends with the connection, as the stream does anyway; NIO frames a 1.1 one chunked.
+        let streamVersion: HTTPVersion = version.major == 1 && version.minor == 0 ? .http1_0 : .http1_1
+        if streamVersion == .http1_0 { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: streamVersion, status: .ok, headers: headers))), promise: nil)
         let connected = #"{"userId":"# + JSONText.quoted(session.userId) + "}"
         var opening = SSEFormat.retry(milliseconds: 2_000) + SSEFormat.event(id: nil, name: "connected", data: connected)
         // A comment, not an `error` event: EventSource dispatches its own connection failures as `error`.
         if let notice = session.ignoredLastEventIdNotice { opening += SSEFormat.comment(notice) }
         write(opening, context: context)
         context.flush()
-        let interval = TimeAmount(gateway.configuration.heartbeatInterval)
+        scheduleHeartbeat(context: context)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            bound.value.beatIfIdle(for: interval)
-        }
         let eventLoop = context.eventLoop
         session.onAvailable {
             eventLoop.execute { bound.value.drain() }
@@ -212,10 +217,27 @@ final class EventStreamConnection: ChannelDuplexHandler, RemovableChannelHandler
         endStream(context: context)
     }
 
-    private func beatIfIdle(for interval: TimeAmount) {
-        guard let context, !ended, session != nil, NIODeadline.now() - lastWrite >= interval else { return }
-        write(SSEFormat.heartbeat(), context: context)
-        context.flush()
+    /// Arms the one timer of the stream for a heartbeat interval after its last write. A timer
+    /// ticking at a fixed rate, beating only when a whole interval had passed since the last write,
+    /// let silence last almost two intervals (an event just after a tick put the next beat two
+    /// ticks later), past the idle limits of proxies the interval is chosen to stay under.
+    private func scheduleHeartbeat(context: ChannelHandlerContext) {
+        let interval = TimeAmount(gateway.configuration.heartbeatInterval)
+        heartbeat = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastWrite + interval) {
+            self.heartbeatDue(interval: interval)
+        }
+    }
+
+    /// Beats if nothing went out for the interval, then re-arms from the last write (an event
+    /// written since the timer was armed moves the next beat later, not to a tick after it).
+    private func heartbeatDue(interval: TimeAmount) {
+        heartbeat = nil
+        guard let context, !ended, session != nil else { return }
+        if NIODeadline.now() - lastWrite >= interval {
+            write(SSEFormat.heartbeat(), context: context)
+            context.flush()
+        }
+        scheduleHeartbeat(context: context)
     }
 
     private func write(_ text: String, context: ChannelHandlerContext) {

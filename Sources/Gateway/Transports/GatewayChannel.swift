@@ -14,7 +14,8 @@ import NIOWebSocket
 /// Hummingbird serves each connection from a task. An HTTP connection ends and its task with
 /// it; an upgraded WebSocket is handed to a ``WebSocketConnection`` in the channel pipeline, and
 /// a connection whose first request is `GET /api/v1/events` to an ``EventStreamConnection``,
-/// and their tasks end at once, so thousands of idle clients hold no task at all. A refused upgrade
+/// and their tasks end at once, so thousands of idle clients hold no task at all (a WebSocket
+/// upgraded after other requests keeps its task: see ``LateWebSocketUpgrade``). A refused upgrade
 /// is answered with the endpoint's own status and JSON body (`401 {"error":"invalid token"}`),
 /// not a bare `400`.
 struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
@@ -33,7 +34,7 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// What the upgrade check decided, kept for the pipeline set-up that follows.
-    private enum Decision: Sendable {
+    enum Decision: Sendable {
         case accepted(WebSocketAcceptance)
         case refused(GatewayError)
     }
@@ -108,11 +109,16 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
                             try channel.pipeline.syncOperations.addHandler(makeEventStream())
                             return .servedByPipeline
                         }
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try channel.pipeline.syncOperations.addHandlers(http1.additionalChannelHandlers())
-                        try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler())
-                        try channel.pipeline.syncOperations.addHandler(
-                            HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
+                        let httpHandlers: [any RemovableChannelHandler] =
+                            [HTTP1ToHTTPServerCodec(secure: false)] + http1.additionalChannelHandlers() + [
+                                ExpectContinueHandler(),
+                                HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger),
+                            ]
+                        if decision.value == nil {
+                            try channel.pipeline.syncOperations.addHandler(
+                                LateWebSocketUpgrade(lateUpgrades, httpHandlers: httpHandlers))
+                        }
+                        for handler in httpHandlers { try channel.pipeline.syncOperations.addHandler(handler) }
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         switch decision.value {
@@ -180,14 +186,26 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// Installs the connection's handler right after the frame decoder (NIO's upgrader added
-    /// the encoder, the decoder and its protocol-error handler), watched by the watchdog.
-    private func serve(_ channel: any Channel, _ acceptance: WebSocketAcceptance) throws {
+    /// the encoder, the decoder and its protocol-error handler), watched by the watchdog: at the
+    /// end of the pipeline, or after `handler` (an upgrade after other requests leaves
+    /// Hummingbird's channel handlers at the end).
+    private func serve(_ channel: any Channel, _ acceptance: WebSocketAcceptance, after handler: (any ChannelHandler)? = nil)
+        throws
+    {
         let progress = watchdog.watch(session: nil, channel: channel, label: acceptance.label, pings: true)
         channel.closeFuture.whenComplete { [watchdog] _ in watchdog.unwatch(progress) }
         let connection = WebSocketConnection(
             service: acceptance.makeService(), channel: channel, progress: progress,
             maxMessageSize: acceptance.maxMessageSize, spawn: spawn)
-        try channel.pipeline.syncOperations.addHandler(connection)
+        try channel.pipeline.syncOperations.addHandler(connection, position: handler.map { .after($0) } ?? .last)
+    }
+
+    /// How ``LateWebSocketUpgrade`` takes a WebSocket asked for after other requests.
+    private var lateUpgrades: LateWebSocketUpgrade.Upgrades {
+        LateWebSocketUpgrade.Upgrades(
+            maxFrameSize: maxFrameSize, spawn: spawn,
+            decide: { head, channel in await self.decide(head, channel: channel) },
+            serve: { channel, acceptance, handler in try self.serve(channel, acceptance, after: handler) })
     }
 
     /// Answers a refused upgrade with the error's status and JSON body, and closes.
@@ -211,18 +229,18 @@ struct GatewayChannel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    /// A WebSocket upgrade or an event stream is only taken over on a connection's first request
-    /// (NIO upgrades nothing later; a stream needs the connection to itself): asked for later on
-    /// a keep-alive connection, it is sent to the same URI again with the connection closed, so
-    /// that the client's new connection gets it (as hummingbird-websocket does for upgrades).
+    /// An event stream is only taken over on a connection's first request (it needs the
+    /// connection to itself, and ``EventStreamConnection`` replaces the HTTP handlers from the
+    /// start): asked for later on a keep-alive connection, it is sent to the same URI again with
+    /// the connection closed, so that `EventSource`'s new connection gets it. (A later WebSocket
+    /// upgrade never gets here: ``LateWebSocketUpgrade`` takes it, since WebSocket clients follow
+    /// no redirect.)
     private static func redirectingLateTakeovers(_ responder: @escaping HTTPChannelHandler.Responder)
         -> HTTPChannelHandler.Responder
     {
         struct RedirectedTakeover: Error {}
         return { request, responseWriter, channel in
-            let upgrade = request.headers[.upgrade]?.lowercased() == "websocket"
-            let stream = request.method == .get && EventStreamConnection.serves(request.uri.path)
-            guard upgrade || stream else {
+            guard request.method == .get, EventStreamConnection.serves(request.uri.path) else {
                 return try await responder(request, responseWriter, channel)
             }
             var location = request.uri.path

@@ -29,21 +29,52 @@ final class RawWebSocketClient: Sendable {
     }
 
     /// Connects and upgrades to `path`; throws unless the server answers 101.
-    static func connect(port: Int, path: String) async throws -> RawWebSocketClient {
+    ///
+    /// - Parameters:
+    ///   - earlier: requests sent first on the same keep-alive connection (bodiless `GET`s),
+    ///     each answered before the upgrade is sent; their response heads are returned in
+    ///     `earlierResponses`.
+    ///   - pipelined: sends the earlier requests and the upgrade at once, without waiting.
+    static func connect(
+        port: Int, path: String, after earlier: [String] = [], pipelined: Bool = false,
+        earlierResponses: NIOLockedValueBox<[String]>? = nil
+    ) async throws -> RawWebSocketClient {
         let collector = Collector()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
             }
             .connect(host: "127.0.0.1", port: port).get()
+        let client = RawWebSocketClient(channel: channel, collector: collector)
         let request =
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        try await channel.writeAndFlush(ByteBuffer(string: request))
-        let client = RawWebSocketClient(channel: channel, collector: collector)
+        let earlierRequests = earlier.map { "GET \($0) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n" }
+        if pipelined {
+            try await channel.writeAndFlush(ByteBuffer(string: earlierRequests.joined() + request))
+            for _ in earlierRequests { try await client.skipResponse(into: earlierResponses) }
+        } else {
+            for earlierRequest in earlierRequests {
+                try await channel.writeAndFlush(ByteBuffer(string: earlierRequest))
+                try await client.skipResponse(into: earlierResponses)
+            }
+            try await channel.writeAndFlush(ByteBuffer(string: request))
+        }
         let head = try await client.responseHead()
         guard head.hasPrefix("HTTP/1.1 101") else { throw RawClientError.notUpgraded(head) }
         return client
+    }
+
+    /// Reads one whole response (framed by `Content-Length`) and notes its head.
+    private func skipResponse(into heads: NIOLockedValueBox<[String]>?) async throws {
+        let head = try await responseHead()
+        heads?.withLockedValue { $0.append(head) }
+        let lengthLine = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+        let length = lengthLine.flatMap { Int($0.dropFirst("content-length:".count).filter { $0 != " " }) } ?? 0
+        while !collector.drop(length) {
+            if collector.isClosed { throw RawClientError.closedBeforeResponse }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Sends one frame, masked as a client must (unless `masked` is false, which a client must not).
@@ -147,6 +178,15 @@ final class RawWebSocketClient: Sendable {
                 let head = String(decoding: state.bytes[..<index], as: UTF8.self)
                 state.bytes.removeFirst(index + 4)
                 return head
+            }
+        }
+
+        /// Drops the first `count` bytes, once there are that many.
+        func drop(_ count: Int) -> Bool {
+            state.withLockedValue { state in
+                guard state.bytes.count >= count else { return false }
+                state.bytes.removeFirst(count)
+                return true
             }
         }
 
