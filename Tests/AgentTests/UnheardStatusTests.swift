@@ -50,6 +50,35 @@ struct UnheardStatusTests {
         }
     }
 
+    /// A gateway that starts listening between the republished processing and done must not
+    /// hear the done alone (it would refuse the processing as late when it came again): the
+    /// republish stops at the first status nobody heard, and the rest wait with it.
+    @Test("a republish stops at the first status nobody heard", arguments: AgentBackend.all)
+    func republishKeepsOrderWhenOnlyALaterStatusIsHeard(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            let outage = OutageBroker(base: broker)
+            var configuration = fastConfiguration(names)
+            configuration.unheardStatusRetry = RetryPolicy(initialDelay: .milliseconds(500), maxDelay: .milliseconds(500))
+            let agent = Agent(broker: outage, handler: DemoRebalanceHandler(), configuration: configuration, logger: Fixture.logger)
+            try await running(agent) {
+                try await Fixture.enqueue(broker, names: names, user: "between", payload: ["amount": 500])
+                try await eventuallyTrue("the job to be done with nobody listening") { agent.statistics.done == 1 }
+                let statuses = try await broker.subscribe(to: names.statusChannel) { subscription in
+                    // The republished processing is lost (as if published just before the gateway
+                    // listened); its done would be heard.
+                    outage.failOnce { commands in
+                        guard case .publish(let payload, _) = commands.first else { return false }
+                        return String(decoding: payload, as: UTF8.self).contains(#""status":"processing""#)
+                    }
+                    return try await subscription.statuses(within: .seconds(15), "the done published again") {
+                        $0.contains { $0.status == .done }
+                    }
+                }
+                #expect(statuses.map(\.status) == [.processing, .done])
+            }
+        }
+    }
+
     @Test("a processing nobody heard goes out in front of its job's done", arguments: AgentBackend.all)
     func unheardProcessingPrecedesDone(backend: AgentBackend) async throws {
         try await backend.withBroker { broker, names in

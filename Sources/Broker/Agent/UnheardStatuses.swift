@@ -189,11 +189,16 @@ final class UnheardStatuses: Sendable {
             return due
         }
         for var unheard in due {
-            var receivers = 0
+            // In order, stopping at the first nobody heard: a gateway that began listening
+            // between two of them would otherwise hear the later (done) without the earlier
+            // (processing), and refuse that one as late when it came again.
+            var heardCount = 0
             for status in unheard.statuses {
-                receivers = (try? await broker.publish(status, to: channel)) ?? 0
+                guard let receivers = try? await broker.publish(status, to: channel), receivers > 0 else { break }
+                heardCount += 1
             }
-            let heard = receivers > 0
+            let heard = heardCount == unheard.statuses.count
+            unheard.statuses.removeFirst(heardCount)
             let expired = ContinuousClock.now - unheard.since >= lifetime
             if heard {
                 state.withLock { $0.republished += 1 }
