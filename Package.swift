@@ -69,7 +69,9 @@ let package = Package(
         // zlib (Debian zlib1g-dev, which Swift itself needs): gzip and deflate request bodies.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The conformance suite every backend runs: one set of broker semantics.
-        .target(name: "BrokerTesting", dependencies: ["Broker"], swiftSettings: swiftSettings),
+        .target(
+            name: "BrokerTesting", dependencies: ["Broker", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         // The real-time gateway: HTTP API, plain WebSocket, Server-Sent Events, JWT, metrics.
         .target(
             name: "Gateway",

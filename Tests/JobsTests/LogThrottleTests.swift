@@ -1,4 +1,5 @@
 @testable import Broker
+import BrokerTesting
 import Logging
 import MemoryBackend
 import Synchronization
@@ -20,7 +21,7 @@ struct LogThrottleTests {
     }
 
     @Test func aFloodOfMalformedStatusesIsCountedInFullButLoggedInPart() {
-        let lines = LinesLogged()
+        let lines = LoggedLines()
         var logger = Logger(label: "throttle-test") { _ in lines }
         logger.logLevel = .info
         let store = JobStore(broker: MemoryBroker(), logger: logger)
@@ -28,28 +29,5 @@ struct LogThrottleTests {
         #expect(store.stats.withLock { $0.statusReceived } == 1_000)
         #expect(lines.messages.count == store.logThrottle.limit)
         #expect(lines.messages.allSatisfy { $0 == "dropped status message" })
-    }
-}
-
-/// Collects the messages logged through it.
-final class LinesLogged: LogHandler, Sendable {
-    private let logged = Mutex<[String]>([])
-    var messages: [String] { logged.withLock { $0 } }
-
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    var logLevel: Logger.Level {
-        get { .trace }
-        set {}
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { nil }
-        set {}
-    }
-
-    func log(event: LogEvent) {
-        logged.withLock { $0.append(event.message.description) }
     }
 }

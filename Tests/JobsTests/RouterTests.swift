@@ -154,10 +154,13 @@ struct RouterTests {
         }
     }
 
-    /// The missed events are only in the logs: a catch-up that cannot read them must try again,
-    /// or the next live event moves the session past them and they are never delivered.
-    @Test("a catch-up that cannot read the logs is tried again until it can", arguments: TestBackend.all)
-    func catchUpRetriedAfterAFailedRead(backend: TestBackend) async throws {
+    /// Two nodes; node 1 (on `outage`, over a deaf broker) has a session of `user` that got
+    /// the job's `created`, then missed its `processing` and `done` (node 0 applied both). Runs
+    /// `body` before node 1 hears again; `body` calls `deaf.hearAgain()`.
+    private func withSessionThatMissedAJob(
+        on backend: TestBackend,
+        _ body: @escaping @Sendable (_ routers: [Router], _ session: Session, _ user: String, _ deaf: DeafBroker, _ outage: OutageBroker) async throws -> Void
+    ) async throws {
         try await backend.withBroker { broker async throws in
             let names = JobNames(prefix: unique("t"))
             let user = unique("user")
@@ -175,13 +178,22 @@ struct RouterTests {
                 try await eventually("the other node to apply both", within: .seconds(10)) {
                     routers[0].stats.jobs["rebalance"]!.applied == 2
                 }
-                outage.failOnce { $0.contains(where: \.readsAList) }
-                deaf.hearAgain()
-                try await routers[0].emit("later", data: [:], toUser: user, durable: true)
-                // Whether the live event came before or after the retry, nothing is missing.
-                let received = try await session.nextEvents(3).map(\.name)
-                #expect(Set(received) == ["rebalance:processing", "rebalance:done", "later"], "\(received)")
+                try await body(routers, session, user, deaf, outage)
             }
+        }
+    }
+
+    /// The missed events are only in the logs: a catch-up that cannot read them must try again,
+    /// or the next live event moves the session past them and they are never delivered.
+    @Test("a catch-up that cannot read the logs is tried again until it can", arguments: TestBackend.all)
+    func catchUpRetriedAfterAFailedRead(backend: TestBackend) async throws {
+        try await withSessionThatMissedAJob(on: backend) { routers, session, user, deaf, outage in
+            outage.failOnce { $0.contains(where: \.readsAList) }
+            deaf.hearAgain()
+            try await routers[0].emit("later", data: [:], toUser: user, durable: true)
+            // Whether the live event came before or after the retry, nothing is missing.
+            let received = try await session.nextEvents(3).map(\.name)
+            #expect(Set(received) == ["rebalance:processing", "rebalance:done", "later"], "\(received)")
         }
     }
 
@@ -189,43 +201,26 @@ struct RouterTests {
     /// the client sees `processing`, `done`, then the newer event, never the newer one first.
     @Test("a catch-up hands over the missed events before a live one that arrives meanwhile", arguments: TestBackend.all)
     func catchUpKeepsIdOrder(backend: TestBackend) async throws {
-        try await backend.withBroker { broker async throws in
-            let names = JobNames(prefix: unique("t"))
-            let user = unique("user")
-            let deaf = DeafBroker(base: broker)
-            let outage = OutageBroker(base: deaf)
-            try await withRouters(onEach: [broker, outage], configuration: RouterConfiguration(jobTypes: [names])) { routers in
-                let session = try await routers[1].connect(userId: user, transport: "test")
-                defer { session.close() }
-                let job = try await routers[0].jobs().create(payload: ["amount": 5], for: user)
-                #expect(try await session.nextEvent().name == "rebalance:created")
-                deaf.goDeaf()
-                let agent = GuideAgent(broker: broker, names: names)
-                try await agent.publish(.processing, for: job)
-                try await agent.publish(.done, for: job)
-                try await eventually("the other node to apply both", within: .seconds(10)) {
-                    routers[0].stats.jobs["rebalance"]!.applied == 2
-                }
-                // The catch-up's read of the logs waits until the live event has been handed over.
-                let latch = Latch()
-                let reading = Atomic(false)
-                outage.beforeExecute { commands in
-                    guard commands.contains(where: \.readsAList) else { return }
-                    reading.store(true, ordering: .sequentiallyConsistent)
-                    await latch.wait()
-                }
-                deaf.hearAgain()
-                try await eventually("the catch-up to read the logs", within: .seconds(10)) {
-                    reading.load(ordering: .sequentiallyConsistent)
-                }
-                let handed = routers[1].registry.counters.eventsDelivered
-                try await routers[0].emit("later", data: [:], toUser: user, durable: true)
-                try await eventually("the live event to reach the session", within: .seconds(10)) {
-                    routers[1].registry.counters.eventsDelivered > handed
-                }
-                latch.open()
-                #expect(try await session.nextEvents(3).map(\.name) == ["rebalance:processing", "rebalance:done", "later"])
+        try await withSessionThatMissedAJob(on: backend) { routers, session, user, deaf, outage in
+            // The catch-up's read of the logs waits until the live event has been handed over.
+            let latch = Latch()
+            let reading = Atomic(false)
+            outage.beforeExecute { commands in
+                guard commands.contains(where: \.readsAList) else { return }
+                reading.store(true, ordering: .sequentiallyConsistent)
+                await latch.wait()
             }
+            deaf.hearAgain()
+            try await eventually("the catch-up to read the logs", within: .seconds(10)) {
+                reading.load(ordering: .sequentiallyConsistent)
+            }
+            let handed = routers[1].registry.counters.eventsDelivered
+            try await routers[0].emit("later", data: [:], toUser: user, durable: true)
+            try await eventually("the live event to reach the session", within: .seconds(10)) {
+                routers[1].registry.counters.eventsDelivered > handed
+            }
+            latch.open()
+            #expect(try await session.nextEvents(3).map(\.name) == ["rebalance:processing", "rebalance:done", "later"])
         }
     }
 

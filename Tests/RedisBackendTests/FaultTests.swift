@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Logging
 import RedisBackend
 import Synchronization
@@ -81,17 +82,17 @@ struct FaultTests {
     @Test(.timeLimit(.minutes(1)))
     func aFirstConnectionAfterFailedAttemptsIsLoggedOnce() async throws {
         let server = try RedisServerProcess()  // not started: nothing listens on its port yet
-        let lines = RoleLines()
+        let lines = LoggedLines()
         let broker = try Self.broker(url: server.url, logTo: lines)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await broker.run() }
-            #expect(await eventually { lines.roles(of: "redis connection attempt failed").count >= 2 })
+            #expect(await eventually { lines.values(of: "role", where: "redis connection attempt failed").count >= 2 })
             try server.start()
             #expect(await eventually { (try? await broker.ping()) != nil }, "the broker connected")
-            #expect(await eventually { lines.roles(of: "redis connected").sorted() == ["commands", "subscriber"] })
+            #expect(await eventually { lines.values(of: "role", where: "redis connected").sorted() == ["commands", "subscriber"] })
             try await broker.ping()
-            #expect(lines.roles(of: "redis connected").sorted() == ["commands", "subscriber"], "once per role")
-            #expect(lines.roles(of: "redis reconnected").isEmpty)
+            #expect(lines.values(of: "role", where: "redis connected").sorted() == ["commands", "subscriber"], "once per role")
+            #expect(lines.values(of: "role", where: "redis reconnected").isEmpty)
             group.cancelAll()
         }
         await server.kill()
@@ -100,7 +101,7 @@ struct FaultTests {
     /// The normal start, Redis up at the first try, stays quiet.
     @Test(.timeLimit(.minutes(1)))
     func aFirstConnectionAtTheFirstTryIsNotLogged() async throws {
-        let lines = RoleLines()
+        let lines = LoggedLines()
         let broker = try Self.broker(url: try #require(RedisTestServer.url), logTo: lines)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await broker.run() }
@@ -111,7 +112,7 @@ struct FaultTests {
                 let message = try await nextMessage(subscription)
                 #expect(message?.payload == Array("x".utf8))
             }
-            #expect(lines.all.isEmpty, "\(lines.all)")
+            #expect(lines.messages.isEmpty, "\(lines.messages)")
             group.cancelAll()
         }
     }
@@ -125,14 +126,14 @@ struct FaultTests {
     @Test(.timeLimit(.minutes(1)))
     func aSubscribeRightAfterTheFirstPingWorksWhenRedisCameUpLate() async throws {
         let server = try RedisServerProcess()  // not started: nothing listens on its port yet
-        let logs = (0..<6).map { _ in RoleLines() }
+        let logs = (0..<6).map { _ in LoggedLines() }
         // Delays of 0.5 to 1 s after the first failure: a wide window between the roles.
         let brokers = try logs.map { try Self.broker(url: server.url, logTo: $0, initialBackoff: .seconds(1)) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for broker in brokers { group.addTask { try await broker.run() } }
             for lines in logs {
                 #expect(await eventually {
-                    lines.roles(of: "redis connection attempt failed").sorted() == ["commands", "subscriber"]
+                    lines.values(of: "role", where: "redis connection attempt failed").sorted() == ["commands", "subscriber"]
                 })
             }
             try server.start()
@@ -157,7 +158,7 @@ struct FaultTests {
     }
 
     private static func broker(
-        url: String, logTo lines: RoleLines, initialBackoff: Duration = .milliseconds(20)
+        url: String, logTo lines: LoggedLines, initialBackoff: Duration = .milliseconds(20)
     ) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
         configuration.initialBackoff = initialBackoff
@@ -277,31 +278,5 @@ struct FaultTests {
             #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
         }
         await server.kill()
-    }
-}
-
-/// Collects each logged message with its `role` metadata.
-private final class RoleLines: LogHandler, Sendable {
-    private let logged = Mutex<[(message: String, role: String?)]>([])
-    var all: [String] { logged.withLock { $0.map(\.message) } }
-    func roles(of message: String) -> [String] {
-        logged.withLock { $0.filter { $0.message == message }.map { $0.role ?? "" } }
-    }
-
-    var metadata: Logger.Metadata {
-        get { [:] }
-        set {}
-    }
-    var logLevel: Logger.Level {
-        get { .trace }
-        set {}
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { nil }
-        set {}
-    }
-
-    func log(event: LogEvent) {
-        logged.withLock { $0.append((event.message.description, event.metadata?["role"]?.description)) }
     }
 }
