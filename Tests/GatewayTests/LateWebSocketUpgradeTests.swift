@@ -31,7 +31,9 @@ struct LateWebSocketUpgradeTests {
         }
     }
 
-    /// The keep-alive idle timeout was the HTTP handlers': it leaves with them.
+    /// The keep-alive idle timeout was the HTTP handlers': it leaves with them. The upgrade is
+    /// pipelined behind the first request, so that a loaded machine cannot let the 300 ms pass
+    /// between the two (the server would rightly close the idle connection before the upgrade).
     @Test func lateUpgradedWebSocketOutlivesTheIdleTimeout() async throws {
         let test = try await TestGateway(
             configuration: GatewayConfiguration(port: 0, idleTimeout: .milliseconds(300)), withAgent: false)
@@ -39,7 +41,8 @@ struct LateWebSocketUpgradeTests {
         try await test.live { client in
             let port = try #require(client.port)
             try await withDeadline("a late upgrade past the idle timeout", within: .seconds(20)) {
-                let socket = try await RawWebSocketClient.connect(port: port, path: "/ws?token=\(token)", after: ["/health"])
+                let socket = try await RawWebSocketClient.connect(
+                    port: port, path: "/ws?token=\(token)", after: ["/health"], pipelined: true)
                 #expect(try await socket.nextNonPing()?.text.contains(#""type":"connected""#) == true)
                 // Well past the idle timeout (300 ms), the connection still answers.
                 try await Task.sleep(for: .seconds(1))
