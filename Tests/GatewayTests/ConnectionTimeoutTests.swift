@@ -9,9 +9,10 @@ import Testing
 /// (408), or an HTTP keep-alive connection left idle. Long-lived transports are not affected.
 @Suite("Connection timeouts")
 struct ConnectionTimeoutTests {
+    /// Timeouts short enough for a test, long enough that a loaded machine does not stall a
+    /// client between connecting and sending its request for that long (300 ms once did).
     static let short = GatewayConfiguration(
-        port: 0, heartbeatInterval: .milliseconds(100), requestHeadTimeout: .milliseconds(300),
-        idleTimeout: .milliseconds(300))
+        port: 0, heartbeatInterval: .milliseconds(100), requestHeadTimeout: .seconds(1), idleTimeout: .seconds(1))
 
     /// Nothing sent at all, a request line only, a head missing its blank line: each held its
     /// connection open indefinitely before.
@@ -63,13 +64,13 @@ struct ConnectionTimeoutTests {
 
     @Test func aLongPollLongerThanTheIdleTimeoutIsAnswered() async throws {
         let gateway = try await SocketIOTestGateway(
-            configuration: SocketIOConfiguration(pingInterval: .seconds(1)), gateway: Self.short, withAgent: false)
+            configuration: SocketIOConfiguration(pingInterval: .milliseconds(2_500)), gateway: Self.short, withAgent: false)
         try await gateway.run(.live) { client in
             let port = try #require(client.port)
             let handshake = try await RawHTTPExchange.send(
                 "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", port: port)
             let sid = try #require(handshake.split(separator: "\"").dropFirst(3).first)
-            // The poll waits for the ping (1 s) on a keep-alive connection idle for 300 ms: it is
+            // The poll waits for the ping (2.5 s) on a keep-alive connection idle for 1 s: it is
             // answered (a request in progress is not idle), and only then closed.
             let answer = try await withDeadline("the ping, then the close", within: .seconds(10)) {
                 try await RawHTTPExchange.send(
@@ -86,8 +87,8 @@ struct ConnectionTimeoutTests {
         try await test.live { client in
             let socket = try await RawWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")
             #expect(try await socket.nextNonPing()?.text.contains(#""type":"connected""#) == true)
-            // Well past both timeouts (300 ms), the connection still answers.
-            try await Task.sleep(for: .seconds(1))
+            // Well past both timeouts (1 s), the connection still answers.
+            try await Task.sleep(for: .milliseconds(2_500))
             try await socket.send(text: #"{"type":"ping"}"#)
             let answer = try #require(try await socket.nextNonPing())
             #expect(answer.text.contains(#""type":"pong""#))
@@ -102,9 +103,9 @@ struct ConnectionTimeoutTests {
         try await test.live { client in
             let stream = try await EventStreamClient.connect(port: try #require(client.port), path: "/api/v1/events?token=\(token)")
             #expect(stream.status == .ok)
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .milliseconds(2_500))
             // Heartbeats keep coming after both timeouts have passed.
-            let record = try await withDeadline("a heartbeat after a second", within: .seconds(10)) { try await stream.next() }
+            let record = try await withDeadline("a heartbeat after both timeouts", within: .seconds(10)) { try await stream.next() }
             #expect(record != nil)
             try await Task.sleep(for: .milliseconds(500))
             let later = try await withDeadline("another heartbeat", within: .seconds(10)) { try await stream.next() }
