@@ -23,6 +23,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Redis URL, redis://[user:password@]host:port[/db] (default: env REDIS_URL or UPSTASH_REDIS_URL).")
     var redis: String?
 
+    @OptionGroup var redisOptions: RedisOptions
+
     @Option(parsing: .unconditional, help: "How many jobs run at once (1-10000).")
     var concurrency = 1
 
@@ -75,7 +77,7 @@ struct AgentCommand: AsyncParsableCommand {
         else {
             throw ValidationError("switchboard agent needs a Redis: --redis URL, or env REDIS_URL / UPSTASH_REDIS_URL")
         }
-        let (broker, brokerService) = try Self.openRedis(url: url, logger: logger)
+        let broker = try redisOptions.broker(url: url, logger: logger)
         let configuration = AgentConfiguration(
             names: JobNames(prefix: prefix, type: type),
             concurrency: concurrency,
@@ -85,19 +87,11 @@ struct AgentCommand: AsyncParsableCommand {
         let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: configuration, logger: logger)
         // Services shut down in reverse order: the agent drains first, then the connection closes.
         let group = ServiceGroup(
-            services: [brokerService, agent],
+            services: [broker, agent],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger
         )
         try await group.run()
-    }
-}
-
-extension AgentCommand {
-    /// A Redis broker for `url`, with the service that keeps its connections up.
-    static func openRedis(url: String, logger: Logger) throws -> (any Broker, any Service) {
-        let broker = try RedisBroker(url: url, logger: logger)
-        return (broker, broker)
     }
 }

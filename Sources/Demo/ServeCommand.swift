@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Origin allowed by CORS, or * (default: env CORS_ORIGIN; none).")
     var corsOrigin: String?
 
+    @OptionGroup var redisOptions: RedisOptions
+
     @Flag(help: "Run the demo agent in process also when using Redis.")
     var agent = false
 
@@ -139,7 +141,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let url = settings.redisURL {
             let redis: RedisBroker
             do {
-                redis = try RedisBroker(url: url, logger: Logger(label: "switchboard.redis"))
+                redis = try redisOptions.broker(url: url, logger: Logger(label: "switchboard.redis"))
             } catch {
                 throw StartupError("--redis \(url): \(error)")
             }

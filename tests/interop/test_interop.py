@@ -240,6 +240,9 @@ def test_cli_refuses_bad_settings():
         (["serve", "--idle-timeout", "1e300"], {}, "--idle-timeout must be from 0.1 to 86400 seconds"),
         (["serve", "--request-head-timeout", "0"], {}, "--request-head-timeout must be from 0.1 to 86400 seconds"),
         (["serve", "--shutdown-timeout", "86400.5"], {}, "--shutdown-timeout must be from 0.1 to 86400 seconds"),
+        (["agent", "--redis-keep-alive", "0.01"], {}, "--redis-keep-alive must be 0 (no PING) or from 0.1 to 86400 seconds"),
+        (["serve", "--redis-keep-alive", "-1"], {}, "--redis-keep-alive must be 0 (no PING) or from 0.1 to 86400 seconds"),
+        (["agent", "--redis-keep-alive", "0"], {}, "switchboard agent needs a Redis"),
         # The ends of the ranges pass validation: the agent gets as far as wanting a Redis.
         (["agent", "--visibility-timeout", "0.1", "--concurrency", "10000"], {}, "switchboard agent needs a Redis"),
         (["agent", "--visibility-timeout", "86400", "--concurrency", "1"], {}, "switchboard agent needs a Redis"),
@@ -270,6 +273,42 @@ def test_agent_raises_open_file_limit():
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard)))
     expect(f"openFileLimit={expected} " in out.stderr and "needs a Redis" in out.stderr,
            f"hard limit {hard}: exit {out.returncode}, {out.stderr[-500:]!r}")
+
+
+def test_redis_keep_alive_outlasts_the_server_timeout():
+    """A redis-server that closes clients silent for 2 s (`timeout 2`): with `--redis-keep-alive
+    0.5` a quiet gateway's command connection lives on; with 0 (no PING) it is closed and
+    opened again, so the flag is what keeps it."""
+    import shutil
+    import subprocess
+    import tempfile
+    from common import free_port
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}"
+    directory = tempfile.mkdtemp(prefix="switchboard-keepalive-")
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--dir", directory, "--timeout", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
+        for keep_alive, kept in (("0.5", True), ("0", False)):
+            node = Gateway("--redis", url, "--redis-keep-alive", keep_alive, env={"JWT_SECRET": SECRET},
+                           name=f"gateway-keepalive-{keep_alive}")
+            try:
+                wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
+                         "the gateway to subscribe")
+                time.sleep(5)  # no request meanwhile: only the keep-alive can speak
+                ages = [int(c["age"]) for c in redis.Redis.from_url(url).client_list()
+                        if c["name"] == "switchboard-commands"]
+                expect(bool(ages) and (min(ages) >= 4) == kept,
+                       f"--redis-keep-alive {keep_alive}: command connection ages {ages}")
+            finally:
+                code = node.stop()
+                expect(code == 0, f"exit code {code}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_redis_down_at_start_then_up(redis_url):
@@ -541,6 +580,8 @@ def main():
         runner.run("agent raises its soft open-file limit to the hard one", test_agent_raises_open_file_limit)
         runner.run("SIGTERM with an idle socket and a stalled request body: exit 0 within the shutdown timeout",
                    test_sigterm_with_stalled_clients, db_url)
+        runner.run("--redis-keep-alive keeps a quiet gateway's connection under a server timeout",
+                   test_redis_keep_alive_outlasts_the_server_timeout)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
                    redis_url)
         runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",
