@@ -1,4 +1,5 @@
 import HTTPTypes
+import HummingbirdCore
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
@@ -49,7 +50,7 @@ final class LateWebSocketUpgrade: ChannelDuplexHandler, RemovableChannelHandler 
 
     private let upgrades: Upgrades
     /// Hummingbird's handlers after this one, which leave with it on an upgrade.
-    private let httpHandlers: [any RemovableChannelHandler]
+    private var httpHandlers: [any RemovableChannelHandler]
     private var state = State.forwarding
     /// Requests handed on whose response has not ended yet.
     private var unanswered = 0
@@ -158,6 +159,7 @@ final class LateWebSocketUpgrade: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// Answers the held request once it ended, has its verdict, and the response before it ended.
     private func proceed() {
+        if let context, case .holding(_, true, _) = state, unanswered == 0 { stopIdleTimeout(context) }
         guard let context, case .holding(_, true, let verdict?) = state, unanswered == 0 else { return }
         state = .switching
         switch verdict {
@@ -170,6 +172,29 @@ final class LateWebSocketUpgrade: ChannelDuplexHandler, RemovableChannelHandler 
                 context.close(promise: nil)
             }
         }
+    }
+
+    /// Takes Hummingbird's connection-state handler out once the held upgrade request has
+    /// been read whole and every response before it has ended. The held request never reaches
+    /// that handler, so it would count the connection idle while the endpoint decides (on a
+    /// loaded machine that outlasted a 300 ms idle timeout) and close it. A request still
+    /// arriving keeps the handler, and with it the idle timeout's guard against one that never
+    /// ends. What the handler would still do, closing on graceful shutdown,
+    /// ``userInboundEventTriggered(context:event:)`` does.
+    private func stopIdleTimeout(_ context: ChannelHandlerContext) {
+        guard let index = httpHandlers.firstIndex(where: { $0 is HTTPConnectionStateHandler }) else { return }
+        context.pipeline.syncOperations.removeHandler(httpHandlers.remove(at: index), promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, case .holding = state,
+            !httpHandlers.contains(where: { $0 is HTTPConnectionStateHandler })
+        {
+            // As the connection-state handler closes a connection with no request in progress.
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// What NIO's upgrade handler does for a first request, here: the decoder leaves (handing
