@@ -18,6 +18,7 @@ public struct ConformanceFailure: Error, CustomStringConvertible {
 /// itself, bounded so that a backend that never delivers fails the case instead of hanging it.
 /// `body` runs in a task of its own that is *not* awaited after the deadline, so even a backend
 /// that ignores cancellation cannot hang the suite.
+@discardableResult
 public func withDeadline<T: Sendable>(
     _ what: String,
     within limit: Duration = .seconds(5),

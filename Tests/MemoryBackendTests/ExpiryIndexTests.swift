@@ -99,7 +99,7 @@ struct ExpirySweepTests {
         for _ in 0..<1000 {
             try await broker.expire("log", after: .seconds(60))
             try await broker.set("seq", to: "n", expiry: .after(.seconds(60)))
-            try await broker.execute(.set(key: "seq2", value: [1], expiry: .after(.seconds(60)), condition: .ifPresent))
+            _ = try await broker.execute(.set(key: "seq2", value: [1], expiry: .after(.seconds(60)), condition: .ifPresent))
             clock.advance(by: .milliseconds(10))
         }
         #expect(broker.expiryListingCount == 2)  // "log" and "seq" ("seq2" never existed)

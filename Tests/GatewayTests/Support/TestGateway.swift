@@ -71,6 +71,7 @@ struct TestGateway: Sendable {
     }
 
     /// Runs `body` against the live server once the router listens.
+    @discardableResult
     func live<Value: Sendable>(
         _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Value
     ) async throws -> Value {
