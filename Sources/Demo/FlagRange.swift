@@ -15,13 +15,18 @@ enum FlagRange {
     /// JavaScript timer (at most 2^31 ms, about 24.8 days).
     static let seconds: ClosedRange<Double> = 0.1...86_400
 
-    /// Checks a flag's seconds: a finite number within `range` passes; anything else (negative,
-    /// zero, `nan`, `inf`, `1e300`) throws a one-line error naming the flag and the range.
-    static func check(seconds: Double, flag: String, in range: ClosedRange<Double> = FlagRange.seconds) throws {
+    /// Checks a flag's seconds: a finite number within `range` passes, and so does 0 when the
+    /// flag gives zero a meaning of its own (`zero`, "no PING", say); anything else (negative,
+    /// `nan`, `inf`, `1e300`) throws a one-line error naming the flag and what it accepts.
+    static func check(
+        seconds: Double, flag: String, in range: ClosedRange<Double> = FlagRange.seconds, zero: String? = nil
+    ) throws {
+        if zero != nil, seconds == 0 { return }
         // `nan` is in no range: every comparison with it is false.
         guard range.contains(seconds) else {
             let bounds = "from \(shown(range.lowerBound)) to \(shown(range.upperBound)) seconds"
-            throw ValidationError("\(flag) must be \(bounds), not \(shown(seconds))")
+            let accepted = zero.map { "0 (\($0)) or \(bounds)" } ?? bounds
+            throw ValidationError("\(flag) must be \(accepted), not \(shown(seconds))")
         }
     }
 

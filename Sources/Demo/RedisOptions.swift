@@ -10,10 +10,7 @@ struct RedisOptions: ParsableArguments {
     var redisKeepAlive = 30.0
 
     func validate() throws {
-        // 0 turns the PING off; any other value is a duration as every seconds flag is.
-        guard redisKeepAlive == 0 || FlagRange.seconds.contains(redisKeepAlive) else {
-            throw ValidationError("--redis-keep-alive must be 0 (no PING) or from 0.1 to 86400 seconds, not \(redisKeepAlive)")
-        }
+        try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING")
     }
 
     /// A Redis broker for `url` with these settings.

@@ -159,8 +159,9 @@ final class LateWebSocketUpgrade: ChannelDuplexHandler, RemovableChannelHandler 
 
     /// Answers the held request once it ended, has its verdict, and the response before it ended.
     private func proceed() {
-        if let context, case .holding(_, true, _) = state, unanswered == 0 { stopIdleTimeout(context) }
-        guard let context, case .holding(_, true, let verdict?) = state, unanswered == 0 else { return }
+        guard let context, case .holding(_, true, let verdict) = state, unanswered == 0 else { return }
+        stopIdleTimeout(context)
+        guard let verdict else { return }
         state = .switching
         switch verdict {
         case .refused(let error, let extraHeaders):

@@ -187,18 +187,19 @@ final class WebSocketSessionService: WebSocketService {
         let now = Timestamp.now().iso8601
         do {
             for store in gateway.router.stores.values {
+                let status: String
                 switch try await store.lookup(jobId, for: session.userId) {
                 case .found(let record):
-                    try? gateway.router.registry.joinTrusted(session, room: "job:\(jobId)")
-                    return ServerFrame.subscribed(jobId: jobId, status: record.status.rawValue, ts: now)
+                    status = record.status.rawValue
                 case .foundAsWritten(let bytes):
-                    try? gateway.router.registry.joinTrusted(session, room: "job:\(jobId)")
-                    return ServerFrame.subscribed(jobId: jobId, status: StoredRecord.status(in: bytes) ?? "unknown", ts: now)
+                    status = StoredRecord.status(in: bytes) ?? "unknown"
                 case .notOwner:
                     return ServerFrame.error("job \(jobId) belongs to another user", ts: now)
                 case .notFound:
                     continue
                 }
+                try? gateway.router.registry.joinTrusted(session, room: "job:\(jobId)")
+                return ServerFrame.subscribed(jobId: jobId, status: status, ts: now)
             }
             return ServerFrame.error("job \(jobId) not found", ts: now)
         } catch {
