@@ -117,10 +117,13 @@ struct ReaperTests {
         try await backend.withBroker { broker, names in
             let agent = Agent(
                 broker: broker, handler: DemoRebalanceHandler(),
-                configuration: fastConfiguration(names, concurrency: 2, visibilityTimeout: .seconds(1)),
+                // 3 s, not 1 s: a 1 s timeout gives leases of 0.5 s, which a stall of a third of a
+                // second in a full parallel run let lapse (the job then ran twice). The job still
+                // outlives the timeout, and its lease (1.5 s) several times over.
+                configuration: fastConfiguration(names, concurrency: 2, visibilityTimeout: .seconds(3)),
                 logger: Fixture.logger)
             let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
-                try await Fixture.enqueue(broker, names: names, id: "long", payload: ["amount": 1, "delayMs": 2500])
+                try await Fixture.enqueue(broker, names: names, id: "long", payload: ["amount": 1, "delayMs": 4000])
                 return try await subscription.statuses("the long job done") { $0.contains { $0.status == .done } }
             }
             #expect(statuses.map(\.status) == [.processing, .done])
