@@ -1,4 +1,5 @@
 import ArgumentParser
+import Broker
 import Logging
 import RedisBackend
 
@@ -9,13 +10,31 @@ struct RedisOptions: ParsableArguments {
         discussion: "Keep it below the server's own 'timeout' setting (CONFIG GET timeout; 0 there means none), which closes a client that sent nothing for that long."))
     var redisKeepAlive = 30.0
 
+    @Option(help: ArgumentHelp(
+        "PEM file of the CA certificates that sign a rediss:// server's certificate (default: the system's CAs).",
+        valueName: "path"))
+    var redisCAFile: String?
+
     func validate() throws {
         try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING")
+        if let redisCAFile {
+            do {
+                try RedisTLS(caFile: redisCAFile).check()
+            } catch {
+                throw ValidationError("--redis-ca-file: \(error.message)")
+            }
+        }
     }
 
     /// A Redis broker for `url` with these settings.
     func broker(url: String, logger: Logger) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
+        if let redisCAFile {
+            guard configuration.tls != nil else {
+                throw ValidationError("--redis-ca-file is for TLS: give a rediss:// URL")
+            }
+            configuration.tls = RedisTLS(caFile: redisCAFile)
+        }
         configuration.keepAliveInterval = redisKeepAlive == 0 ? nil : DurationText.seconds(redisKeepAlive)
         return RedisBroker(configuration: configuration, logger: logger)
     }

@@ -13,8 +13,7 @@ final class HiredisContext {
 
     /// Connects (blocking, bounded by `timeout`); call on an I/O thread only.
     init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
-        let milliseconds = max(1, timeout.millisecondsRoundedUp)
-        let interval = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
+        let interval = Self.interval(timeout)
         guard let context = redisConnectWithTimeout(host, Int32(port), interval) else {
             throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(host):\(port)")
         }
@@ -27,6 +26,30 @@ final class HiredisContext {
         // Blocking handshake commands must not wait forever either.
         redisSetTimeout(context, interval)
         redisEnableKeepAlive(context)
+    }
+
+    /// Wraps a socket already connected to the server (a ``TLSTunnel``'s end), which hiredis
+    /// owns (and closes) from now on; call on an I/O thread only.
+    init(connectedSocket socket: Int32, timeout: Duration) throws(BrokerError) {
+        guard let context = redisConnectFd(socket) else {
+            Glibc.close(socket)
+            throw BrokerError(.connectionFailed, "redis: cannot allocate a connection")
+        }
+        self.context = context
+        redisSetTimeout(context, Self.interval(timeout))
+    }
+
+    /// A connection to the server `configuration` names: TCP, or TLS through a ``TLSTunnel``.
+    static func connect(_ configuration: RedisConfiguration) throws(BrokerError) -> HiredisContext {
+        let (host, port, timeout) = (configuration.host, configuration.port, configuration.connectTimeout)
+        guard let tls = configuration.tls else { return try HiredisContext(host: host, port: port, timeout: timeout) }
+        let socket = try TLSTunnel.open(host: host, port: port, tls: tls, timeout: timeout)
+        return try HiredisContext(connectedSocket: socket, timeout: timeout)
+    }
+
+    private static func interval(_ timeout: Duration) -> timeval {
+        let milliseconds = max(1, timeout.millisecondsRoundedUp)
+        return timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int((milliseconds % 1000) * 1000))
     }
 
     deinit {

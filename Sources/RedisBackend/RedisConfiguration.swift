@@ -2,8 +2,8 @@ public import Broker
 
 /// Where the Redis server is and how the backend talks to it.
 ///
-/// Build it from a URL (`redis://[user:password@]host:port[/db]`) with ``init(url:)`` and adjust
-/// the timing fields in Swift.
+/// Build it from a URL (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS) with
+/// ``init(url:)`` and adjust the other fields in Swift.
 public struct RedisConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
@@ -12,6 +12,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var password: String?
     /// The logical database, selected with `SELECT` on every connection.
     public var database: Int
+    /// TLS to the server (`rediss://`); `nil` for plain TCP.
+    public var tls: RedisTLS?
 
     /// How long one connection attempt may take.
     public var connectTimeout: Duration = .seconds(2)
@@ -36,12 +38,13 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var keepAliveInterval: Duration? = .seconds(30)
 
     public init(host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
-                database: Int = 0) {
+                database: Int = 0, tls: RedisTLS? = nil) {
         self.host = host
         self.port = port
         self.username = username
         self.password = password
         self.database = database
+        self.tls = tls
     }
 
     /// `url` with its credentials (user and password) replaced by `***`, for logs and banners.
@@ -56,28 +59,28 @@ public struct RedisConfiguration: Sendable, Hashable {
         return parts[0] + "://***" + rest[at...]
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]` (port defaults to 6379, db to 0).
+    /// Parses `redis://[user:password@]host[:port][/db]` (port defaults to 6379, db to 0), or the
+    /// same with `rediss://` for TLS with the system's CAs (set ``tls`` for a private CA).
     ///
     /// A user name or password holding `/`, `?`, `#` or `:` (in the user name) must be
     /// percent-encoded; an unencoded `@` in the password is read right (up to the last `@`).
     ///
-    /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://` (hiredis 0.14 has no TLS),
-    ///   ``BrokerError/Code/invalidArgument`` for anything else that is not such a URL.
+    /// - Throws: ``BrokerError/Code/invalidArgument`` for anything that is not such a URL.
     public init(url: String) throws(BrokerError) {
         let lowered = url.lowercased()
-        if lowered.hasPrefix("rediss://") {
+        let scheme: String
+        if lowered.hasPrefix("redis://") {
+            scheme = "redis://"
+        } else if lowered.hasPrefix("rediss://") {
+            scheme = "rediss://"
+        } else {
             throw BrokerError(
-                .unsupported,
-                "rediss:// (TLS) is not supported: the hiredis 0.14 client has no TLS. "
-                    + "Reach the server through a local TLS tunnel (stunnel, spiped, or an SSH tunnel) "
-                    + "and give its plain redis://127.0.0.1:PORT address instead.")
+                .invalidArgument, "a Redis URL starts with redis:// (or rediss:// for TLS), got \(Self.redacted(url))")
         }
-        guard lowered.hasPrefix("redis://") else {
-            throw BrokerError(.invalidArgument, "a Redis URL starts with redis://, got \(Self.redacted(url))")
-        }
-        let afterScheme = Substring(url.dropFirst("redis://".count))
+        let afterScheme = Substring(url.dropFirst(scheme.count))
         do throws(BrokerError) {
             self = try Self.parsed(afterScheme, url: url)
+            if scheme == "rediss://" { tls = RedisTLS() }
         } catch {
             // An `@` after the authority is almost always the end of credentials whose `/` or
             // `?` was not percent-encoded, cutting the authority short: the error the split
@@ -173,5 +176,5 @@ public struct RedisConfiguration: Sendable, Hashable {
     }
 
     /// The address for logs, without credentials.
-    public var address: String { "redis://\(host):\(port)/\(database)" }
+    public var address: String { "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)" }
 }

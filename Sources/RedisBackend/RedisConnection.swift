@@ -238,8 +238,7 @@ final class RedisConnection: Sendable {
         pthread_sigmask(SIG_BLOCK, &pipe, nil)
         let context: HiredisContext
         do {
-            context = try HiredisContext(host: configuration.host, port: configuration.port,
-                                         timeout: configuration.connectTimeout)
+            context = try HiredisContext.connect(configuration)
             let (clientID, hashes) = try handshake(context, configuration, setup)
             try context.makeNonBlocking()
             state.withLock { state in

@@ -169,13 +169,11 @@ struct RedisBasicsTests {
         #expect(full.username == "user" && full.password == "p@ss" && full.database == 3 && full.port == 7000)
         let passwordOnly = try RedisConfiguration(url: "redis://:secret@host")
         #expect(passwordOnly.username == nil && passwordOnly.password == "secret" && passwordOnly.port == 6379)
-        do {
-            _ = try RedisConfiguration(url: "rediss://host:6380")
-            Issue.record("rediss:// must be refused")
-        } catch {
-            #expect(error.code == .unsupported)
-            #expect(error.message.contains("TLS"))
-        }
+        #expect(plain.tls == nil && plain.address == "redis://127.0.0.1:6390/0")
+        let tls = try RedisConfiguration(url: "rediss://default:pw@cache.example.com:6380")
+        #expect(tls.tls == RedisTLS() && tls.host == "cache.example.com" && tls.port == 6380 && tls.password == "pw")
+        #expect(tls.address == "rediss://cache.example.com:6380/0")
+        #expect(try RedisConfiguration(url: "REDISS://host").tls != nil)
         #expect(throws: BrokerError.self) { try RedisConfiguration(url: "http://host") }
         #expect(throws: BrokerError.self) { try RedisConfiguration(url: "redis://host:notaport") }
     }

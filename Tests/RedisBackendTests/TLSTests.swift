@@ -1,0 +1,177 @@
+import Broker
+import BrokerTesting
+import Foundation
+import Logging
+import RedisBackend
+import Testing
+
+/// `rediss://`: the backend over TLS to a private redis-server that speaks only TLS, with the
+/// test CA of `Tests/Fixtures/TLS`. The whole conformance suite runs over it; the server's
+/// certificate must be verified (an unknown CA, another host's certificate: refused).
+@Suite("Redis over TLS", .enabled(if: RedisServerProcess.isAvailable, "redis-server is not on PATH"))
+struct TLSTests {
+    @Test(.timeLimit(.minutes(3)))
+    func conformanceSuiteOverTLS() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS()
+        var configuration = try RedisConfiguration(url: "rediss://127.0.0.1:\(server.port)")
+        configuration.tls = RedisTLS(caFile: TLSFixtures.caFile)
+        configuration.dedicatedPoolSize = 64
+        var logger = Logger(label: "test.redis.tls")
+        logger.logLevel = .warning
+        let broker = RedisBroker(configuration: configuration, logger: logger)
+        let peer = RedisBroker(configuration: configuration, logger: logger)
+        defer {
+            broker.shutdown()
+            peer.shutdown()
+        }
+        try await eventually("the TLS redis-server answers", within: .seconds(20)) { (try? await broker.ping()) != nil }
+        try await broker.warmUp(dedicatedConnections: 16)
+        try await peer.warmUp(dedicatedConnections: 4)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for check in BrokerConformance.cases {
+                group.addTask { try await check.run(on: broker, peer: peer) }
+            }
+            try await group.waitForAll()
+        }
+        await server.kill()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aHostNameIsCheckedAgainstTheCertificate() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS()
+        try await withRedisBroker(url: "rediss://localhost:\(server.port)", configure: Self.trustTestCA) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "localhost is in the certificate")
+            try await broker.set("tls:key", to: "value")
+            #expect(try await broker.get("tls:key") == Array("value".utf8))
+        }
+        // The closed broker's TLS connections are closed too: redis-cli's is the only one left.
+        #expect(await eventually { (try? server.tlsCLI(["INFO", "clients"]))?.contains("connected_clients:1\r") == true },
+                "no TLS connection left behind")
+        await server.kill()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aServerWhoseCAIsNotTrustedIsRefused() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS()
+        // The system's CAs: the test CA is not among them.
+        try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)") { broker in
+            let error = try await Self.connectionError(broker)
+            #expect([.connectionFailed, .connectionLost].contains(error.code), "\(error)")
+            #expect(error.message.contains("not signed by a trusted CA"), "\(error.message)")
+        }
+        await server.kill()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aCertificateForAnotherHostIsRefused() async throws {
+        let server = try RedisServerProcess()
+        // 127.0.0.2 reaches the same server, but the certificate is for 127.0.0.1 and localhost.
+        try server.startTLS(bind: ["127.0.0.1", "127.0.0.2"])
+        try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "127.0.0.1 is in the certificate")
+        }
+        try await withRedisBroker(url: "rediss://127.0.0.2:\(server.port)", configure: Self.trustTestCA) { broker in
+            let error = try await Self.connectionError(broker)
+            #expect([.connectionFailed, .connectionLost].contains(error.code), "\(error)")
+            #expect(error.message.contains("not for this host"), "\(error.message)")
+        }
+        await server.kill()
+    }
+
+    /// A plain port given as `rediss://`, or a TLS port as plain `redis://`: a failure, no hang.
+    @Test(.timeLimit(.minutes(1)))
+    func aSchemeThatDoesNotMatchThePortFails() async throws {
+        let tlsServer = try RedisServerProcess()
+        try tlsServer.startTLS()
+        try await withRedisBroker(url: "rediss://127.0.0.1:\(tlsServer.port)", configure: Self.trustTestCA) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the TLS redis-server came up")
+        }
+        try await withRedisBroker(url: tlsServer.url) { broker in
+            await #expect(throws: BrokerError.self) { try await broker.ping() }
+        }
+        await tlsServer.kill()
+
+        let server = try RedisServerProcess()
+        try server.start()
+        try await withRedisBroker(url: server.url) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the plain redis-server came up")
+        }
+        try await withRedisBroker(
+            url: "rediss://127.0.0.1:\(server.port)", configure: { Self.trustTestCA(&$0); $0.connectTimeout = .seconds(1) }
+        ) { broker in
+            await #expect(throws: BrokerError.self) { try await broker.ping() }
+        }
+        await server.kill()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func reconnectsWhenTheServerComesBack() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS()
+        try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the TLS redis-server came up")
+            try await broker.subscribe(to: "tls:channel") { subscription in
+                #expect(try await broker.publish("before", to: "tls:channel") == 1)
+                #expect(try await nextMessage(subscription)?.payload == Array("before".utf8))
+                await server.kill()
+                #expect(await eventually { (try? await broker.ping()) == nil }, "calls fail during the outage")
+                try server.startTLS()
+                #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected over TLS")
+                #expect(await eventually { ((try? await broker.publish("after", to: "tls:channel")) ?? 0) == 1 })
+                #expect(try await nextMessage(subscription)?.payload == Array("after".utf8))
+            }
+        }
+        await server.kill()
+    }
+
+    @Test func aCAFileIsCheckedWhenAsked() throws {
+        try RedisTLS(caFile: TLSFixtures.caFile).check()
+        #expect(throws: BrokerError.self) { try RedisTLS(caFile: "/nonexistent/ca.pem").check() }
+        // A PEM file, but no certificate in it.
+        #expect(throws: BrokerError.self) { try RedisTLS(caFile: TLSFixtures.serverKeyFile).check() }
+    }
+
+    private static func trustTestCA(_ configuration: inout RedisConfiguration) {
+        configuration.tls = RedisTLS(caFile: TLSFixtures.caFile)
+    }
+
+    /// The error a call gets from a broker that cannot connect (it tells the last attempt's failure).
+    private static func connectionError(_ broker: RedisBroker) async throws -> BrokerError {
+        do {
+            try await broker.ping()
+        } catch let error as BrokerError {
+            return error
+        }
+        Issue.record("the broker connected")
+        throw CancellationError()
+    }
+}
+
+/// The test-only CA and server certificate in `Tests/Fixtures/TLS`.
+enum TLSFixtures {
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/TLS")
+    static let caFile = directory.appendingPathComponent("ca.pem").path
+    static let serverCertificateFile = directory.appendingPathComponent("server.pem").path
+    static let serverKeyFile = directory.appendingPathComponent("server.key").path
+}
+
+extension RedisServerProcess {
+    /// redis-cli against the TLS port, trusting the fixtures' CA.
+    func tlsCLI(_ arguments: [String]) throws -> String {
+        try cli(["--tls", "--cacert", TLSFixtures.caFile] + arguments)
+    }
+
+    /// Starts the server with only a TLS port (on ``port``), with the fixtures' certificate,
+    /// not asking clients for certificates.
+    func startTLS(bind: [String] = ["127.0.0.1"]) throws {
+        try start(
+            ["--port", "0", "--tls-port", String(port), "--bind"] + bind + [
+                "--tls-cert-file", TLSFixtures.serverCertificateFile, "--tls-key-file", TLSFixtures.serverKeyFile,
+                "--tls-ca-cert-file", TLSFixtures.caFile, "--tls-auth-clients", "no",
+            ])
+    }
+}
