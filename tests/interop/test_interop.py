@@ -311,6 +311,69 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def test_rediss_end_to_end():
+    """A redis-server that speaks only TLS, with a private CA: `serve --redis rediss://...
+    --redis-ca-file`, the guide's agent over TLS (redis-py), then `switchboard agent` over TLS;
+    a WebSocket client sees each job's lifecycle. A gateway without the CA never connects."""
+    import shutil
+    import subprocess
+    import tempfile
+    from common import BINARY, ROOT, free_port
+    fixtures = os.path.join(ROOT, "Tests", "Fixtures", "TLS")
+    ca = os.path.join(fixtures, "ca.pem")
+    port = free_port()
+    url = f"rediss://127.0.0.1:{port}"
+    directory = tempfile.mkdtemp(prefix="switchboard-tls-")
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
+                               "--tls-cert-file", os.path.join(fixtures, "server.pem"),
+                               "--tls-key-file", os.path.join(fixtures, "server.key"),
+                               "--tls-ca-cert-file", ca, "--tls-auth-clients", "no",
+                               "--save", "", "--appendonly", "no", "--dir", directory],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client_url = f"{url}?ssl_ca_certs={ca}"
+    node = untrusting = guide = agent = None
+    try:
+        wait_for(lambda: _redis_answers(client_url), "the private TLS redis-server", timeout=20)
+        node = Gateway("--redis", url, "--redis-ca-file", ca, env={"JWT_SECRET": SECRET}, name="gateway-tls")
+        untrusting = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-tls-untrusting")
+        guide = GuideAgent(client_url)
+        guide.start()
+        user = f"tls-{uuid.uuid4().hex[:8]}"
+        bearer = token(user)
+        ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+        try:
+            expect(ws.next()["type"] == "connected", "connected")
+            first = create_job(node, bearer, {"amount": 100})
+            expect([f["type"] for f in ws_lifecycle(ws, first)] == LIFECYCLE, "the guide's agent over TLS")
+            expect(first in guide.processed, guide.processed)
+            guide.stop()
+            guide = None
+            agent = subprocess.Popen([BINARY, "agent", "--redis", url, "--redis-ca-file", ca],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            second = create_job(node, bearer, {"amount": 200})
+            frames = ws_lifecycle(ws, second)
+            expect([f["type"] for f in frames] == LIFECYCLE and frames[-1]["payload"]["result"]["fee"] == 4,
+                   "switchboard agent over TLS")
+        finally:
+            ws.close()
+        health = requests.get(f"{untrusting.url}/health", timeout=10)
+        expect(health.status_code == 503, f"a gateway without the CA: {health.status_code} {health.text}")
+    finally:
+        if guide:
+            guide.stop()
+        if agent:
+            agent.send_signal(signal.SIGTERM)
+            code = agent.wait(timeout=30)
+            expect(code == 0, f"agent exit code {code}: {agent.stderr.read().decode()[-500:]}")
+        for gateway in (node, untrusting):
+            if gateway:
+                code = gateway.stop()
+                expect(code == 0, f"gateway exit code {code}")
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def test_redis_down_at_start_then_up(redis_url):
     """A gateway started before its Redis answers 503 on /health, then 200 once Redis is up,
     and then serves jobs without a restart."""
@@ -582,6 +645,8 @@ def main():
                    test_sigterm_with_stalled_clients, db_url)
         runner.run("--redis-keep-alive keeps a quiet gateway's connection under a server timeout",
                    test_redis_keep_alive_outlasts_the_server_timeout)
+        runner.run("rediss://: gateway, the guide's agent and switchboard agent over TLS; no CA, no connection",
+                   test_rediss_end_to_end)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
                    redis_url)
         runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",
