@@ -43,8 +43,9 @@ enum TLSTunnel {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handshake = eventLoop.makePromise(of: Void.self)
         let relayEndHandedOver = Handover()
+        let limit = TimeAmount.milliseconds(timeout.millisecondsRoundedUp)
         let tlsChannel = ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(Int64(timeout.millisecondsRoundedUp) * 1_000_000))
+            .connectTimeout(limit)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -56,7 +57,7 @@ enum TLSTunnel {
             }
             .connect(host: host, port: port)
         // The TCP connect has its own timeout; this bounds the handshake as well.
-        let deadline = eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.millisecondsRoundedUp) * 1_000_000)) {
+        let deadline = eventLoop.scheduleTask(in: limit) {
             handshake.fail(HandshakeTimeout())
         }
         tlsChannel.whenFailure { handshake.fail($0) }
@@ -135,11 +136,11 @@ private final class HandshakeWatch: ChannelInboundHandler, RemovableChannelHandl
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
         if case TLSUserEvent.handshakeCompleted = event {
             promise.succeed()
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
