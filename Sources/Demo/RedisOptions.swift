@@ -15,6 +15,11 @@ struct RedisOptions: ParsableArguments {
         valueName: "path"))
     var redisCAFile: String?
 
+    @Flag(help: ArgumentHelp(
+        "Accept any certificate from a rediss:// server: encrypted, but not safe from impersonation.",
+        discussion: "Only for a service with self-signed certificates and no CA to give (Heroku Redis); prefer --redis-ca-file."))
+    var redisTLSInsecure = false
+
     func validate() throws {
         try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING")
         if let redisCAFile {
@@ -29,11 +34,15 @@ struct RedisOptions: ParsableArguments {
     /// A Redis broker for `url` with these settings.
     func broker(url: String, logger: Logger) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
-        if let redisCAFile {
+        if redisCAFile != nil || redisTLSInsecure {
             guard configuration.tls != nil else {
-                throw ValidationError("--redis-ca-file is for TLS: give a rediss:// URL")
+                let flag = redisCAFile != nil ? "--redis-ca-file" : "--redis-tls-insecure"
+                throw ValidationError("\(flag) is for TLS: give a rediss:// URL")
             }
-            configuration.tls = RedisTLS(caFile: redisCAFile)
+            configuration.tls = RedisTLS(caFile: redisCAFile, verifiesCertificate: !redisTLSInsecure)
+            if redisTLSInsecure {
+                logger.warning("--redis-tls-insecure: the Redis server's certificate is not verified")
+            }
         }
         configuration.keepAliveInterval = redisKeepAlive == 0 ? nil : DurationText.seconds(redisKeepAlive)
         return RedisBroker(configuration: configuration, logger: logger)

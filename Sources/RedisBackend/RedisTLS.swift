@@ -1,19 +1,28 @@
 public import Broker
 import NIOSSL
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// TLS to the Redis server (`rediss://`), as managed services such as Upstash require.
 ///
-/// The server's certificate is always verified: its chain against the trusted CAs, and its
+/// The server's certificate is verified by default: its chain against the trusted CAs, and its
 /// names against the URL's host (a host given as an IP address must be among the certificate's
-/// IP addresses). There is deliberately no switch to turn verification off.
+/// IP addresses).
 public struct RedisTLS: Sendable, Hashable {
     /// A PEM file of the CA certificates that may sign the server's certificate, for a server
     /// with a private CA; `nil` trusts the system's CAs (`/etc/ssl/certs`, the usual case for
     /// a managed Redis). Read at every connection, so a renewed file is picked up on reconnect.
     public var caFile: String?
+    /// `false` accepts any certificate: the traffic is encrypted, but anyone on the path can
+    /// pose as the server and read it. Only for services that present self-signed certificates
+    /// and no CA to trust (Heroku Redis); prefer ``caFile`` whenever there is a CA.
+    public var verifiesCertificate: Bool
 
-    public init(caFile: String? = nil) {
+    public init(caFile: String? = nil, verifiesCertificate: Bool = true) {
         self.caFile = caFile
+        self.verifiesCertificate = verifiesCertificate
     }
 
     /// Reads the CA file now, so that a wrong path or a file that is not PEM is reported at
@@ -26,13 +35,12 @@ public struct RedisTLS: Sendable, Hashable {
     /// The trust roots for a client TLS configuration.
     func trustRoots() throws(BrokerError) -> NIOSSLTrustRoots {
         guard let caFile else { return .default }
-        let certificates: [NIOSSLCertificate]
-        do {
-            certificates = try NIOSSLCertificate.fromPEMFile(caFile)
-        } catch {
-            throw BrokerError(.invalidArgument, "redis: cannot read CA certificates from \(caFile): \(error)")
+        guard access(caFile, R_OK) == 0 else {
+            throw BrokerError(
+                .invalidArgument, "redis: cannot read CA certificates from \(caFile): \(String(cString: strerror(errno)))")
         }
-        guard !certificates.isEmpty else {
+        let certificates = try? NIOSSLCertificate.fromPEMFile(caFile)
+        guard let certificates, !certificates.isEmpty else {
             throw BrokerError(.invalidArgument, "redis: \(caFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
         return .certificates(certificates)

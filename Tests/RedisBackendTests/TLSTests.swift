@@ -65,6 +65,21 @@ struct TLSTests {
         await server.kill()
     }
 
+    /// Verification turned off (Heroku's self-signed certificates): any certificate, any name.
+    @Test(.timeLimit(.minutes(1)))
+    func anUnverifiedConnectionTakesAnyCertificate() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS(bind: ["127.0.0.1", "127.0.0.2"])
+        try await withRedisBroker(
+            url: "rediss://127.0.0.2:\(server.port)", configure: { $0.tls = RedisTLS(verifiesCertificate: false) }
+        ) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "connected without verifying")
+            try await broker.set("tls:unverified", to: "yes")
+            #expect(try await broker.get("tls:unverified") == Array("yes".utf8))
+        }
+        await server.kill()
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aCertificateForAnotherHostIsRefused() async throws {
         let server = try RedisServerProcess()

@@ -225,7 +225,7 @@ def test_cli_refuses_bad_settings():
     """Settings that cannot work stop `serve`, `agent` and `token` at once with a message that
     names them (exit 1 or 64), rather than being ignored or reported as something else."""
     import subprocess
-    from common import BINARY
+    from common import BINARY, ROOT
     cases = [
         (["serve", "--port", "-1"], {}, "--port must be 0-65535"),
         (["serve", "--heartbeat", "-5"], {}, "--heartbeat must be from 0.1 to 86400 seconds, not -5"),
@@ -243,6 +243,13 @@ def test_cli_refuses_bad_settings():
         (["agent", "--redis-keep-alive", "0.01"], {}, "--redis-keep-alive must be 0 (no PING) or from 0.1 to 86400 seconds"),
         (["serve", "--redis-keep-alive", "-1"], {}, "--redis-keep-alive must be 0 (no PING) or from 0.1 to 86400 seconds"),
         (["agent", "--redis-keep-alive", "0"], {}, "switchboard agent needs a Redis"),
+        (["serve", "--redis-ca-file", "/nonexistent/ca.pem"], {},
+         "--redis-ca-file: redis: cannot read CA certificates from /nonexistent/ca.pem: No such file"),
+        (["agent", "--redis", "redis://127.0.0.1:1", "--redis-ca-file", __file__], {}, "holds no PEM certificate"),
+        (["agent", "--redis", "redis://127.0.0.1:1", "--redis-tls-insecure"], {},
+         "--redis-tls-insecure is for TLS: give a rediss:// URL"),
+        (["serve", "--redis", "redis://127.0.0.1:1", "--redis-ca-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "ca.pem")],
+         {"JWT_SECRET": SECRET}, "--redis-ca-file is for TLS: give a rediss:// URL"),
         # The ends of the ranges pass validation: the agent gets as far as wanting a Redis.
         (["agent", "--visibility-timeout", "0.1", "--concurrency", "10000"], {}, "switchboard agent needs a Redis"),
         (["agent", "--visibility-timeout", "86400", "--concurrency", "1"], {}, "switchboard agent needs a Redis"),
