@@ -57,11 +57,8 @@ struct TLSTests {
         let server = try RedisServerProcess()
         try server.startTLS()
         // The system's CAs: the test CA is not among them.
-        try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)") { broker in
-            let error = try await Self.connectionError(broker)
-            #expect([.connectionFailed, .connectionLost].contains(error.code), "\(error)")
-            #expect(error.message.contains("not signed by a trusted CA"), "\(error.message)")
-        }
+        try await Self.expectRefusal(
+            of: "rediss://127.0.0.1:\(server.port)", by: server, saying: "not signed by a trusted CA")
         await server.kill()
     }
 
@@ -88,11 +85,8 @@ struct TLSTests {
         try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA) { broker in
             #expect(await eventually { (try? await broker.ping()) != nil }, "127.0.0.1 is in the certificate")
         }
-        try await withRedisBroker(url: "rediss://127.0.0.2:\(server.port)", configure: Self.trustTestCA) { broker in
-            let error = try await Self.connectionError(broker)
-            #expect([.connectionFailed, .connectionLost].contains(error.code), "\(error)")
-            #expect(error.message.contains("not for this host"), "\(error.message)")
-        }
+        try await Self.expectRefusal(
+            of: "rediss://127.0.0.2:\(server.port)", configure: Self.trustTestCA, by: server, saying: "not for this host")
         await server.kill()
     }
 
@@ -153,15 +147,22 @@ struct TLSTests {
         configuration.tls = RedisTLS(caFile: TLSFixtures.caFile)
     }
 
-    /// The error a call gets from a broker that cannot connect (it tells the last attempt's failure).
-    private static func connectionError(_ broker: RedisBroker) async throws -> BrokerError {
-        do {
-            try await broker.ping()
-        } catch let error as BrokerError {
-            return error
+    /// Once `server` answers a client that trusts it, a broker for `url` fails to connect with
+    /// a message `saying` why (the slot's error tells the last attempt's failure).
+    private static func expectRefusal(
+        of url: String, configure: (inout RedisConfiguration) -> Void = { _ in }, by server: RedisServerProcess,
+        saying reason: String
+    ) async throws {
+        #expect(await eventually { (try? server.tlsCLI(["PING"]))?.contains("PONG") == true }, "the server came up")
+        try await withRedisBroker(url: url, configure: configure) { broker in
+            do {
+                try await broker.ping()
+                Issue.record("the broker connected")
+            } catch let error as BrokerError {
+                #expect([.connectionFailed, .connectionLost].contains(error.code), "\(error)")
+                #expect(error.message.contains(reason), "\(error.message)")
+            }
         }
-        Issue.record("the broker connected")
-        throw CancellationError()
     }
 }
 
