@@ -77,6 +77,25 @@ struct TokenAuthorityTests {
         #expect(try await authority.authenticate(subjectOnly) == "subject-2")
     }
 
+    /// Signed by hand with HS256 and the gateway's secret, as other software signs `payload`.
+    static func handSigned(_ payload: String) -> String {
+        let signingInput = "\(base64URL(#"{"alg":"HS256","typ":"JWT"}"#)).\(base64URL(payload))"
+        let key = SymmetricKey(data: Data(TestGateway.secret.utf8))
+        return signingInput + "." + base64URL(Data(HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: key)))
+    }
+
+    /// `jsonwebtoken.sign({sub: user.id})` writes a number; the original made `user:42` of it.
+    @Test func anIntegerUserIdIsItsDecimalText() async throws {
+        #expect(try await authority.authenticate(Self.handSigned(#"{"sub":42}"#)) == "42")
+        #expect(try await authority.authenticate(Self.handSigned(#"{"publicKey":7,"sub":"s"}"#)) == "7")
+        #expect(try await authority.authenticate(Self.handSigned(#"{"sub":1234567890123.0}"#)) == "1234567890123")
+        // Other types name no user; a usable `sub` still counts when `publicKey` is one of them.
+        #expect(try await authority.authenticate(Self.handSigned(#"{"publicKey":true,"sub":"s"}"#)) == "s")
+        for payload in [#"{"sub":true}"#, #"{"sub":1.5}"#, #"{"sub":{"id":1}}"#, #"{"sub":null}"#, #"{"sub":[1]}"#] {
+            await Self.expectUnauthorized(Self.handSigned(payload), authority, message: "token names no user")
+        }
+    }
+
     @Test func tokenWithoutUserIsRefused() async throws {
         let none = try await Self.sign(TokenClaims())
         await Self.expectUnauthorized(none, authority, message: "token names no user")

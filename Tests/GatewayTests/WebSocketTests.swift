@@ -54,6 +54,32 @@ struct WebSocketTests {
         }
     }
 
+    /// A token from `jsonwebtoken.sign({sub: 42})`: user "42" connects, creates a job that is
+    /// theirs, and gets its events.
+    @Test func aNumericSubjectNamesTheUserOfItsDecimalText() async throws {
+        let test = try await TestGateway()
+        let token = TokenAuthorityTests.handSigned(#"{"sub":42,"iat":1700000000}"#)
+        try await test.live { client in
+            try await withDeadline("a numeric subject's job events over /ws", within: .seconds(20)) {
+                try await client.ws("/ws?token=\(token)", logger: Self.logger) { inbound, _, _ in
+                    var frames = FrameReader(inbound)
+                    #expect(try await frames.next()["payload"]?["userId"] == "42")
+                    let jobId = try await test.createJob(client, token: token)
+                    var seen: [String] = []
+                    while seen.last != "rebalance:done" {
+                        let frame = try await frames.nextEvent()
+                        #expect(frame["payload"]?["jobId"]?.stringValue == jobId && frame["payload"]?["userId"] == "42")
+                        seen.append(frame["type"]?.stringValue ?? "?")
+                    }
+                    #expect(seen == ["rebalance:created", "rebalance:processing", "rebalance:done"])
+                    let record = try await client.execute(
+                        uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: [.authorization: "Bearer \(token)"])
+                    #expect(record.status == .ok && record.json?["user"]?["publicKey"] == "42")
+                }
+            }
+        }
+    }
+
     @Test(arguments: ["/ws", "/ws?token=garbage", "/ws?token=Bearer%20", "/ws?token=a.b.c"])
     func badTokenIsNeverUpgraded(_ path: String) async throws {
         let test = try await TestGateway(withAgent: false)

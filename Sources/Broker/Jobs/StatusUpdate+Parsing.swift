@@ -3,7 +3,8 @@
 public enum StatusMessageError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Not JSON, or not a JSON object.
     case malformed(String)
-    /// `jobId`, `status` or `userId` is absent, empty or not a string.
+    /// `jobId`, `status` or `userId` is absent, empty or not a string (`userId` may also be
+    /// an integer, read as its decimal text).
     case missingField(String)
     /// `status` is not one of `created`, `processing`, `retrying`, `done`, `error`.
     case unknownStatus(String)
@@ -40,7 +41,7 @@ extension StatusUpdate {
         }
         let jobId = try required("jobId")
         let statusText = try required("status")
-        let userId = try required("userId")
+        guard let userId = fields["userId"]?.userIdText else { throw .missingField("userId") }
         guard let status = JobStatus(rawValue: statusText) else { throw .unknownStatus(statusText) }
         guard JobID.isAcceptable(jobId) else { throw .malformed("jobId is not a usable id") }
         func text(_ name: String) -> String? {

@@ -57,7 +57,8 @@ public struct EmitMessageError: Error, Sendable, Hashable, CustomStringConvertib
 
 extension RoutedEvent {
     /// Parses an emit message: `{"userId"|"room", "event", "data"?, "eventId"?, "timestamp"?}`.
-    /// `userId` wins over `room` when both are present (the user's room is then the target).
+    /// `userId` wins over `room` when both are present (the user's room is then the target); an
+    /// integer `userId` names the user of its decimal text (``JSONValue/userIdText``).
     /// `data` is validated and kept as the text it arrived as (see ``dataJSON``); for a
     /// repeated member the last one counts, as in ``JSONValue``. Bytes that are not UTF-8 read
     /// as U+FFFD, in `data`'s text too (it goes into WebSocket text frames, which must be UTF-8).
@@ -75,12 +76,12 @@ extension RoutedEvent {
             throw EmitMessageError("missing \"event\" (a non-empty string)")
         }
         let room: String
-        if case .string(let userId)? = fields.userId, !userId.isEmpty {
+        if let userId = fields.userId?.userIdText {
             room = JobNames.userRoom(userId)
         } else if case .string(let target)? = fields.room, !target.isEmpty {
             room = target
         } else {
-            throw EmitMessageError("missing \"userId\" or \"room\" (a non-empty string)")
+            throw EmitMessageError("missing \"userId\" (a non-empty string or an integer) or \"room\" (a non-empty string)")
         }
         var eventId: EventID?
         var timestamp = Timestamp.now()

@@ -1,10 +1,15 @@
 public import JWTKit
+import Broker
 import Foundation
 
 /// The claims Switchboard reads from a client's token: the user is `publicKey`, else `sub`;
 /// `exp` and `nbf`, when present, are enforced (as `jsonwebtoken.verify` of the original system
 /// does, to the second). Other claims are ignored (tokens issued by the original
 /// system carry more and must still be accepted).
+///
+/// `publicKey` and `sub` may be integers, read as their decimal text: RFC 7519 wants a string
+/// `sub`, but `jsonwebtoken.sign({sub: user.id})` writes a number and the original used it as
+/// `user:42`. Of any other type (`true`, an object) they name no user.
 public struct TokenClaims: JWTPayload, Equatable {
     /// The user's public key (the original system's user id).
     public var publicKey: String?
@@ -26,6 +31,19 @@ public struct TokenClaims: JWTPayload, Equatable {
         self.exp = exp
         self.iat = iat
         self.nbf = nbf
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case publicKey, sub, exp, iat, nbf
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        publicKey = try container.decodeIfPresent(JSONValue.self, forKey: .publicKey)?.userIdText
+        sub = try container.decodeIfPresent(JSONValue.self, forKey: .sub)?.userIdText.map { SubjectClaim(value: $0) }
+        exp = try container.decodeIfPresent(ExpirationClaim.self, forKey: .exp)
+        iat = try container.decodeIfPresent(IssuedAtClaim.self, forKey: .iat)
+        nbf = try container.decodeIfPresent(NotBeforeClaim.self, forKey: .nbf)
     }
 
     /// The user this token speaks for, if it names one.

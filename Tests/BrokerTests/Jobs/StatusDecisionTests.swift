@@ -32,11 +32,25 @@ struct StatusDecisionTests {
             (#"{"jobId":"1-a","status":"done"}"#, .missingField("userId")),
             (#"{"jobId":"1-a","status":"done","userId":""}"#, .missingField("userId")),
             (#"{"jobId":7,"status":"done","userId":"a"}"#, .missingField("jobId")),
+            (#"{"jobId":"1-a","status":"done","userId":true}"#, .missingField("userId")),
+            (#"{"jobId":"1-a","status":"done","userId":4.5}"#, .missingField("userId")),
             (#"{"jobId":"1-a","status":"finished","userId":"a"}"#, .unknownStatus("finished")),
         ]
         for (text, expected) in cases {
             #expect(throws: expected, "\(text)") { try StatusUpdate.parse(Array(text.utf8)) }
         }
+    }
+
+    /// An agent that copies a numeric database id into `userId` reaches user "42", as the
+    /// original's `user:${userId}` did; the event carries the id as text.
+    @Test("an integer userId is its decimal text")
+    func integerUserId() throws {
+        for text in ["42", "42.0", "-7", "0"] {
+            let parsed = try StatusUpdate.parse(Array(#"{"jobId":"1-a","status":"done","userId":\#(text)}"#.utf8))
+            #expect(parsed.update.userId == (text == "42.0" ? "42" : text))
+        }
+        let parsed = try StatusUpdate.parse(Array(#"{"jobId":"1-a","status":"done","userId":42}"#.utf8))
+        #expect(parsed.update.eventData(fields: parsed.fields, eventId: EventID(1), routedAt: now)["userId"] == "42")
     }
 
     @Test("event data: the update, its unknown fields, a timestamp, and eventId")

@@ -16,7 +16,11 @@ struct RoutedEventTests {
         #expect(again == numbered)
         #expect(String(decoding: numbered.emitMessage, as: UTF8.self)
             == #"{"data":{"eventId":"17","jobId":"1-a"},"event":"rebalance:done","eventId":"17","timestamp":"2025-11-11T10:30:45.000Z","userId":"bob"}"#)
-        for bad in ["", "[]", #"{"userId":"a"}"#, #"{"event":"e"}"#, #"{"event":"","userId":"a"}"#] {
+        // Another service's numeric user id (a database id) names the user of its decimal text.
+        let numeric = try RoutedEvent(emitMessage: Array(#"{"userId":42,"event":"notification"}"#.utf8))
+        #expect(numeric.room == "user:42" && numeric.userId == "42")
+        for bad in ["", "[]", #"{"userId":"a"}"#, #"{"event":"e"}"#, #"{"event":"","userId":"a"}"#,
+                    #"{"event":"e","userId":true}"#, #"{"event":"e","userId":1.5}"#] {
             #expect(throws: EmitMessageError.self, "\(bad)") { try RoutedEvent(emitMessage: Array(bad.utf8)) }
         }
         // Another service's eventId (not decimal, negative, or from the far future) is not one
