@@ -15,31 +15,47 @@ struct RedisOptions: ParsableArguments {
         valueName: "path"))
     var redisCAFile: String?
 
+    @Option(help: ArgumentHelp(
+        "PEM certificate this client presents to a rediss:// server that asks for one (tls-auth-clients).",
+        valueName: "path"))
+    var redisCertFile: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --redis-cert-file.", valueName: "path"))
+    var redisKeyFile: String?
+
     @Flag(help: ArgumentHelp(
         "Accept any certificate from a rediss:// server: encrypted, but not safe from impersonation.",
         discussion: "Only for a service with self-signed certificates and no CA to give (Heroku Redis); prefer --redis-ca-file."))
     var redisTLSInsecure = false
 
+    /// The TLS settings the flags give, `nil` when none was given.
+    private var tls: RedisTLS? {
+        guard redisCAFile != nil || redisCertFile != nil || redisKeyFile != nil || redisTLSInsecure else { return nil }
+        return RedisTLS(
+            caFile: redisCAFile, certificateFile: redisCertFile, keyFile: redisKeyFile,
+            verifiesCertificate: !redisTLSInsecure)
+    }
+
     func validate() throws {
         try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING")
-        if let redisCAFile {
-            do {
-                try RedisTLS(caFile: redisCAFile).check()
-            } catch {
-                throw ValidationError("--redis-ca-file: \(error.message)")
-            }
+        if (redisCertFile == nil) != (redisKeyFile == nil) {
+            throw ValidationError("--redis-cert-file and --redis-key-file go together")
+        }
+        do {
+            try tls?.check()
+        } catch {
+            throw ValidationError(error.message)
         }
     }
 
     /// A Redis broker for `url` with these settings.
     func broker(url: String, logger: Logger) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
-        if redisCAFile != nil || redisTLSInsecure {
+        if let tls {
             guard configuration.tls != nil else {
-                let flag = redisCAFile != nil ? "--redis-ca-file" : "--redis-tls-insecure"
-                throw ValidationError("\(flag) is for TLS: give a rediss:// URL")
+                throw ValidationError("--redis-ca-file, --redis-cert-file, --redis-key-file and --redis-tls-insecure are for TLS: give a rediss:// URL")
             }
-            configuration.tls = RedisTLS(caFile: redisCAFile, verifiesCertificate: !redisTLSInsecure)
+            configuration.tls = tls
             if redisTLSInsecure {
                 logger.warning("--redis-tls-insecure: the Redis server's certificate is not verified")
             }

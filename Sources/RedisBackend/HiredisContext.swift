@@ -10,6 +10,8 @@ import Glibc
 /// thread-safe), so it is deliberately not `Sendable`.
 final class HiredisContext {
     private let context: UnsafeMutablePointer<redisContext>
+    /// What closed the TLS tunnel under this connection, if it runs over one.
+    private var tunnelFault: TunnelFault?
 
     /// Connects (blocking, bounded by `timeout`); call on an I/O thread only.
     init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
@@ -43,8 +45,10 @@ final class HiredisContext {
     static func connect(_ configuration: RedisConfiguration) throws(BrokerError) -> HiredisContext {
         let (host, port, timeout) = (configuration.host, configuration.port, configuration.connectTimeout)
         guard let tls = configuration.tls else { return try HiredisContext(host: host, port: port, timeout: timeout) }
-        let socket = try TLSTunnel.open(host: host, port: port, tls: tls, timeout: timeout)
-        return try HiredisContext(connectedSocket: socket, timeout: timeout)
+        let (socket, fault) = try TLSTunnel.open(host: host, port: port, tls: tls, timeout: timeout)
+        let context = try HiredisContext(connectedSocket: socket, timeout: timeout)
+        context.tunnelFault = fault
+        return context
     }
 
     private static func interval(_ timeout: Duration) -> timeval {
@@ -66,7 +70,8 @@ final class HiredisContext {
     }
 
     private func failure(_ action: String) -> BrokerError {
-        BrokerError(.connectionLost, "redis: \(action): \(Self.errorText(context))")
+        let tls = tunnelFault?.description.map { " (TLS: \($0))" } ?? ""
+        return BrokerError(.connectionLost, "redis: \(action): \(Self.errorText(context))\(tls)")
     }
 
     /// One command, waiting for its reply: only for the handshake, before ``makeNonBlocking()``.

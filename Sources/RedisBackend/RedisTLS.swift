@@ -19,30 +19,67 @@ public struct RedisTLS: Sendable, Hashable {
     /// pose as the server and read it. Only for services that present self-signed certificates
     /// and no CA to trust (Heroku Redis); prefer ``caFile`` whenever there is a CA.
     public var verifiesCertificate: Bool
+    /// The client's own certificate (PEM, leaf first, then any intermediates) and its private
+    /// key (PEM), for a server that asks clients for one: Redis's `tls-auth-clients yes`, its
+    /// default once TLS is on. Both or neither.
+    public var certificateFile: String?
+    public var keyFile: String?
 
-    public init(caFile: String? = nil, verifiesCertificate: Bool = true) {
+    public init(
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, verifiesCertificate: Bool = true
+    ) {
         self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
         self.verifiesCertificate = verifiesCertificate
     }
 
-    /// Reads the CA file now, so that a wrong path or a file that is not PEM is reported at
+    /// Reads the files now, so that a wrong path or a file that is not PEM is reported at
     /// start rather than as connections that keep failing.
-    /// - Throws: ``BrokerError/Code/invalidArgument`` saying what is wrong with the file.
+    /// - Throws: ``BrokerError/Code/invalidArgument`` saying what is wrong with which file.
     public func check() throws(BrokerError) {
-        _ = try trustRoots()
+        _ = try clientConfiguration()
     }
 
-    /// The trust roots for a client TLS configuration.
-    func trustRoots() throws(BrokerError) -> NIOSSLTrustRoots {
-        guard let caFile else { return .default }
-        guard access(caFile, R_OK) == 0 else {
-            throw BrokerError(
-                .invalidArgument, "redis: cannot read CA certificates from \(caFile): \(String(cString: strerror(errno)))")
+    /// The NIOSSL client configuration these settings make.
+    func clientConfiguration() throws(BrokerError) -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = try trustRoots()
+        if !verifiesCertificate { configuration.certificateVerification = .none }
+        switch (certificateFile, keyFile) {
+        case (nil, nil):
+            break
+        case (let certificateFile?, let keyFile?):
+            try Self.checkReadable(certificateFile, "client certificate file")
+            try Self.checkReadable(keyFile, "client key file")
+            guard let chain = try? NIOSSLCertificate.fromPEMFile(certificateFile), !chain.isEmpty else {
+                throw BrokerError(
+                    .invalidArgument, "redis: \(certificateFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+            }
+            guard let key = try? NIOSSLPrivateKey(file: keyFile, format: .pem) else {
+                throw BrokerError(.invalidArgument, "redis: \(keyFile) holds no PEM private key (-----BEGIN PRIVATE KEY-----)")
+            }
+            configuration.certificateChain = chain.map { .certificate($0) }
+            configuration.privateKey = .privateKey(key)
+        default:
+            throw BrokerError(.invalidArgument, "redis: a client certificate needs its key, and a key its certificate")
         }
+        return configuration
+    }
+
+    private func trustRoots() throws(BrokerError) -> NIOSSLTrustRoots {
+        guard let caFile else { return .default }
+        try Self.checkReadable(caFile, "CA file")
         let certificates = try? NIOSSLCertificate.fromPEMFile(caFile)
         guard let certificates, !certificates.isEmpty else {
             throw BrokerError(.invalidArgument, "redis: \(caFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
         return .certificates(certificates)
+    }
+
+    private static func checkReadable(_ path: String, _ role: String) throws(BrokerError) {
+        guard access(path, R_OK) == 0 else {
+            throw BrokerError(.invalidArgument, "redis: cannot read the \(role) \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }

@@ -12,13 +12,17 @@ final class Relay: ChannelDuplexHandler {
     private var partner: Relay?
     private var context: ChannelHandlerContext?
     private var readHeld = false
+    private let fault: TunnelFault?
 
-    private init() {}
+    private init(fault: TunnelFault?) {
+        self.fault = fault
+    }
 
-    /// Two linked sides, to add one to each channel's pipeline (on their common event loop).
-    static func pair() -> (Relay, Relay) {
-        let first = Relay()
-        let second = Relay()
+    /// Two linked sides, to add one to each channel's pipeline (on their common event loop);
+    /// the errors either side catches are kept in `fault`, for the connection's error message.
+    static func pair(fault: TunnelFault? = nil) -> (Relay, Relay) {
+        let first = Relay(fault: fault)
+        let second = Relay(fault: fault)
         first.partner = second
         second.partner = first
         return (first, second)
@@ -47,6 +51,8 @@ final class Relay: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Kept before closing: the other end sees the close only after this.
+        fault?.record(error)
         context.close(promise: nil)
     }
 

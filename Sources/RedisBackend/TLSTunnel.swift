@@ -18,18 +18,18 @@ import Glibc
 /// error, closes hiredis's end, which its poll loop sees as a lost connection.
 enum TLSTunnel {
     /// Connects to `host:port` over TLS and completes the handshake, certificate verified, all
-    /// within `timeout`; returns the socket for hiredis, which owns it from then on.
+    /// within `timeout`; returns the socket for hiredis, which owns it from then on, and where
+    /// the TLS errors that close the tunnel later are kept (a server that refuses the client's
+    /// certificate says so only after the handshake, TLS 1.3's way).
     ///
     /// Blocks: call on a connection's I/O thread only, never on the cooperative pool.
-    static func open(host: String, port: Int, tls: RedisTLS, timeout: Duration) throws(BrokerError) -> Int32 {
+    static func open(
+        host: String, port: Int, tls: RedisTLS, timeout: Duration
+    ) throws(BrokerError) -> (socket: Int32, fault: TunnelFault) {
+        let configuration = try tls.clientConfiguration()
         let context: NIOSSLContext
         do {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.trustRoots = try tls.trustRoots()
-            if !tls.verifiesCertificate { configuration.certificateVerification = .none }
             context = try NIOSSLContext(configuration: configuration)
-        } catch let error as BrokerError {
-            throw error
         } catch {
             throw BrokerError(.connectionFailed, "redis: cannot set up TLS: \(error)")
         }
@@ -44,6 +44,7 @@ enum TLSTunnel {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handshake = eventLoop.makePromise(of: Void.self)
         let relayEndHandedOver = Handover()
+        let fault = TunnelFault()
         let limit = TimeAmount.milliseconds(timeout.millisecondsRoundedUp)
         let tlsChannel = ClientBootstrap(group: eventLoop)
             .connectTimeout(limit)
@@ -72,7 +73,7 @@ enum TLSTunnel {
                 return ClientBootstrap(group: channel.eventLoop)
                     .channelInitializer { local in
                         local.eventLoop.makeCompletedFuture {
-                            let (toServer, toHiredis) = Relay.pair()
+                            let (toServer, toHiredis) = Relay.pair(fault: fault)
                             try local.pipeline.syncOperations.addHandler(toServer)
                             try channel.pipeline.syncOperations.addHandler(toHiredis)
                         }
@@ -87,7 +88,7 @@ enum TLSTunnel {
         do {
             _ = try relay.wait()
             deadline.cancel()
-            return hiredisEnd
+            return (hiredisEnd, fault)
         } catch {
             deadline.cancel()
             Glibc.close(hiredisEnd)
@@ -96,21 +97,28 @@ enum TLSTunnel {
         }
     }
 
-    private static func describe(_ error: any Error) -> String {
-        switch error {
-        case is HandshakeTimeout:
-            return "no TLS handshake within the connect timeout (is the port a TLS port?)"
-        case let error as NIOSSLExtraError where error == .failedToValidateHostname:
+    /// What a TLS failure means for the operator; BoringSSL's reason names are matched in the
+    /// error's text (NIOSSLError during the handshake, BoringSSLError after it).
+    static func describe(_ error: any Error) -> String {
+        if error is HandshakeTimeout { return "no TLS handshake within the connect timeout (is the port a TLS port?)" }
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
             return "the server's certificate is not for this host (\(error))"
-        case let error as NIOSSLError:
-            if "\(error)".contains("CERTIFICATE_VERIFY_FAILED") {
-                return "the server's certificate is not signed by a trusted CA; for a private CA, give its PEM "
-                    + "file (--redis-ca-file, RedisTLS.caFile)"
-            }
-            return "TLS handshake failed: \(error)"
-        default:
-            return "\(error)"
         }
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the server's certificate is not signed by a trusted CA; for a private CA, give its PEM "
+                + "file (--redis-ca-file, RedisTLS.caFile)"
+        }
+        if text.contains("CERTIFICATE_REQUIRED") {
+            return "the server asks for a client certificate (--redis-cert-file and --redis-key-file, "
+                + "RedisTLS.certificateFile and keyFile)"
+        }
+        if text.contains("ALERT_UNKNOWN_CA") || text.contains("ALERT_BAD_CERTIFICATE")
+            || text.contains("ALERT_CERTIFICATE_UNKNOWN")
+        {
+            return "the server refused the client certificate (is it signed by a CA the server trusts?): \(text)"
+        }
+        return error is NIOSSLError || error is BoringSSLError ? "TLS failed: \(text)" : text
     }
 
     private static func isIPAddress(_ host: String) -> Bool {
@@ -124,6 +132,18 @@ enum TLSTunnel {
     private final class Handover: Sendable {
         let done = Atomic(false)
     }
+}
+
+/// The first error that closed a ``TLSTunnel`` after its handshake, told when hiredis finds the
+/// connection gone (it sees only the close).
+final class TunnelFault: Sendable {
+    private let first = Mutex<String?>(nil)
+
+    func record(_ error: any Error) {
+        first.withLock { $0 = $0 ?? TLSTunnel.describe(error) }
+    }
+
+    var description: String? { first.withLock { $0 } }
 }
 
 /// Completes a promise when the TLS handshake is done, or fails it with the first error.

@@ -90,6 +90,24 @@ struct TLSTests {
         await server.kill()
     }
 
+    /// A server that asks clients for a certificate (Redis's default once TLS is on) takes one
+    /// signed by its CA, and refuses a client without one.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatAsksForAClientCertificateGetsOne() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS(askingClientsForCertificates: true)
+        try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)", configure: Self.presentClientCertificate) {
+            broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "connected with a client certificate")
+            try await broker.set("tls:mutual", to: "yes")
+            #expect(try await broker.get("tls:mutual") == Array("yes".utf8))
+        }
+        try await Self.expectRefusal(
+            of: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA, by: server,
+            saying: "the server asks for a client certificate")
+        await server.kill()
+    }
+
     /// A plain port given as `rediss://`, or a TLS port as plain `redis://`: a failure, no hang.
     @Test(.timeLimit(.minutes(1)))
     func aSchemeThatDoesNotMatchThePortFails() async throws {
@@ -136,15 +154,39 @@ struct TLSTests {
         await server.kill()
     }
 
-    @Test func aCAFileIsCheckedWhenAsked() throws {
+    @Test func filesAreCheckedWhenAsked() throws {
         try RedisTLS(caFile: TLSFixtures.caFile).check()
-        #expect(throws: BrokerError.self) { try RedisTLS(caFile: "/nonexistent/ca.pem").check() }
-        // A PEM file, but no certificate in it.
-        #expect(throws: BrokerError.self) { try RedisTLS(caFile: TLSFixtures.serverKeyFile).check() }
+        try Self.clientTLS.check()
+        let cases: [(RedisTLS, String)] = [
+            (RedisTLS(caFile: "/nonexistent/ca.pem"), "cannot read the CA file /nonexistent/ca.pem: No such file"),
+            // A PEM file, but no certificate in it.
+            (RedisTLS(caFile: TLSFixtures.clientKeyFile), "holds no PEM certificate"),
+            (RedisTLS(certificateFile: TLSFixtures.clientCertificateFile), "a client certificate needs its key"),
+            (RedisTLS(keyFile: TLSFixtures.clientKeyFile), "a client certificate needs its key"),
+            (RedisTLS(certificateFile: TLSFixtures.clientKeyFile, keyFile: TLSFixtures.clientKeyFile), "holds no PEM certificate"),
+            (RedisTLS(certificateFile: TLSFixtures.clientCertificateFile, keyFile: TLSFixtures.caFile), "holds no PEM private key"),
+            (RedisTLS(certificateFile: TLSFixtures.clientCertificateFile, keyFile: "/nonexistent/key.pem"),
+             "cannot read the client key file /nonexistent/key.pem"),
+        ]
+        for (tls, message) in cases {
+            do {
+                try tls.check()
+                Issue.record("accepted \(tls)")
+            } catch {
+                #expect(error.code == .invalidArgument && error.message.contains(message), "\(error.message)")
+            }
+        }
     }
+
+    private static let clientTLS = RedisTLS(
+        caFile: TLSFixtures.caFile, certificateFile: TLSFixtures.clientCertificateFile, keyFile: TLSFixtures.clientKeyFile)
 
     private static func trustTestCA(_ configuration: inout RedisConfiguration) {
         configuration.tls = RedisTLS(caFile: TLSFixtures.caFile)
+    }
+
+    private static func presentClientCertificate(_ configuration: inout RedisConfiguration) {
+        configuration.tls = clientTLS
     }
 
     /// Once `server` answers a client that trusts it, a broker for `url` fails to connect with
@@ -173,21 +215,26 @@ enum TLSFixtures {
     static let caFile = directory.appendingPathComponent("ca.pem").path
     static let serverCertificateFile = directory.appendingPathComponent("server.pem").path
     static let serverKeyFile = directory.appendingPathComponent("server.key").path
+    static let clientCertificateFile = directory.appendingPathComponent("client.pem").path
+    static let clientKeyFile = directory.appendingPathComponent("client.key").path
 }
 
 extension RedisServerProcess {
-    /// redis-cli against the TLS port, trusting the fixtures' CA.
+    /// redis-cli against the TLS port, trusting the fixtures' CA and presenting their client
+    /// certificate.
     func tlsCLI(_ arguments: [String]) throws -> String {
-        try cli(["--tls", "--cacert", TLSFixtures.caFile] + arguments)
+        try cli(
+            ["--tls", "--cacert", TLSFixtures.caFile, "--cert", TLSFixtures.clientCertificateFile,
+             "--key", TLSFixtures.clientKeyFile] + arguments)
     }
 
-    /// Starts the server with only a TLS port (on ``port``), with the fixtures' certificate,
-    /// not asking clients for certificates.
-    func startTLS(bind: [String] = ["127.0.0.1"]) throws {
+    /// Starts the server with only a TLS port (on ``port``), with the fixtures' certificate;
+    /// asking clients for certificates signed by the fixtures' CA only when told to.
+    func startTLS(bind: [String] = ["127.0.0.1"], askingClientsForCertificates: Bool = false) throws {
         try start(
             ["--port", "0", "--tls-port", String(port), "--bind"] + bind + [
                 "--tls-cert-file", TLSFixtures.serverCertificateFile, "--tls-key-file", TLSFixtures.serverKeyFile,
-                "--tls-ca-cert-file", TLSFixtures.caFile, "--tls-auth-clients", "no",
+                "--tls-ca-cert-file", TLSFixtures.caFile, "--tls-auth-clients", askingClientsForCertificates ? "yes" : "no",
             ])
     }
 }
