@@ -57,7 +57,9 @@ public struct RedisTLS: Sendable, Hashable {
                     .invalidArgument, "redis: \(certificateFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
             }
             guard let key = try? NIOSSLPrivateKey(file: keyFile, format: .pem) else {
-                throw BrokerError(.invalidArgument, "redis: \(keyFile) holds no PEM private key readable without a passphrase (-----BEGIN PRIVATE KEY-----)")
+                throw BrokerError(
+                    .invalidArgument,
+                    "redis: \(keyFile) holds no PEM private key readable without a passphrase (-----BEGIN PRIVATE KEY-----)")
             }
             configuration.certificateChain = chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(key)
