@@ -53,7 +53,9 @@ struct RedisOptions: ParsableArguments {
         var configuration = try RedisConfiguration(url: url)
         if let tls {
             guard configuration.tls != nil else {
-                throw ValidationError("--redis-ca-file, --redis-cert-file, --redis-key-file and --redis-tls-insecure are for TLS: give a rediss:// URL")
+                throw ValidationError(
+                    "--redis-ca-file, --redis-cert-file, --redis-key-file and --redis-tls-insecure are for TLS: "
+                        + "give a rediss:// URL")
             }
             configuration.tls = tls
             if redisTLSInsecure {

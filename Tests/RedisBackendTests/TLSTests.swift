@@ -157,15 +157,16 @@ struct TLSTests {
     @Test func filesAreCheckedWhenAsked() throws {
         try RedisTLS(caFile: TLSFixtures.caFile).check()
         try Self.clientTLS.check()
+        let (certificate, key) = (TLSFixtures.clientCertificateFile, TLSFixtures.clientKeyFile)
         let cases: [(RedisTLS, String)] = [
             (RedisTLS(caFile: "/nonexistent/ca.pem"), "cannot read the CA file /nonexistent/ca.pem: No such file"),
             // A PEM file, but no certificate in it.
             (RedisTLS(caFile: TLSFixtures.clientKeyFile), "holds no PEM certificate"),
-            (RedisTLS(certificateFile: TLSFixtures.clientCertificateFile), "a client certificate needs its key"),
-            (RedisTLS(keyFile: TLSFixtures.clientKeyFile), "a client certificate needs its key"),
-            (RedisTLS(certificateFile: TLSFixtures.clientKeyFile, keyFile: TLSFixtures.clientKeyFile), "holds no PEM certificate"),
-            (RedisTLS(certificateFile: TLSFixtures.clientCertificateFile, keyFile: TLSFixtures.caFile), "holds no PEM private key"),
-            (RedisTLS(certificateFile: TLSFixtures.clientCertificateFile, keyFile: "/nonexistent/key.pem"),
+            (RedisTLS(certificateFile: certificate), "a client certificate needs its key"),
+            (RedisTLS(keyFile: key), "a client certificate needs its key"),
+            (RedisTLS(certificateFile: key, keyFile: key), "holds no PEM certificate"),
+            (RedisTLS(certificateFile: certificate, keyFile: TLSFixtures.caFile), "holds no PEM private key"),
+            (RedisTLS(certificateFile: certificate, keyFile: "/nonexistent/key.pem"),
              "cannot read the client key file /nonexistent/key.pem"),
         ]
         for (tls, message) in cases {
