@@ -94,9 +94,9 @@ public final class RedisBroker: Broker, Service {
         owner.value = self
     }
 
-    /// A broker for a `redis://[user:password@]host:port[/db]` URL.
-    /// - Throws: ``BrokerError/Code/unsupported`` for `rediss://`, ``BrokerError/Code/invalidArgument``
-    ///   for a malformed URL.
+    /// A broker for a `redis://[user:password@]host:port[/db]` URL, or `rediss://` for TLS with
+    /// the system's CAs (for other TLS settings, build a ``RedisConfiguration`` and set its `tls`).
+    /// - Throws: ``BrokerError/Code/invalidArgument`` for a malformed URL.
     public convenience init(url: String, logger: Logger = Logger(label: "switchboard.redis")) throws(BrokerError) {
         self.init(configuration: try RedisConfiguration(url: url), logger: logger)
     }
