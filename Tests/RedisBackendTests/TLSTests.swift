@@ -108,6 +108,28 @@ struct TLSTests {
         await server.kill()
     }
 
+    /// A server that accepts the TCP connection but never answers the handshake (stopped with
+    /// SIGSTOP: the kernel still accepts) fails the attempt within the connect timeout.
+    @Test(.timeLimit(.minutes(1)))
+    func aHandshakeThatNeverEndsFailsWithinTheConnectTimeout() async throws {
+        let server = try RedisServerProcess()
+        try server.startTLS()
+        #expect(await eventually { (try? server.tlsCLI(["PING"]))?.contains("PONG") == true }, "the server came up")
+        server.pause()
+        let url = "rediss://127.0.0.1:\(server.port)"
+        try await withRedisBroker(url: url, configure: { Self.trustTestCA(&$0); $0.connectTimeout = .milliseconds(500) }) {
+            broker in
+            do {
+                try await broker.ping()
+                Issue.record("the broker connected to a stopped server")
+            } catch let error as BrokerError {
+                #expect(error.message.contains("no TLS handshake within the connect timeout"), "\(error.message)")
+            }
+        }
+        server.resume()
+        await server.kill()
+    }
+
     /// A plain port given as `rediss://`, or a TLS port as plain `redis://`: a failure, no hang.
     @Test(.timeLimit(.minutes(1)))
     func aSchemeThatDoesNotMatchThePortFails() async throws {
