@@ -11,7 +11,7 @@ import Glibc
 final class HiredisContext {
     private let context: UnsafeMutablePointer<redisContext>
     /// What closed the TLS tunnel under this connection, if it runs over one.
-    private var tunnelFault: TunnelFault?
+    private let tunnelFault: TunnelFault?
 
     /// Connects (blocking, bounded by `timeout`); call on an I/O thread only.
     init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
@@ -25,19 +25,21 @@ final class HiredisContext {
             throw BrokerError(.connectionFailed, "redis: cannot connect to \(host):\(port): \(message)")
         }
         self.context = context
+        tunnelFault = nil
         // Blocking handshake commands must not wait forever either.
         redisSetTimeout(context, interval)
         redisEnableKeepAlive(context)
     }
 
-    /// Wraps a socket already connected to the server (a ``TLSTunnel``'s end), which hiredis
-    /// owns (and closes) from now on; call on an I/O thread only.
-    init(connectedSocket socket: Int32, timeout: Duration) throws(BrokerError) {
+    /// Wraps a ``TLSTunnel``'s end, which hiredis owns (and closes) from now on, with where
+    /// the tunnel keeps what closed it; call on an I/O thread only.
+    init(tunnelEnd socket: Int32, fault: TunnelFault, timeout: Duration) throws(BrokerError) {
         guard let context = redisConnectFd(socket) else {
             Glibc.close(socket)
             throw BrokerError(.connectionFailed, "redis: cannot allocate a connection")
         }
         self.context = context
+        tunnelFault = fault
         redisSetTimeout(context, Self.interval(timeout))
     }
 
@@ -46,9 +48,7 @@ final class HiredisContext {
         let (host, port, timeout) = (configuration.host, configuration.port, configuration.connectTimeout)
         guard let tls = configuration.tls else { return try HiredisContext(host: host, port: port, timeout: timeout) }
         let (socket, fault) = try TLSTunnel.open(host: host, port: port, tls: tls, timeout: timeout)
-        let context = try HiredisContext(connectedSocket: socket, timeout: timeout)
-        context.tunnelFault = fault
-        return context
+        return try HiredisContext(tunnelEnd: socket, fault: fault, timeout: timeout)
     }
 
     private static func interval(_ timeout: Duration) -> timeval {
