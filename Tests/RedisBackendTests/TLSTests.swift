@@ -114,18 +114,10 @@ struct TLSTests {
     func aHandshakeThatNeverEndsFailsWithinTheConnectTimeout() async throws {
         let server = try RedisServerProcess()
         try server.startTLS()
-        #expect(await eventually { (try? server.tlsCLI(["PING"]))?.contains("PONG") == true }, "the server came up")
-        server.pause()
-        let url = "rediss://127.0.0.1:\(server.port)"
-        try await withRedisBroker(url: url, configure: { Self.trustTestCA(&$0); $0.connectTimeout = .milliseconds(500) }) {
-            broker in
-            do {
-                try await broker.ping()
-                Issue.record("the broker connected to a stopped server")
-            } catch let error as BrokerError {
-                #expect(error.message.contains("no TLS handshake within the connect timeout"), "\(error.message)")
-            }
-        }
+        try await Self.expectRefusal(
+            of: "rediss://127.0.0.1:\(server.port)",
+            configure: { Self.trustTestCA(&$0); $0.connectTimeout = .milliseconds(500) }, by: server,
+            once: { server.pause() }, saying: "no TLS handshake within the connect timeout")
         server.resume()
         await server.kill()
     }
@@ -212,13 +204,14 @@ struct TLSTests {
         configuration.tls = clientTLS
     }
 
-    /// Once `server` answers a client that trusts it, a broker for `url` fails to connect with
-    /// a message `saying` why (the slot's error tells the last attempt's failure).
+    /// Once `server` answers a client that trusts it (and `once` ran), a broker for `url` fails
+    /// to connect with a message `saying` why (the slot's error tells the last attempt's failure).
     private static func expectRefusal(
         of url: String, configure: (inout RedisConfiguration) -> Void = { _ in }, by server: RedisServerProcess,
-        saying reason: String
+        once: () -> Void = {}, saying reason: String
     ) async throws {
         #expect(await eventually { (try? server.tlsCLI(["PING"]))?.contains("PONG") == true }, "the server came up")
+        once()
         try await withRedisBroker(url: url, configure: configure) { broker in
             do {
                 try await broker.ping()

@@ -295,9 +295,7 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
     port = free_port()
     url = f"redis://127.0.0.1:{port}"
     directory = tempfile.mkdtemp(prefix="switchboard-keepalive-")
-    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                               "--appendonly", "no", "--dir", directory, "--timeout", "2"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = _redis_server(port, directory, "--timeout", "2")
     try:
         wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
         for keep_alive, kept in (("0.5", True), ("0", False)):
@@ -333,12 +331,10 @@ def test_rediss_end_to_end():
     port = free_port()
     url = f"rediss://127.0.0.1:{port}"
     directory = tempfile.mkdtemp(prefix="switchboard-tls-")
-    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
-                               "--tls-cert-file", os.path.join(fixtures, "server.pem"),
-                               "--tls-key-file", os.path.join(fixtures, "server.key"),
-                               "--tls-ca-cert-file", ca, "--tls-auth-clients", "no",
-                               "--save", "", "--appendonly", "no", "--dir", directory],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = _redis_server(0, directory, "--tls-port", str(port),
+                           "--tls-cert-file", os.path.join(fixtures, "server.pem"),
+                           "--tls-key-file", os.path.join(fixtures, "server.key"),
+                           "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
     client_url = f"{url}?ssl_ca_certs={ca}"
     node = untrusting = guide = agent = None
     try:
@@ -397,9 +393,7 @@ def test_redis_down_at_start_then_up(redis_url):
     try:
         down = requests.get(f"{node.url}/health", timeout=10)
         expect(down.status_code == 503 and down.json()["status"] == "unavailable", down.text)
-        server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                                   "--appendonly", "no", "--dir", directory],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = _redis_server(port, directory)
         wait_for(lambda: requests.get(f"{node.url}/health", timeout=10).status_code == 200, "health 200", timeout=30)
         agent = GuideAgent(url)
         agent.start()
@@ -442,9 +436,7 @@ def test_redis_restart_mid_run(redis_url):
     directory = tempfile.mkdtemp(prefix="switchboard-restart-")
 
     def start_redis():
-        server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                                   "--appendonly", "no", "--dir", directory],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = _redis_server(port, directory)
         wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
         return server
 
@@ -538,9 +530,7 @@ def test_sigterm_while_redis_hangs():
     port = free_port()
     url = f"redis://127.0.0.1:{port}"
     directory = tempfile.mkdtemp(prefix="switchboard-hang-")
-    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                               "--appendonly", "no", "--dir", directory],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = _redis_server(port, directory)
     node = None
     try:
         wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
@@ -565,6 +555,15 @@ def test_sigterm_while_redis_hangs():
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _redis_server(port, directory, *settings):
+    """A private redis-server on 127.0.0.1:`port` (0: none but a TLS port in `settings`), keeping
+    nothing on disk but in `directory`; `settings` are more of its flags."""
+    import subprocess
+    return subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", directory, *settings],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _redis_answers(url):
