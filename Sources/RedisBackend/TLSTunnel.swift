@@ -43,12 +43,10 @@ enum TLSTunnel {
         let serverName = isIPAddress(host) ? nil : host
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handshake = eventLoop.makePromise(of: Void.self)
+        let relayEndHandedOver = Handover()
         let fault = TunnelFault()
         let limit = TimeAmount.milliseconds(timeout.millisecondsRoundedUp)
-        func failure(_ error: any Error) -> BrokerError {
-            BrokerError(.connectionFailed, "redis: TLS connection to \(host):\(port) failed: \(describe(error))")
-        }
-        let connect = ClientBootstrap(group: eventLoop)
+        let tlsChannel = ClientBootstrap(group: eventLoop)
             .connectTimeout(limit)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -64,40 +62,43 @@ enum TLSTunnel {
         let deadline = eventLoop.scheduleTask(in: limit) {
             handshake.fail(HandshakeTimeout())
         }
-        connect.whenFailure { handshake.fail($0) }
-        let tlsChannel: any Channel
-        do {
-            tlsChannel = try connect.flatMap { channel in
-                handshake.futureResult.map { channel }.flatMapError { error in
-                    channel.close(promise: nil)
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }.wait()
-            deadline.cancel()
-        } catch {
-            deadline.cancel()
-            Glibc.close(hiredisEnd)
-            Glibc.close(relayEnd)
-            throw failure(error)
-        }
-        do {
-            // From here the relay end is its channel's, closed with it, even if this fails.
-            _ = try ClientBootstrap(group: tlsChannel.eventLoop)
-                .channelInitializer { local in
-                    local.eventLoop.makeCompletedFuture {
-                        let (toServer, toHiredis) = Relay.pair(fault: fault)
-                        try local.pipeline.syncOperations.addHandler(toServer)
-                        try tlsChannel.pipeline.syncOperations.addHandler(toHiredis)
+        tlsChannel.whenFailure { handshake.fail($0) }
+        // One chain of futures, not a wait per step: the relay must be in the TLS channel's
+        // pipeline in the same event-loop turn as the handshake's end. A server that refuses
+        // the client's certificate sends its alert right after (TLS 1.3); met by no relay, it
+        // would close the TLS channel unseen and leave hiredis waiting for a reply.
+        let relay = tlsChannel.flatMap { channel in
+            handshake.futureResult.flatMapError { error in
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(error)
+            }.flatMap {
+                // From here the relay end is the relay channel's, closed with it.
+                relayEndHandedOver.done.store(true, ordering: .relaxed)
+                return ClientBootstrap(group: channel.eventLoop)
+                    .channelInitializer { local in
+                        local.eventLoop.makeCompletedFuture {
+                            let (toServer, toHiredis) = Relay.pair(fault: fault)
+                            try local.pipeline.syncOperations.addHandler(toServer)
+                            try channel.pipeline.syncOperations.addHandler(toHiredis)
+                        }
                     }
-                }
-                .withConnectedSocket(relayEnd)
-                .wait()
-        } catch {
-            tlsChannel.close(promise: nil)
-            Glibc.close(hiredisEnd)
-            throw failure(error)
+                    .withConnectedSocket(relayEnd)
+                    .flatMapError { error in
+                        channel.close(promise: nil)
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+            }
         }
-        return (hiredisEnd, fault)
+        do {
+            _ = try relay.wait()
+            deadline.cancel()
+            return (hiredisEnd, fault)
+        } catch {
+            deadline.cancel()
+            Glibc.close(hiredisEnd)
+            if !relayEndHandedOver.done.load(ordering: .relaxed) { Glibc.close(relayEnd) }
+            throw BrokerError(.connectionFailed, "redis: TLS connection to \(host):\(port) failed: \(describe(error))")
+        }
     }
 
     /// What a TLS failure means for the operator; BoringSSL's reason names are matched in the
@@ -131,6 +132,10 @@ enum TLSTunnel {
     }
 
     private struct HandshakeTimeout: Error {}
+
+    private final class Handover: Sendable {
+        let done = Atomic(false)
+    }
 }
 
 /// The first error that closed a ``TLSTunnel`` after its handshake, told when hiredis finds the
