@@ -28,38 +28,46 @@ struct RedisOptions: ParsableArguments {
         discussion: "Only for a service with self-signed certificates and no CA to give (Heroku Redis); prefer --redis-ca-file."))
     var redisTLSInsecure = false
 
-    /// The TLS settings the flags give, `nil` when none was given.
-    private var tls: RedisTLS? {
-        guard redisCAFile != nil || redisCertFile != nil || redisKeyFile != nil || redisTLSInsecure else { return nil }
-        return RedisTLS(
-            caFile: redisCAFile, certificateFile: redisCertFile, keyFile: redisKeyFile,
-            verifiesCertificate: !redisTLSInsecure)
-    }
+    private var givesTLS: Bool { redisCAFile != nil || redisCertFile != nil || redisKeyFile != nil || redisTLSInsecure }
 
     func validate() throws {
         try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING")
         if (redisCertFile == nil) != (redisKeyFile == nil) {
             throw ValidationError("--redis-cert-file and --redis-key-file go together")
         }
-        do {
-            try tls?.check()
-        } catch {
-            throw ValidationError(error.message)
+        // Checked here too, so that a bad file is named even when no Redis URL is given.
+        if givesTLS {
+            do {
+                try RedisTLS(caFile: redisCAFile, certificateFile: redisCertFile, keyFile: redisKeyFile).check()
+            } catch {
+                throw ValidationError(error.message)
+            }
         }
     }
 
-    /// A Redis broker for `url` with these settings.
+    /// A Redis broker for `url` with these settings. A flag overrides what the URL's
+    /// parameters say about the same thing (`--redis-ca-file` over `ssl_ca_certs`, …).
     func broker(url: String, logger: Logger) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
-        if let tls {
-            guard configuration.tls != nil else {
+        if givesTLS {
+            guard var tls = configuration.tls else {
                 throw ValidationError(
                     "--redis-ca-file, --redis-cert-file, --redis-key-file and --redis-tls-insecure are for TLS: "
                         + "give a rediss:// URL")
             }
+            if let redisCAFile { tls.caFile = redisCAFile }
+            if let redisCertFile, let redisKeyFile { (tls.certificateFile, tls.keyFile) = (redisCertFile, redisKeyFile) }
+            if redisTLSInsecure { tls.verifiesCertificate = false }
             configuration.tls = tls
-            if redisTLSInsecure {
-                logger.warning("--redis-tls-insecure: the Redis server's certificate is not verified")
+        }
+        if let tls = configuration.tls {
+            do {
+                try tls.check()
+            } catch {
+                throw ValidationError(error.message)
+            }
+            if !tls.verifiesCertificate {
+                logger.warning("the Redis server's certificate is not verified (--redis-tls-insecure or ssl_cert_reqs=none)")
             }
         }
         configuration.keepAliveInterval = redisKeepAlive == 0 ? nil : DurationText.seconds(redisKeepAlive)

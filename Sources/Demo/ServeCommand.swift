@@ -143,7 +143,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 redis = try redisOptions.broker(url: url, logger: Logger(label: "switchboard.redis"))
             } catch {
-                throw StartupError("--redis \(url): \(error)")
+                throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(error)")
             }
             broker = redis
             reconnects = { redis.reconnectCount }

@@ -94,11 +94,14 @@ public final class RedisBroker: Broker, Service {
         owner.value = self
     }
 
-    /// A broker for a `redis://[user:password@]host:port[/db]` URL, or `rediss://` for TLS with
-    /// the system's CAs (for other TLS settings, build a ``RedisConfiguration`` and set its `tls`).
-    /// - Throws: ``BrokerError/Code/invalidArgument`` for a malformed URL.
+    /// A broker for a `redis://[user:password@]host:port[/db][?parameters]` URL, or `rediss://`
+    /// for TLS (see ``RedisConfiguration/init(url:)`` for the parameters).
+    /// - Throws: ``BrokerError/Code/invalidArgument`` for a malformed URL, an unknown parameter,
+    ///   or a TLS file it names that cannot be read (see ``RedisTLS/check()``).
     public convenience init(url: String, logger: Logger = Logger(label: "switchboard.redis")) throws(BrokerError) {
-        self.init(configuration: try RedisConfiguration(url: url), logger: logger)
+        let configuration = try RedisConfiguration(url: url)
+        try configuration.tls?.check()
+        self.init(configuration: configuration, logger: logger)
     }
 
     /// How many times a connection (command or subscriber) was re-established after a loss.

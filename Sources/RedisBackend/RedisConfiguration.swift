@@ -59,8 +59,12 @@ public struct RedisConfiguration: Sendable, Hashable {
         return parts[0] + "://***" + rest[at...]
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]` (port defaults to 6379, db to 0), or the
-    /// same with `rediss://` for TLS with the system's CAs (set ``tls`` for a private CA).
+    /// Parses `redis://[user:password@]host[:port][/db][?parameters]` (port defaults to 6379, db
+    /// to 0), or the same with `rediss://` for TLS with the system's CAs (set ``tls`` for a
+    /// private CA). The parameters are redis-py's (``urlParameters``): `db`, `protocol=2`,
+    /// `socket_connect_timeout` and `socket_timeout` in seconds, and for `rediss://`
+    /// `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths) and `ssl_cert_reqs=none` (see
+    /// ``RedisTLS/verifiesCertificate``); any other is refused.
     ///
     /// A user name or password holding `/`, `?`, `#` or `:` (in the user name) must be
     /// percent-encoded; an unencoded `@` in the password is read right (up to the last `@`).
@@ -78,8 +82,10 @@ public struct RedisConfiguration: Sendable, Hashable {
                 .invalidArgument, "a Redis URL starts with redis:// (or rediss:// for TLS), got \(Self.redacted(url))")
         }
         let afterScheme = Substring(url.dropFirst(scheme.count))
+        let queryMark = afterScheme.firstIndex(of: "?")
+        let pathDatabase: Int?
         do throws(BrokerError) {
-            self = try Self.parsed(afterScheme, url: url)
+            (self, pathDatabase) = try Self.parsed(afterScheme[..<(queryMark ?? afterScheme.endIndex)], url: url)
             if scheme == "rediss://" { tls = RedisTLS() }
         } catch {
             // An `@` after the authority is almost always the end of credentials whose `/` or
@@ -90,6 +96,7 @@ public struct RedisConfiguration: Sendable, Hashable {
             if afterScheme[authorityEnd...].contains("@") { throw Self.unencodedCredentials }
             throw error
         }
+        if let queryMark { try apply(query: afterScheme[afterScheme.index(after: queryMark)...], pathDatabase: pathDatabase) }
     }
 
     private static let unencodedCredentials = BrokerError(
@@ -98,12 +105,14 @@ public struct RedisConfiguration: Sendable, Hashable {
             + "# as %23, @ as %40 (and : in a user name as %3A), e.g. redis://:p%2Fss@host:6379 "
             + "(the URL is not shown because it holds credentials)")
 
-    /// The URL after `redis://` (`afterScheme`) read into a configuration; `url` whole is for
-    /// the error messages, redacted.
-    private static func parsed(_ afterScheme: Substring, url: String) throws(BrokerError) -> RedisConfiguration {
+    /// The URL after `redis://` and before its query (`afterScheme`) read into a configuration,
+    /// and the database its path names if it names one; `url` whole is for the error messages,
+    /// redacted.
+    private static func parsed(_ afterScheme: Substring, url: String) throws(BrokerError)
+        -> (RedisConfiguration, pathDatabase: Int?)
+    {
         var rest = afterScheme
-        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
-        var database = 0
+        var database: Int?
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
@@ -154,10 +163,12 @@ public struct RedisConfiguration: Sendable, Hashable {
         guard (1...65535).contains(port) else {
             throw BrokerError(.invalidArgument, "port \(port) out of range in Redis URL \(Self.redacted(url))")
         }
-        return RedisConfiguration(host: host, port: port, username: username, password: password, database: database)
+        let configuration = RedisConfiguration(
+            host: host, port: port, username: username, password: password, database: database ?? 0)
+        return (configuration, database)
     }
 
-    private static func percentDecoded(_ text: Substring) -> String {
+    static func percentDecoded(_ text: Substring) -> String {
         let input = Array(text.utf8)
         var bytes: [UInt8] = []
         var index = 0

@@ -31,6 +31,11 @@ struct ConnectionSetupTests {
             let value = try await broker.string("setup:key")
             #expect(value == "in db 2")
         }
+        // The database as redis-py's URL parameter names it selects the same.
+        try await withRedisBroker(url: "redis://alice:pa%3Ass@\(base)?db=2") { broker in
+            let value = try await broker.string("setup:key")
+            #expect(value == "in db 2")
+        }
         // Wrong credentials: a clear error, not a hang.
         try await withRedisBroker(url: "redis://alice:wrong@\(base)") { broker in
             do {

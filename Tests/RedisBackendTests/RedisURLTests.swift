@@ -60,9 +60,70 @@ struct RedisURLTests {
         #expect(encoded.password == "p/ss?w#d@" && encoded.host == "host" && encoded.database == 2)
         let hash = try RedisConfiguration(url: "redis://:pa#ss@host")  // `#` has no meaning to this parser
         #expect(hash.password == "pa#ss" && hash.host == "host")
-        let queryAt = try RedisConfiguration(url: "redis://host/3?user=a@b")  // an @ in an ignored query
+        let queryAt = try RedisConfiguration(url: "rediss://host/3?ssl_ca_certs=/certs/a@b.pem")  // an @ in the query
         #expect(queryAt.host == "host" && queryAt.database == 3 && queryAt.password == nil)
+        #expect(queryAt.tls?.caFile == "/certs/a@b.pem")
         let user = try RedisConfiguration(url: "redis://us%3Aer:pw@host:7000")
         #expect(user.username == "us:er" && user.password == "pw" && user.port == 7000)
+    }
+
+    // MARK: Query parameters (redis-py's names)
+
+    @Test func theDatabaseMayBeAParameter() throws {
+        #expect(try RedisConfiguration(url: "redis://host?db=4").database == 4)
+        #expect(try RedisConfiguration(url: "redis://host:7000/4?db=4").database == 4)  // both, agreeing
+        #expect(try RedisConfiguration(url: "redis://host/?db=5").database == 5)
+        #expect(try RedisConfiguration(url: "redis://host?").database == 0)  // an empty query
+    }
+
+    @Test(arguments: [
+        ("redis://host/2?db=3", "database 2 in its path and 3 in db="),
+        ("redis://host?db=x", "db is a database number, got 'x'"),
+        ("redis://host?db=-1", "db is a database number"),
+        ("redis://host?db", "db needs a value"),
+        ("redis://host?db=", "db needs a value"),
+        ("redis://host?db=1&db=1", "gives db more than once"),
+        ("redis://host?protocol=3", "RESP2 only"),
+        ("redis://host?socket_timeout=0", "socket_timeout is a number of seconds above 0, got '0'"),
+        ("redis://host?socket_connect_timeout=soon", "socket_connect_timeout is a number of seconds"),
+        ("redis://host?socket_timeout=nan", "socket_timeout is a number of seconds"),
+        ("redis://host?ssl_ca_certs=/ca.pem", "ssl_ca_certs is for TLS: use a rediss:// URL"),
+        ("rediss://host?ssl_cert_reqs=maybe", "ssl_cert_reqs is required, optional or none, got 'maybe'"),
+    ])
+    func aBadParameterIsNamed(url: String, message: String) {
+        do {
+            let configuration = try RedisConfiguration(url: url)
+            Issue.record("accepted \(url) as \(configuration.address)")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains(message), "\(error.message)")
+        }
+    }
+
+    /// Silently ignoring a parameter would hide its intent (`?dB=2` writing to database 0), so
+    /// an unknown one is refused; its name and value are not echoed: either may be a secret.
+    @Test(arguments: ["redis://host?password=hunter2", "redis://host/1?dB=hunter2", "redis://host?hunter2"])
+    func anUnknownParameterIsRefusedWithoutEchoingIt(url: String) {
+        do {
+            _ = try RedisConfiguration(url: url)
+            Issue.record("accepted \(url)")
+        } catch {
+            #expect(error.message.contains("not one Switchboard reads"), "\(error.message)")
+            #expect(error.message.contains(RedisConfiguration.urlParameters.joined(separator: ", ")))
+            #expect(!error.message.contains("hunter2") && !error.message.contains("password"), "\(error.message)")
+        }
+    }
+
+    @Test func tlsAndTimeoutParametersAreApplied() throws {
+        let configuration = try RedisConfiguration(
+            url: "rediss://:pw@host:6380/1?ssl_ca_certs=%2Fetc%2Fmy%20ca.pem&ssl_certfile=/c.pem&ssl_keyfile=/k.pem"
+                + "&socket_connect_timeout=0.25&socket_timeout=7&protocol=2")
+        #expect(configuration.tls == RedisTLS(caFile: "/etc/my ca.pem", certificateFile: "/c.pem", keyFile: "/k.pem"))
+        #expect(configuration.connectTimeout == .milliseconds(250) && configuration.commandTimeout == .seconds(7))
+        #expect(configuration.database == 1 && configuration.password == "pw" && configuration.port == 6380)
+        for (value, verifies) in [("none", false), ("NONE", false), ("required", true), ("optional", true)] {
+            let tls = try RedisConfiguration(url: "rediss://host?ssl_cert_reqs=\(value)").tls
+            #expect(tls?.verifiesCertificate == verifies, "\(value)")
+        }
     }
 }

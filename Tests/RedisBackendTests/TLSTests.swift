@@ -108,6 +108,13 @@ struct TLSTests {
         try await Self.expectRefusal(
             of: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA, by: server,
             saying: "the server asks for a client certificate")
+        // The same through redis-py's URL parameters alone, as a URL written for Python has them.
+        let url = "rediss://127.0.0.1:\(server.port)/0?ssl_ca_certs=\(TLSFixtures.caFile)"
+            + "&ssl_certfile=\(TLSFixtures.clientCertificateFile)&ssl_keyfile=\(TLSFixtures.clientKeyFile)"
+        try await withRedisBroker(url: url) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "connected with the URL's files")
+            #expect(try await broker.get("tls:mutual") == Array("yes".utf8))
+        }
         await server.kill()
     }
 

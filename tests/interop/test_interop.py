@@ -252,6 +252,14 @@ def test_cli_refuses_bad_settings():
          {"JWT_SECRET": SECRET}, "are for TLS: give a rediss:// URL"),
         (["agent", "--redis-cert-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client.pem")], {},
          "--redis-cert-file and --redis-key-file go together"),
+        # URL parameters (redis-py's) are applied or refused, never ignored; files are checked at start.
+        (["agent", "--redis", "redis://127.0.0.1:1/2?db=3"], {}, "database 2 in its path and 3 in db="),
+        (["agent", "--redis", "rediss://127.0.0.1:1?ssl_ca_certs=/nonexistent/ca.pem"], {},
+         "redis: cannot read the CA file /nonexistent/ca.pem: No such file"),
+        (["serve", "--redis", "redis://:hunter2@127.0.0.1:1?ssl_keyfile=/k.pem"], {"JWT_SECRET": SECRET},
+         "ssl_keyfile is for TLS: use a rediss:// URL"),
+        (["serve", "--redis", "redis://:hunter2@127.0.0.1:1?dbx=1"], {"JWT_SECRET": SECRET},
+         "not one Switchboard reads"),
         # The ends of the ranges pass validation: the agent gets as far as wanting a Redis.
         (["agent", "--visibility-timeout", "0.1", "--concurrency", "10000"], {}, "switchboard agent needs a Redis"),
         (["agent", "--visibility-timeout", "86400", "--concurrency", "1"], {}, "switchboard agent needs a Redis"),
@@ -266,6 +274,7 @@ def test_cli_refuses_bad_settings():
         out = subprocess.run([BINARY, *arguments], capture_output=True, text=True, timeout=30, env=full_env)
         expect(out.returncode in (1, 64) and message in out.stderr,
                f"{arguments} {env}: exit {out.returncode}, {out.stderr[-500:]!r}")
+        expect("hunter2" not in out.stderr + out.stdout, f"{arguments}: the password is echoed: {out.stderr[-500:]!r}")
 
 
 def test_agent_raises_open_file_limit():
