@@ -45,10 +45,12 @@ struct KeepAliveDecisionTests {
     }
 }
 
-/// A redis-server with `timeout 1` closes clients that sent no command for a second or two.
-/// With a keep-alive interval of 0.3 s the broker's idle connections (command, subscriber
-/// without channels, idle dedicated, and one blocked in `BLPOP`) outlive 3 s of quiet; without
-/// it the server closes them, so the first test can fail.
+/// A redis-server with `timeout N` closes clients that sent no command for N to N + 1 seconds
+/// (it counts whole seconds). With a keep-alive interval of 0.3 s the broker's idle connections
+/// (command, subscriber without channels, idle dedicated, and one blocked in `BLPOP`) outlive
+/// 4.5 s of quiet under `timeout 2`; without it the server closes them, so the first test can
+/// fail. The main test uses 2 s rather than 1: with 1, a PING held up for 0.7 s (the whole
+/// suite loading two cores) was enough to lose a connection.
 @Suite(
     "Redis keep-alive",
     .enabled(if: RedisTestServer.isConfigured, RedisTestServer.skipReason),
@@ -61,7 +63,7 @@ struct KeepAliveTests {
         try server.start()
         try await withRedisBroker(url: server.url, configure: { $0.keepAliveInterval = .milliseconds(300) }) { broker in
             #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
-            try server.configure(["timeout", "1"])
+            try server.configure(["timeout", "2"])
             // Two dedicated connections at least (run() warms up one of its own meanwhile).
             try await broker.warmUp(dedicatedConnections: 2)
             let before = try server.clients()
@@ -73,7 +75,7 @@ struct KeepAliveTests {
 
             // The quiet time is the condition under test, not an event to wait for: nothing
             // here touches the broker; the server's idle clock runs.
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .milliseconds(4_500))
 
             let after = try server.clients()
             #expect(after.mapValues(\.id) == before.mapValues(\.id), "no connection was closed and reopened")
