@@ -329,8 +329,9 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
 
 def test_rediss_end_to_end():
     """A redis-server that speaks only TLS, with a private CA: `serve --redis rediss://...
-    --redis-ca-file`, the guide's agent over TLS (redis-py), then `switchboard agent` over TLS;
-    a WebSocket client sees each job's lifecycle. A gateway without the CA never connects."""
+    --redis-ca-file`, the guide's agent over TLS (redis-py), then `switchboard agent` over TLS
+    with the very URL redis-py took (`?ssl_ca_certs=`); a WebSocket client sees each job's
+    lifecycle. A gateway without the CA never connects."""
     import shutil
     import subprocess
     import tempfile
@@ -362,7 +363,8 @@ def test_rediss_end_to_end():
             expect(first in guide.processed, guide.processed)
             guide.stop()
             guide = None
-            agent = subprocess.Popen([BINARY, "agent", "--redis", url, "--redis-ca-file", ca],
+            # The URL redis-py was given, CA parameter and all, serves `switchboard agent` too.
+            agent = subprocess.Popen([BINARY, "agent", "--redis", client_url],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             second = create_job(node, bearer, {"amount": 200})
             frames = ws_lifecycle(ws, second)
