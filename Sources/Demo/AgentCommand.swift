@@ -20,7 +20,7 @@ struct AgentCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Redis URL, redis://[user:password@]host:port[/db], or rediss:// for TLS (default: env REDIS_URL or UPSTASH_REDIS_URL).")
+    @Option(help: "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, unix:///path/redis.sock for a local socket (default: env REDIS_URL or UPSTASH_REDIS_URL).")
     var redis: String?
 
     @OptionGroup var redisOptions: RedisOptions

@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Redis URL, redis://[user:password@]host:port[/db], or rediss:// for TLS (default: env REDIS_URL or UPSTASH_REDIS_URL).")
+    @Option(help: "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, unix:///path/redis.sock for a local socket (default: env REDIS_URL or UPSTASH_REDIS_URL).")
     var redis: String?
 
     @Option(parsing: .unconditional, help: "Port to listen on (default: env PORT or 3001; 0 picks a free one).")

@@ -31,6 +31,23 @@ final class HiredisContext {
         redisEnableKeepAlive(context)
     }
 
+    /// Connects to a Unix domain socket (blocking, bounded by `timeout`); call on an I/O
+    /// thread only.
+    init(socketPath path: String, timeout: Duration) throws(BrokerError) {
+        let interval = Self.interval(timeout)
+        guard let context = redisConnectUnixWithTimeout(path, interval) else {
+            throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(path)")
+        }
+        if context.pointee.err != 0 {
+            let message = Self.errorText(context)
+            redisFree(context)
+            throw BrokerError(.connectionFailed, "redis: cannot connect to the socket \(path): \(message)")
+        }
+        self.context = context
+        tunnelFault = nil
+        redisSetTimeout(context, interval)
+    }
+
     /// Wraps a ``TLSTunnel``'s end, which hiredis owns (and closes) from now on, with where
     /// the tunnel keeps what closed it; call on an I/O thread only.
     init(tunnelEnd socket: Int32, fault: TunnelFault, timeout: Duration) throws(BrokerError) {
@@ -43,9 +60,16 @@ final class HiredisContext {
         redisSetTimeout(context, Self.interval(timeout))
     }
 
-    /// A connection to the server `configuration` names: TCP, or TLS through a ``TLSTunnel``.
+    /// A connection to the server `configuration` names: a Unix socket, TCP, or TLS through a
+    /// ``TLSTunnel``.
     static func connect(_ configuration: RedisConfiguration) throws(BrokerError) -> HiredisContext {
         let (host, port, timeout) = (configuration.host, configuration.port, configuration.connectTimeout)
+        if let path = configuration.socketPath {
+            guard configuration.tls == nil else {
+                throw BrokerError(.invalidArgument, "redis: TLS is for TCP; a Unix socket (\(path)) takes none")
+            }
+            return try HiredisContext(socketPath: path, timeout: timeout)
+        }
         guard let tls = configuration.tls else { return try HiredisContext(host: host, port: port, timeout: timeout) }
         let (socket, fault) = try TLSTunnel.open(host: host, port: port, tls: tls, timeout: timeout)
         return try HiredisContext(tunnelEnd: socket, fault: fault, timeout: timeout)

@@ -4,7 +4,7 @@ extension RedisConfiguration {
     /// The URL query parameters ``init(url:)`` reads, spelled as redis-py's `from_url` spells
     /// them, so that a URL written for a Python service works here unchanged.
     public static let urlParameters = [
-        "db", "protocol", "socket_connect_timeout", "socket_timeout",
+        "db", "username", "password", "protocol", "socket_connect_timeout", "socket_timeout",
         "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile",
     ]
 
@@ -48,6 +48,14 @@ extension RedisConfiguration {
                     "the Redis URL names database \(pathDatabase) in its path and \(number) in db=; give one")
             }
             database = number
+        case "username", "password":
+            // redis-py lets either come as a parameter (its `unix://` examples do); the URL's
+            // own credentials are the usual place, and two different answers are refused.
+            let given = name == "username" ? username : password
+            guard given == nil || given == value else {
+                throw BrokerError(.invalidArgument, "the Redis URL gives a \(name) both before its @ and in \(name)=; give one")
+            }
+            if name == "username" { username = value } else { password = value }
         case "protocol":
             // hiredis 0.14 speaks RESP2 only; a service that insists on 3 must be told, not
             // spoken to in 2 behind the user's back.

@@ -7,6 +7,10 @@ public import Broker
 public struct RedisConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
+    /// A Unix domain socket to connect to instead of ``host`` and ``port`` (a `unix://` URL),
+    /// for a Redis on the same machine (its `unixsocket` setting): no TCP stack in between,
+    /// which redis-benchmark measures at about 1.4 times the rate of loopback TCP. No TLS.
+    public var socketPath: String?
     /// The ACL user for `AUTH user password`; `nil` uses `AUTH password` (the default user).
     public var username: String?
     public var password: String?
@@ -53,18 +57,26 @@ public struct RedisConfiguration: Sendable, Hashable {
     public static func redacted(_ url: String) -> String {
         let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { return url }
-        let rest = parts[1]
+        var rest = parts[1]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
-        return parts[0] + "://***" + rest[at...]
+        if let at = rest[..<authorityEnd].lastIndex(of: "@") { rest = "***" + rest[at...] }
+        // A password given as a parameter (`?password=`) is hidden too.
+        if let mark = rest.firstIndex(of: "?") {
+            let pairs = rest[rest.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
+                percentDecoded(pair.prefix { $0 != "=" }) == "password" && pair.contains("=") ? "password=***" : pair
+            }
+            rest = rest[...mark] + pairs.joined(separator: "&")
+        }
+        return parts[0] + "://" + rest
     }
 
     /// Parses `redis://[user:password@]host[:port][/db][?parameters]` (port defaults to 6379, db
     /// to 0), or the same with `rediss://` for TLS with the system's CAs (set ``tls`` for a
-    /// private CA). The parameters are redis-py's (``urlParameters``): `db`, `protocol=2`,
-    /// `socket_connect_timeout` and `socket_timeout` in seconds, and for `rediss://`
-    /// `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths) and `ssl_cert_reqs=none` (see
-    /// ``RedisTLS/verifiesCertificate``); any other is refused.
+    /// private CA), or `unix://[user:password@]/path/to/redis.sock[?parameters]` for a Unix
+    /// socket (``socketPath``). The parameters are redis-py's (``urlParameters``): `db`,
+    /// `username`, `password`, `protocol=2`, `socket_connect_timeout` and `socket_timeout` in
+    /// seconds, and for `rediss://` `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths) and
+    /// `ssl_cert_reqs=none` (see ``RedisTLS/verifiesCertificate``); any other is refused.
     ///
     /// A user name or password holding `/`, `?`, `#` or `:` (in the user name) must be
     /// percent-encoded; an unencoded `@` in the password is read right (up to the last `@`).
@@ -77,15 +89,24 @@ public struct RedisConfiguration: Sendable, Hashable {
             scheme = "redis://"
         } else if lowered.hasPrefix("rediss://") {
             scheme = "rediss://"
+        } else if lowered.hasPrefix("unix://") {
+            scheme = "unix://"
         } else {
             throw BrokerError(
-                .invalidArgument, "a Redis URL starts with redis:// (or rediss:// for TLS), got \(Self.redacted(url))")
+                .invalidArgument,
+                "a Redis URL starts with redis:// (rediss:// for TLS, unix:// for a socket), got \(Self.redacted(url))")
         }
         let afterScheme = Substring(url.dropFirst(scheme.count))
         let queryMark = afterScheme.firstIndex(of: "?")
+        let beforeQuery = afterScheme[..<(queryMark ?? afterScheme.endIndex)]
         let pathDatabase: Int?
         do throws(BrokerError) {
-            (self, pathDatabase) = try Self.parsed(afterScheme[..<(queryMark ?? afterScheme.endIndex)], url: url)
+            if scheme == "unix://" {
+                self = try Self.parsedSocket(beforeQuery)
+                pathDatabase = nil
+            } else {
+                (self, pathDatabase) = try Self.parsed(beforeQuery, url: url)
+            }
             if scheme == "rediss://" { tls = RedisTLS() }
         } catch {
             // An `@` after the authority is almost always the end of credentials whose `/` or
@@ -126,16 +147,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         var username: String?
         var password: String?
         if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
+            (username, password) = Self.credentials(rest[..<at])
             rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = Self.percentDecoded(credentials[..<colon])
-                username = user.isEmpty ? nil : user
-                password = Self.percentDecoded(credentials[credentials.index(after: colon)...])
-            } else if !credentials.isEmpty {
-                // `redis://secret@host`: as redis-cli reads it, a lone credential is the password.
-                password = Self.percentDecoded(credentials)
-            }
         }
         var host = String(rest)
         var port = 6379
@@ -168,6 +181,38 @@ public struct RedisConfiguration: Sendable, Hashable {
         return (configuration, database)
     }
 
+    /// `user:password`, `:password` or `password` (as redis-cli reads a lone credential).
+    private static func credentials(_ text: Substring) -> (username: String?, password: String?) {
+        guard let colon = text.firstIndex(of: ":") else { return (nil, text.isEmpty ? nil : percentDecoded(text)) }
+        let user = percentDecoded(text[..<colon])
+        return (user.isEmpty ? nil : user, percentDecoded(text[text.index(after: colon)...]))
+    }
+
+    /// `[user:password@]/path/to/redis.sock`, what follows `unix://` before the query.
+    private static func parsedSocket(_ text: Substring) throws(BrokerError) -> RedisConfiguration {
+        guard let slash = text.firstIndex(of: "/") else {
+            throw BrokerError(
+                .invalidArgument, "a unix:// Redis URL names the socket's absolute path: unix:///path/to/redis.sock")
+        }
+        var configuration = RedisConfiguration()
+        let authority = text[..<slash]
+        if !authority.isEmpty {
+            guard authority.last == "@" else {
+                throw BrokerError(
+                    .invalidArgument,
+                    "a unix:// Redis URL has no host: write unix:///path/to/redis.sock (three slashes), "
+                        + "with any credentials before the path: unix://:password@/path/to/redis.sock")
+            }
+            (configuration.username, configuration.password) = credentials(authority.dropLast())
+        }
+        let path = percentDecoded(text[slash...])
+        guard path.count > 1 else {
+            throw BrokerError(.invalidArgument, "a unix:// Redis URL names the socket's path: unix:///path/to/redis.sock")
+        }
+        configuration.socketPath = path
+        return configuration
+    }
+
     static func percentDecoded(_ text: Substring) -> String {
         let input = Array(text.utf8)
         var bytes: [UInt8] = []
@@ -187,5 +232,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     }
 
     /// The address for logs, without credentials.
-    public var address: String { "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)" }
+    public var address: String {
+        if let socketPath { return "unix://\(socketPath)?db=\(database)" }
+        return "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)"
+    }
 }

@@ -26,6 +26,15 @@ final class RedisServerProcess: @unchecked Sendable {
 
     var url: String { "redis://127.0.0.1:\(port)" }
 
+    /// Where ``startListeningOnSocket()`` has the server listen.
+    var socketPath: String { directory.appendingPathComponent("redis.sock").path }
+
+    /// Starts the server listening on ``socketPath`` as well as on its port (redis-cli and
+    /// ``cli(_:)`` keep using the port).
+    func startListeningOnSocket() throws {
+        try start(["--unixsocket", socketPath, "--unixsocketperm", "700"])
+    }
+
     static var isAvailable: Bool {
         (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").contains {
             FileManager.default.isExecutableFile(atPath: "\($0)/redis-server")

@@ -102,15 +102,15 @@ struct RedisURLTests {
 
     /// Silently ignoring a parameter would hide its intent (`?dB=2` writing to database 0), so
     /// an unknown one is refused; its name and value are not echoed: either may be a secret.
-    @Test(arguments: ["redis://host?password=hunter2", "redis://host/1?dB=hunter2", "redis://host?hunter2"])
-    func anUnknownParameterIsRefusedWithoutEchoingIt(url: String) {
+    @Test(arguments: [("redis://host?passwd=hunter2", "passwd"), ("redis://host/1?dB=hunter2", "dB"), ("redis://host?hunter2", "")])
+    func anUnknownParameterIsRefusedWithoutEchoingIt(url: String, name: String) {
         do {
             _ = try RedisConfiguration(url: url)
             Issue.record("accepted \(url)")
         } catch {
             #expect(error.message.contains("not one Switchboard reads"), "\(error.message)")
             #expect(error.message.contains(RedisConfiguration.urlParameters.joined(separator: ", ")))
-            #expect(!error.message.contains("hunter2") && !error.message.contains("password"), "\(error.message)")
+            #expect(!error.message.contains("hunter2") && (name.isEmpty || !error.message.contains(name)), "\(error.message)")
         }
     }
 
@@ -125,5 +125,52 @@ struct RedisURLTests {
             let tls = try RedisConfiguration(url: "rediss://host?ssl_cert_reqs=\(value)").tls
             #expect(tls?.verifiesCertificate == verifies, "\(value)")
         }
+    }
+
+    // MARK: unix:// (redis-py's form)
+
+    @Test func aUnixURLNamesTheSocket() throws {
+        let plain = try RedisConfiguration(url: "unix:///run/redis/redis.sock")
+        #expect(plain.socketPath == "/run/redis/redis.sock" && plain.database == 0 && plain.password == nil)
+        #expect(plain.address == "unix:///run/redis/redis.sock?db=0")
+        let full = try RedisConfiguration(url: "UNIX://alice:p%2Fw@/tmp/my%20redis.sock?db=3&socket_timeout=2")
+        #expect(full.socketPath == "/tmp/my redis.sock" && full.username == "alice" && full.password == "p/w")
+        #expect(full.database == 3 && full.commandTimeout == .seconds(2) && full.tls == nil)
+        let lone = try RedisConfiguration(url: "unix://secret@/tmp/redis.sock")  // as redis-cli reads a lone credential
+        #expect(lone.password == "secret" && lone.username == nil)
+        let query = try RedisConfiguration(url: "unix:///tmp/redis.sock?username=bob&password=pw")
+        #expect(query.username == "bob" && query.password == "pw" && query.socketPath == "/tmp/redis.sock")
+        #expect(try RedisConfiguration(url: "redis://host?password=pw").password == "pw")
+        #expect(try RedisConfiguration(url: "redis://:pw@host?password=pw").password == "pw")  // the same twice
+    }
+
+    @Test(arguments: [
+        ("unix://", "names the socket's absolute path"),
+        ("unix:///", "names the socket's path"),
+        ("unix://tmp/redis.sock", "has no host: write unix:///path/to/redis.sock"),
+        ("unix://localhost/tmp/redis.sock", "has no host"),
+        ("unix:///tmp/redis.sock/2", ""),  // a path, not a database: accepted as the socket's path
+        ("unix:///tmp/redis.sock?ssl_ca_certs=/ca.pem", "ssl_ca_certs is for TLS"),
+        ("redis://:s3cr1@host?password=s3cr2", "gives a password both before its @ and in password="),
+        ("http://host", "unix:// for a socket"),
+    ])
+    func aBadUnixURLIsExplained(url: String, message: String) {
+        do {
+            let configuration = try RedisConfiguration(url: url)
+            #expect(message.isEmpty, "accepted \(url) as \(configuration.address)")
+        } catch {
+            #expect(!message.isEmpty && error.message.contains(message), "\(url): \(error.message)")
+            #expect(!error.message.contains("s3cr"), "\(error.message)")
+        }
+    }
+
+    @Test(arguments: [
+        ("unix://:hunter2@/tmp/redis.sock", "unix://***@/tmp/redis.sock"),
+        ("unix:///tmp/redis.sock?db=1&password=hunter2", "unix:///tmp/redis.sock?db=1&password=***"),
+        ("redis://host?pass%77ord=hunter2&db=2", "redis://host?password=***&db=2"),
+        ("redis://host?db=2&password", "redis://host?db=2&password"),  // nothing to hide
+    ])
+    func aPasswordParameterIsHidden(url: String, shown: String) {
+        #expect(RedisConfiguration.redacted(url) == shown)
     }
 }

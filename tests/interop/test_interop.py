@@ -390,6 +390,60 @@ def test_rediss_end_to_end():
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def test_unix_socket_end_to_end():
+    """A redis-server on a Unix socket with a password: `serve --redis unix://:pw@/path?db=3`,
+    the guide's agent given the same URL (redis-py reads it too), then `switchboard agent` on
+    it; a WebSocket client sees each job's lifecycle, and the record is in database 3."""
+    import shutil
+    import subprocess
+    import tempfile
+    from common import BINARY
+    directory = tempfile.mkdtemp(prefix="switchboard-unix-")
+    path = os.path.join(directory, "redis.sock")
+    server = _redis_server(0, directory, "--unixsocket", path, "--unixsocketperm", "700", "--requirepass", "s0cket")
+    url = f"unix://:s0cket@{path}?db=3"
+    node = guide = agent = None
+    try:
+        wait_for(lambda: _redis_answers(url), "the private redis-server on its socket", timeout=20)
+        node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-unix")
+        shown = node.read_banner_line("backend:")
+        expect(path in shown and "s0cket" not in shown, f"the banner names the socket, not the password: {shown}")
+        guide = GuideAgent(url)
+        guide.start()
+        user = f"unix-{uuid.uuid4().hex[:8]}"
+        bearer = token(user)
+        ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+        try:
+            expect(ws.next()["type"] == "connected", "connected")
+            first = create_job(node, bearer, {"amount": 100})
+            expect([f["type"] for f in ws_lifecycle(ws, first)] == LIFECYCLE, "the guide's agent over the socket")
+            expect(first in guide.processed, guide.processed)
+            guide.stop()
+            guide = None
+            agent = subprocess.Popen([BINARY, "agent", "--redis", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            second = create_job(node, bearer, {"amount": 200})
+            frames = ws_lifecycle(ws, second)
+            expect([f["type"] for f in frames] == LIFECYCLE and frames[-1]["payload"]["result"]["fee"] == 4,
+                   "switchboard agent over the socket")
+        finally:
+            ws.close()
+        stored = redis.Redis.from_url(url).get(f"agent:rebalance:job:{second}")
+        expect(stored is not None and json.loads(stored)["status"] == "done", f"the record in database 3: {stored!r}")
+    finally:
+        if guide:
+            guide.stop()
+        if agent:
+            agent.send_signal(signal.SIGTERM)
+            code = agent.wait(timeout=30)
+            expect(code == 0, f"agent exit code {code}: {agent.stderr.read().decode()[-500:]}")
+        if node:
+            code = node.stop()
+            expect(code == 0, f"gateway exit code {code}")
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def test_redis_down_at_start_then_up(redis_url):
     """A gateway started before its Redis answers 503 on /health, then 200 once Redis is up,
     and then serves jobs without a restart."""
@@ -666,6 +720,8 @@ def main():
                    test_redis_keep_alive_outlasts_the_server_timeout)
         runner.run("rediss://: gateway, the guide's agent and switchboard agent over TLS; no CA, no connection",
                    test_rediss_end_to_end)
+        runner.run("unix://: gateway, the guide's agent and switchboard agent on one socket URL (password, db 3)",
+                   test_unix_socket_end_to_end)
         runner.run("Redis down at start: /health 503, then 200 and jobs flow", test_redis_down_at_start_then_up,
                    redis_url)
         runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",

@@ -130,8 +130,8 @@ struct RedisBench: AsyncParsableCommand {
 
     /// redis-benchmark's figures for the same shape (`-q --csv`: `"SET","123456.79",…`).
     private func redisBenchmark(_ configuration: RedisConfiguration, _ shape: Shape) async throws -> [String: Double] {
-        var arguments = [
-            redisBenchmark, "-h", configuration.host, "-p", String(configuration.port),
+        let server = configuration.socketPath.map { ["-s", $0] } ?? ["-h", configuration.host, "-p", String(configuration.port)]
+        var arguments = [redisBenchmark] + server + [
             "-c", String(shape.clients), "-P", String(shape.pipeline), "-n", String(requests),
             "-t", "set,get", "-q", "--csv",
         ]
