@@ -14,38 +14,33 @@ final class HiredisContext {
     private let tunnelFault: TunnelFault?
 
     /// Connects (blocking, bounded by `timeout`); call on an I/O thread only.
-    init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
+    convenience init(host: String, port: Int, timeout: Duration) throws(BrokerError) {
         let interval = Self.interval(timeout)
-        guard let context = redisConnectWithTimeout(host, Int32(port), interval) else {
-            throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(host):\(port)")
-        }
-        if context.pointee.err != 0 {
-            let message = Self.errorText(context)
-            redisFree(context)
-            throw BrokerError(.connectionFailed, "redis: cannot connect to \(host):\(port): \(message)")
-        }
-        self.context = context
-        tunnelFault = nil
-        // Blocking handshake commands must not wait forever either.
-        redisSetTimeout(context, interval)
+        try self.init(opened: redisConnectWithTimeout(host, Int32(port), interval), to: "\(host):\(port)", timeout: interval)
         redisEnableKeepAlive(context)
     }
 
     /// Connects to a Unix domain socket (blocking, bounded by `timeout`); call on an I/O
     /// thread only.
-    init(socketPath path: String, timeout: Duration) throws(BrokerError) {
+    convenience init(socketPath path: String, timeout: Duration) throws(BrokerError) {
         let interval = Self.interval(timeout)
-        guard let context = redisConnectUnixWithTimeout(path, interval) else {
-            throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(path)")
+        try self.init(opened: redisConnectUnixWithTimeout(path, interval), to: "the socket \(path)", timeout: interval)
+    }
+
+    /// Takes a context hiredis just connected to `place`, or throws (and frees it) if it did not.
+    private init(opened context: UnsafeMutablePointer<redisContext>?, to place: String, timeout: timeval) throws(BrokerError) {
+        guard let context else {
+            throw BrokerError(.connectionFailed, "redis: cannot allocate a connection to \(place)")
         }
         if context.pointee.err != 0 {
             let message = Self.errorText(context)
             redisFree(context)
-            throw BrokerError(.connectionFailed, "redis: cannot connect to the socket \(path): \(message)")
+            throw BrokerError(.connectionFailed, "redis: cannot connect to \(place): \(message)")
         }
         self.context = context
         tunnelFault = nil
-        redisSetTimeout(context, interval)
+        // Blocking handshake commands must not wait forever either.
+        redisSetTimeout(context, timeout)
     }
 
     /// Wraps a ``TLSTunnel``'s end, which hiredis owns (and closes) from now on, with where

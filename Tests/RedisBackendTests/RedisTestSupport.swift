@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import Logging
 import RedisBackend
@@ -74,5 +75,54 @@ func nextMessage(_ subscription: Subscription, timeout: Duration = .seconds(10))
         let first = try await group.next() ?? nil
         group.cancelAll()
         return first
+    }
+}
+
+/// The whole broker conformance suite, cases in parallel, on a broker and a peer of
+/// `configuration` (another way to reach a server: TLS, a Unix socket), each first warmed up
+/// with `warmUp` idle dedicated connections, as ``RedisConformanceTests`` runs it on TCP;
+/// then `check`, while the brokers are still connected.
+func runConformanceSuite(
+    over configuration: RedisConfiguration, warmUp: (broker: Int, peer: Int), label: String,
+    then check: () throws -> Void = {}
+) async throws {
+    var configuration = configuration
+    configuration.dedicatedPoolSize = 64
+    var logger = Logger(label: "test.redis.\(label)")
+    logger.logLevel = .warning
+    let broker = RedisBroker(configuration: configuration, logger: logger)
+    let peer = RedisBroker(configuration: configuration, logger: logger)
+    defer {
+        broker.shutdown()
+        peer.shutdown()
+    }
+    #expect(await eventually(timeout: .seconds(20)) { (try? await broker.ping()) != nil }, "the \(label) server answers")
+    try await broker.warmUp(dedicatedConnections: warmUp.broker)
+    try await peer.warmUp(dedicatedConnections: warmUp.peer)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for check in BrokerConformance.cases {
+            group.addTask { try await check.run(on: broker, peer: peer) }
+        }
+        try await group.waitForAll()
+    }
+    try check()
+}
+
+/// With `broker` connected to `server`: a subscription on `channel` hears a message; the
+/// server is killed and started again by `restart`; calls fail meanwhile, then the broker
+/// reconnects on its own and the same subscription hears the next message.
+func expectReconnect(
+    of broker: RedisBroker, killing server: RedisServerProcess, channel: String, restart: () throws -> Void
+) async throws {
+    #expect(await eventually { (try? await broker.ping()) != nil }, "the redis-server came up")
+    try await broker.subscribe(to: channel) { subscription in
+        #expect(try await broker.publish("before", to: channel) == 1)
+        #expect(try await nextMessage(subscription)?.payload == Array("before".utf8))
+        await server.kill()
+        #expect(await eventually { (try? await broker.ping()) == nil }, "calls fail during the outage")
+        try restart()
+        #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
+        #expect(await eventually { ((try? await broker.publish("after", to: channel)) ?? 0) == 1 })
+        #expect(try await nextMessage(subscription)?.payload == Array("after".utf8))
     }
 }

@@ -16,27 +16,10 @@ struct TLSTests {
         try server.startTLS()
         var configuration = try RedisConfiguration(url: "rediss://127.0.0.1:\(server.port)")
         configuration.tls = RedisTLS(caFile: TLSFixtures.caFile)
-        configuration.dedicatedPoolSize = 64
-        var logger = Logger(label: "test.redis.tls")
-        logger.logLevel = .warning
-        let broker = RedisBroker(configuration: configuration, logger: logger)
-        let peer = RedisBroker(configuration: configuration, logger: logger)
-        defer {
-            broker.shutdown()
-            peer.shutdown()
-        }
-        try await eventually("the TLS redis-server answers", within: .seconds(20)) { (try? await broker.ping()) != nil }
         // More idle connections than the plain suite keeps: a blocking case whose waiter has to
         // open one pays a TLS handshake, which under the parallel load could outlast the
         // 60 ms the case gives a waiter to register, and the waiters would be served out of order.
-        try await broker.warmUp(dedicatedConnections: 48)
-        try await peer.warmUp(dedicatedConnections: 16)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for check in BrokerConformance.cases {
-                group.addTask { try await check.run(on: broker, peer: peer) }
-            }
-            try await group.waitForAll()
-        }
+        try await runConformanceSuite(over: configuration, warmUp: (48, 16), label: "tls")
         await server.kill()
     }
 
@@ -164,17 +147,7 @@ struct TLSTests {
         let server = try RedisServerProcess()
         try server.startTLS()
         try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA) { broker in
-            #expect(await eventually { (try? await broker.ping()) != nil }, "the TLS redis-server came up")
-            try await broker.subscribe(to: "tls:channel") { subscription in
-                #expect(try await broker.publish("before", to: "tls:channel") == 1)
-                #expect(try await nextMessage(subscription)?.payload == Array("before".utf8))
-                await server.kill()
-                #expect(await eventually { (try? await broker.ping()) == nil }, "calls fail during the outage")
-                try server.startTLS()
-                #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected over TLS")
-                #expect(await eventually { ((try? await broker.publish("after", to: "tls:channel")) ?? 0) == 1 })
-                #expect(try await nextMessage(subscription)?.payload == Array("after".utf8))
-            }
+            try await expectReconnect(of: broker, killing: server, channel: "tls:channel") { try server.startTLS() }
         }
         await server.kill()
     }

@@ -12,29 +12,13 @@ struct UnixSocketTests {
     func conformanceSuiteOverASocket() async throws {
         let server = try RedisServerProcess()
         try server.startListeningOnSocket()
-        var configuration = try RedisConfiguration(url: "unix://\(server.socketPath)")
-        configuration.dedicatedPoolSize = 64
-        var logger = Logger(label: "test.redis.unix")
-        logger.logLevel = .warning
-        let broker = RedisBroker(configuration: configuration, logger: logger)
-        let peer = RedisBroker(configuration: configuration, logger: logger)
-        defer {
-            broker.shutdown()
-            peer.shutdown()
+        try await runConformanceSuite(
+            over: try RedisConfiguration(url: "unix://\(server.socketPath)"), warmUp: (16, 4), label: "unix"
+        ) {
+            // The brokers are socket clients (redis-cli's own is on TCP).
+            let clients = try server.cli(["CLIENT", "LIST"]).split(separator: "\n")
+            #expect(clients.contains { $0.contains("name=switchboard-commands") && $0.contains("addr=/") }, "\(clients)")
         }
-        #expect(await eventually(timeout: .seconds(20)) { (try? await broker.ping()) != nil }, "the redis-server came up")
-        try await broker.warmUp(dedicatedConnections: 16)
-        try await peer.warmUp(dedicatedConnections: 4)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for check in BrokerConformance.cases {
-                group.addTask { try await check.run(on: broker, peer: peer) }
-            }
-            try await group.waitForAll()
-        }
-        // The server saw socket clients, not TCP ones (redis-cli's own is on TCP).
-        let clients = try server.cli(["CLIENT", "LIST"])
-        #expect(clients.split(separator: "\n").contains { $0.contains("name=switchboard-commands") && $0.contains("addr=/") },
-                "\(clients)")
         await server.kill()
     }
 
@@ -46,15 +30,8 @@ struct UnixSocketTests {
             #expect(await eventually { (try? await broker.ping()) != nil }, "the redis-server came up")
             try await broker.set("unix:key", to: "in db 1")
             #expect(try server.cli(["-n", "1", "GET", "unix:key"]).contains("in db 1"))
-            try await broker.subscribe(to: "unix:channel") { subscription in
-                #expect(try await broker.publish("before", to: "unix:channel") == 1)
-                #expect(try await nextMessage(subscription)?.payload == Array("before".utf8))
-                await server.kill()
-                #expect(await eventually { (try? await broker.ping()) == nil }, "calls fail during the outage")
+            try await expectReconnect(of: broker, killing: server, channel: "unix:channel") {
                 try server.startListeningOnSocket()
-                #expect(await eventually { (try? await broker.ping()) != nil }, "the broker reconnected")
-                #expect(await eventually { ((try? await broker.publish("after", to: "unix:channel")) ?? 0) == 1 })
-                #expect(try await nextMessage(subscription)?.payload == Array("after".utf8))
             }
         }
         await server.kill()

@@ -327,15 +327,48 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _jobs_through_both_agents(node, url, how):
+    """Through `node`, one job run by the guide's agent (redis-py) on `url`, then one run by
+    `switchboard agent --redis url`; a WebSocket client sees each one's lifecycle. Both
+    agents are stopped before it returns (switchboard's with exit 0). Returns the second job's id."""
+    import subprocess
+    from common import BINARY
+    guide = GuideAgent(url)
+    guide.start()
+    agent = None
+    bearer = token(f"agents-{uuid.uuid4().hex[:8]}")
+    ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
+    try:
+        expect(ws.next()["type"] == "connected", "connected")
+        first = create_job(node, bearer, {"amount": 100})
+        expect([f["type"] for f in ws_lifecycle(ws, first)] == LIFECYCLE, f"the guide's agent {how}")
+        expect(first in guide.processed, guide.processed)
+        guide.stop()
+        guide = None
+        agent = subprocess.Popen([BINARY, "agent", "--redis", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        second = create_job(node, bearer, {"amount": 200})
+        frames = ws_lifecycle(ws, second)
+        expect([f["type"] for f in frames] == LIFECYCLE and frames[-1]["payload"]["result"]["fee"] == 4,
+               f"switchboard agent {how}")
+        return second
+    finally:
+        ws.close()
+        if guide:
+            guide.stop()
+        if agent:
+            agent.send_signal(signal.SIGTERM)
+            code = agent.wait(timeout=30)
+            expect(code == 0, f"agent exit code {code}: {agent.stderr.read().decode()[-500:]}")
+
+
 def test_rediss_end_to_end():
     """A redis-server that speaks only TLS, with a private CA: `serve --redis rediss://...
     --redis-ca-file`, the guide's agent over TLS (redis-py), then `switchboard agent` over TLS
     with the very URL redis-py took (`?ssl_ca_certs=`); a WebSocket client sees each job's
     lifecycle. A gateway without the CA never connects."""
     import shutil
-    import subprocess
     import tempfile
-    from common import BINARY, ROOT, free_port
+    from common import ROOT, free_port
     fixtures = os.path.join(ROOT, "Tests", "Fixtures", "TLS")
     ca = os.path.join(fixtures, "ca.pem")
     port = free_port()
@@ -345,42 +378,17 @@ def test_rediss_end_to_end():
                            "--tls-cert-file", os.path.join(fixtures, "server.pem"),
                            "--tls-key-file", os.path.join(fixtures, "server.key"),
                            "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
-    client_url = f"{url}?ssl_ca_certs={ca}"
-    node = untrusting = guide = agent = None
+    node = untrusting = None
     try:
+        client_url = f"{url}?ssl_ca_certs={ca}"
         wait_for(lambda: _redis_answers(client_url), "the private TLS redis-server", timeout=20)
         node = Gateway("--redis", url, "--redis-ca-file", ca, env={"JWT_SECRET": SECRET}, name="gateway-tls")
         untrusting = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-tls-untrusting")
-        guide = GuideAgent(client_url)
-        guide.start()
-        user = f"tls-{uuid.uuid4().hex[:8]}"
-        bearer = token(user)
-        ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
-        try:
-            expect(ws.next()["type"] == "connected", "connected")
-            first = create_job(node, bearer, {"amount": 100})
-            expect([f["type"] for f in ws_lifecycle(ws, first)] == LIFECYCLE, "the guide's agent over TLS")
-            expect(first in guide.processed, guide.processed)
-            guide.stop()
-            guide = None
-            # The URL redis-py was given, CA parameter and all, serves `switchboard agent` too.
-            agent = subprocess.Popen([BINARY, "agent", "--redis", client_url],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            second = create_job(node, bearer, {"amount": 200})
-            frames = ws_lifecycle(ws, second)
-            expect([f["type"] for f in frames] == LIFECYCLE and frames[-1]["payload"]["result"]["fee"] == 4,
-                   "switchboard agent over TLS")
-        finally:
-            ws.close()
+        # The URL redis-py is given, CA parameter and all, serves `switchboard agent` too.
+        _jobs_through_both_agents(node, client_url, "over TLS")
         health = requests.get(f"{untrusting.url}/health", timeout=10)
         expect(health.status_code == 503, f"a gateway without the CA: {health.status_code} {health.text}")
     finally:
-        if guide:
-            guide.stop()
-        if agent:
-            agent.send_signal(signal.SIGTERM)
-            code = agent.wait(timeout=30)
-            expect(code == 0, f"agent exit code {code}: {agent.stderr.read().decode()[-500:]}")
         for gateway in (node, untrusting):
             if gateway:
                 code = gateway.stop()
@@ -395,47 +403,21 @@ def test_unix_socket_end_to_end():
     the guide's agent given the same URL (redis-py reads it too), then `switchboard agent` on
     it; a WebSocket client sees each job's lifecycle, and the record is in database 3."""
     import shutil
-    import subprocess
     import tempfile
-    from common import BINARY
     directory = tempfile.mkdtemp(prefix="switchboard-unix-")
     path = os.path.join(directory, "redis.sock")
     server = _redis_server(0, directory, "--unixsocket", path, "--unixsocketperm", "700", "--requirepass", "s0cket")
     url = f"unix://:s0cket@{path}?db=3"
-    node = guide = agent = None
+    node = None
     try:
         wait_for(lambda: _redis_answers(url), "the private redis-server on its socket", timeout=20)
         node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-unix")
         shown = node.read_banner_line("backend:")
         expect(path in shown and "s0cket" not in shown, f"the banner names the socket, not the password: {shown}")
-        guide = GuideAgent(url)
-        guide.start()
-        user = f"unix-{uuid.uuid4().hex[:8]}"
-        bearer = token(user)
-        ws = WSClient(f"{node.ws_url}/ws?token={bearer}")
-        try:
-            expect(ws.next()["type"] == "connected", "connected")
-            first = create_job(node, bearer, {"amount": 100})
-            expect([f["type"] for f in ws_lifecycle(ws, first)] == LIFECYCLE, "the guide's agent over the socket")
-            expect(first in guide.processed, guide.processed)
-            guide.stop()
-            guide = None
-            agent = subprocess.Popen([BINARY, "agent", "--redis", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            second = create_job(node, bearer, {"amount": 200})
-            frames = ws_lifecycle(ws, second)
-            expect([f["type"] for f in frames] == LIFECYCLE and frames[-1]["payload"]["result"]["fee"] == 4,
-                   "switchboard agent over the socket")
-        finally:
-            ws.close()
+        second = _jobs_through_both_agents(node, url, "over the socket")
         stored = redis.Redis.from_url(url).get(f"agent:rebalance:job:{second}")
         expect(stored is not None and json.loads(stored)["status"] == "done", f"the record in database 3: {stored!r}")
     finally:
-        if guide:
-            guide.stop()
-        if agent:
-            agent.send_signal(signal.SIGTERM)
-            code = agent.wait(timeout=30)
-            expect(code == 0, f"agent exit code {code}: {agent.stderr.read().decode()[-500:]}")
         if node:
             code = node.stop()
             expect(code == 0, f"gateway exit code {code}")
