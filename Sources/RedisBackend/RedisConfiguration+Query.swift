@@ -5,7 +5,7 @@ extension RedisConfiguration {
     /// them, so that a URL written for a Python service works here unchanged.
     public static let urlParameters = [
         "db", "username", "password", "protocol", "socket_connect_timeout", "socket_timeout",
-        "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile",
+        "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
     ]
 
     /// Applies a URL's query (the text after `?`) to a configuration parsed from the rest of
@@ -80,13 +80,22 @@ extension RedisConfiguration {
         case "ssl_ca_certs": tls.caFile = value
         case "ssl_certfile": tls.certificateFile = value
         case "ssl_keyfile": tls.keyFile = value
-        default:  // ssl_cert_reqs, as Python's ssl module names its modes
+        case "ssl_check_hostname":
             switch value.lowercased() {
-            case "required", "optional": tls.verifiesCertificate = true  // a client checks the server either way
-            case "none": tls.verifiesCertificate = false
+            case "true", "1", "yes": tls.verifiesHostname = true
+            case "false", "0", "no": tls.verifiesHostname = false
+            default:
+                throw BrokerError(.invalidArgument, "the Redis URL parameter ssl_check_hostname is true or false, got '\(value)'")
+            }
+        default:  // ssl_cert_reqs, as Python's ssl module names its modes (Celery's docs use CERT_…)
+            switch value.lowercased() {
+            // A client checks the server's certificate either way.
+            case "required", "optional", "cert_required", "cert_optional": tls.verifiesCertificate = true
+            case "none", "cert_none": tls.verifiesCertificate = false
             default:
                 throw BrokerError(
-                    .invalidArgument, "the Redis URL parameter ssl_cert_reqs is required, optional or none, got '\(value)'")
+                    .invalidArgument,
+                    "the Redis URL parameter ssl_cert_reqs is required, optional or none (or CERT_REQUIRED, …), got '\(value)'")
             }
         }
         self.tls = tls

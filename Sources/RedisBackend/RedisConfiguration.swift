@@ -75,8 +75,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// private CA), or `unix://[user:password@]/path/to/redis.sock[?parameters]` for a Unix
     /// socket (``socketPath``). The parameters are redis-py's (``urlParameters``): `db`,
     /// `username`, `password`, `protocol=2`, `socket_connect_timeout` and `socket_timeout` in
-    /// seconds, and for `rediss://` `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths) and
-    /// `ssl_cert_reqs=none` (see ``RedisTLS/verifiesCertificate``); any other is refused.
+    /// seconds, and for `rediss://` `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths),
+    /// `ssl_cert_reqs=none` (see ``RedisTLS/verifiesCertificate``) and `ssl_check_hostname=false`
+    /// (``RedisTLS/verifiesHostname``); any other is refused.
     ///
     /// A user name or password holding `/`, `?`, `#` or `:` (in the user name) must be
     /// percent-encoded; an unencoded `@` in the password is read right (up to the last `@`).

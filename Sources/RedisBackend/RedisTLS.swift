@@ -19,6 +19,11 @@ public struct RedisTLS: Sendable, Hashable {
     /// pose as the server and read it. Only for services that present self-signed certificates
     /// and no CA to trust (Heroku Redis); prefer ``caFile`` whenever there is a CA.
     public var verifiesCertificate: Bool
+    /// `false` checks the server's certificate chain but not that it names the URL's host:
+    /// for a server reached by a name or address its certificate does not list (a private
+    /// endpoint, an SSH tunnel). Weaker than full verification: any certificate the CAs signed
+    /// is accepted. Ignored when ``verifiesCertificate`` is `false`.
+    public var verifiesHostname = true
     /// The client's own certificate (PEM, leaf first, then any intermediates) and its private
     /// key (PEM), for a server that asks clients for one: Redis's `tls-auth-clients yes`, its
     /// default once TLS is on. Both or neither.
@@ -45,7 +50,11 @@ public struct RedisTLS: Sendable, Hashable {
     func clientConfiguration() throws(BrokerError) -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.trustRoots = try trustRoots()
-        if !verifiesCertificate { configuration.certificateVerification = .none }
+        if !verifiesCertificate {
+            configuration.certificateVerification = .none
+        } else if !verifiesHostname {
+            configuration.certificateVerification = .noHostnameVerification
+        }
         switch (certificateFile, keyFile) {
         case (nil, nil):
             break

@@ -88,7 +88,9 @@ struct RedisURLTests {
         ("redis://host?socket_connect_timeout=soon", "socket_connect_timeout is a number of seconds"),
         ("redis://host?socket_timeout=nan", "socket_timeout is a number of seconds"),
         ("redis://host?ssl_ca_certs=/ca.pem", "ssl_ca_certs is for TLS: use a rediss:// URL"),
-        ("rediss://host?ssl_cert_reqs=maybe", "ssl_cert_reqs is required, optional or none, got 'maybe'"),
+        ("rediss://host?ssl_cert_reqs=maybe", "ssl_cert_reqs is required, optional or none (or CERT_REQUIRED, …), got 'maybe'"),
+        ("rediss://host?ssl_check_hostname=maybe", "ssl_check_hostname is true or false, got 'maybe'"),
+        ("redis://host?ssl_check_hostname=false", "ssl_check_hostname is for TLS"),
     ])
     func aBadParameterIsNamed(url: String, message: String) {
         do {
@@ -121,9 +123,16 @@ struct RedisURLTests {
         #expect(configuration.tls == RedisTLS(caFile: "/etc/my ca.pem", certificateFile: "/c.pem", keyFile: "/k.pem"))
         #expect(configuration.connectTimeout == .milliseconds(250) && configuration.commandTimeout == .seconds(7))
         #expect(configuration.database == 1 && configuration.password == "pw" && configuration.port == 6380)
-        for (value, verifies) in [("none", false), ("NONE", false), ("required", true), ("optional", true)] {
+        for (value, verifies) in [
+            ("none", false), ("NONE", false), ("CERT_NONE", false), ("required", true), ("optional", true),
+            ("CERT_REQUIRED", true), ("cert_optional", true),
+        ] {
             let tls = try RedisConfiguration(url: "rediss://host?ssl_cert_reqs=\(value)").tls
             #expect(tls?.verifiesCertificate == verifies, "\(value)")
+        }
+        for (value, verifies) in [("false", false), ("False", false), ("0", false), ("true", true), ("1", true)] {
+            let tls = try RedisConfiguration(url: "rediss://host?ssl_check_hostname=\(value)").tls
+            #expect(tls?.verifiesHostname == verifies && tls?.verifiesCertificate == true, "\(value)")
         }
     }
 

@@ -73,6 +73,12 @@ struct TLSTests {
         }
         try await Self.expectRefusal(
             of: "rediss://127.0.0.2:\(server.port)", configure: Self.trustTestCA, by: server, saying: "not for this host")
+        // redis-py's ssl_check_hostname=false skips the name check only: the chain still counts.
+        let unchecked = "rediss://127.0.0.2:\(server.port)?ssl_check_hostname=false"
+        try await withRedisBroker(url: unchecked + "&ssl_ca_certs=\(TLSFixtures.caFile)") { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, "the name check was skipped")
+        }
+        try await Self.expectRefusal(of: unchecked, by: server, saying: "not signed by a trusted CA")
         await server.kill()
     }
 
