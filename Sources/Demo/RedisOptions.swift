@@ -68,6 +68,8 @@ struct RedisOptions: ParsableArguments {
             }
             if !tls.verifiesCertificate {
                 logger.warning("the Redis server's certificate is not verified (--redis-tls-insecure or ssl_cert_reqs=none)")
+            } else if !tls.verifiesHostname {
+                logger.warning("the Redis server's certificate chain is verified, but not that it names the host (ssl_check_hostname=false)")
             }
         }
         configuration.keepAliveInterval = redisKeepAlive == 0 ? nil : DurationText.seconds(redisKeepAlive)
