@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Broker
 import Logging
@@ -20,13 +21,21 @@ struct RedisOptions: ParsableArguments {
         valueName: "path"))
     var redisCertFile: String?
 
-    @Option(help: ArgumentHelp("PEM private key of --redis-cert-file.", valueName: "path"))
+    @Option(help: ArgumentHelp(
+        "PEM private key of --redis-cert-file (an encrypted one takes its passphrase from env REDIS_KEY_PASSPHRASE).",
+        valueName: "path"))
     var redisKeyFile: String?
 
     @Flag(help: ArgumentHelp(
         "Accept any certificate from a rediss:// server: encrypted, but not safe from impersonation.",
         discussion: "Only for a service with self-signed certificates and no CA to give (Heroku Redis); prefer --redis-ca-file."))
     var redisTLSInsecure = false
+
+    /// The passphrase of an encrypted client key, from the environment rather than a flag: a
+    /// flag's value shows in `ps` to every user of the machine.
+    static var keyPassphrase: String? {
+        ProcessInfo.processInfo.environment["REDIS_KEY_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     private var givesTLS: Bool { redisCAFile != nil || redisCertFile != nil || redisKeyFile != nil || redisTLSInsecure }
 
@@ -38,7 +47,10 @@ struct RedisOptions: ParsableArguments {
         // Checked here too, so that a bad file is named even when no Redis URL is given.
         if givesTLS {
             do {
-                try RedisTLS(caFile: redisCAFile, certificateFile: redisCertFile, keyFile: redisKeyFile).check()
+                try RedisTLS(
+                    caFile: redisCAFile, certificateFile: redisCertFile, keyFile: redisKeyFile,
+                    keyPassphrase: Self.keyPassphrase
+                ).check()
             } catch {
                 throw ValidationError(error.message)
             }
@@ -59,6 +71,9 @@ struct RedisOptions: ParsableArguments {
             if let redisCertFile, let redisKeyFile { (tls.certificateFile, tls.keyFile) = (redisCertFile, redisKeyFile) }
             if redisTLSInsecure { tls.verifiesCertificate = false }
             configuration.tls = tls
+        }
+        if configuration.tls?.keyFile != nil, configuration.tls?.keyPassphrase == nil {
+            configuration.tls?.keyPassphrase = Self.keyPassphrase
         }
         if let tls = configuration.tls {
             do {

@@ -5,7 +5,7 @@ extension RedisConfiguration {
     /// them, so that a URL written for a Python service works here unchanged.
     public static let urlParameters = [
         "db", "username", "password", "protocol", "socket_connect_timeout", "socket_timeout",
-        "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
+        "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
     ]
 
     /// Applies a URL's query (the text after `?`) to a configuration parsed from the rest of
@@ -80,6 +80,7 @@ extension RedisConfiguration {
         case "ssl_ca_certs": tls.caFile = value
         case "ssl_certfile": tls.certificateFile = value
         case "ssl_keyfile": tls.keyFile = value
+        case "ssl_password": tls.keyPassphrase = value
         case "ssl_check_hostname":
             switch value.lowercased() {
             case "true", "1", "yes": tls.verifiesHostname = true

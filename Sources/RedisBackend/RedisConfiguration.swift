@@ -60,10 +60,11 @@ public struct RedisConfiguration: Sendable, Hashable {
         var rest = parts[1]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
         if let at = rest[..<authorityEnd].lastIndex(of: "@") { rest = "***" + rest[at...] }
-        // A password given as a parameter (`?password=`) is hidden too.
+        // A password given as a parameter (`?password=`, `?ssl_password=` for a key) is hidden too.
         if let mark = rest.firstIndex(of: "?") {
             let pairs = rest[rest.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
-                percentDecoded(pair.prefix { $0 != "=" }) == "password" && pair.contains("=") ? "password=***" : pair
+                let name = percentDecoded(pair.prefix { $0 != "=" })
+                return ["password", "ssl_password"].contains(name) && pair.contains("=") ? Substring(name + "=***") : pair
             }
             rest = rest[...mark] + pairs.joined(separator: "&")
         }
@@ -76,6 +77,7 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// socket (``socketPath``). The parameters are redis-py's (``urlParameters``): `db`,
     /// `username`, `password`, `protocol=2`, `socket_connect_timeout` and `socket_timeout` in
     /// seconds, and for `rediss://` `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths),
+    /// `ssl_password` (the key's passphrase),
     /// `ssl_cert_reqs=none` (see ``RedisTLS/verifiesCertificate``) and `ssl_check_hostname=false`
     /// (``RedisTLS/verifiesHostname``); any other is refused.
     ///

@@ -29,13 +29,18 @@ public struct RedisTLS: Sendable, Hashable {
     /// default once TLS is on. Both or neither.
     public var certificateFile: String?
     public var keyFile: String?
+    /// The passphrase of an encrypted ``keyFile`` (`-----BEGIN ENCRYPTED PRIVATE KEY-----`);
+    /// `nil` for a key stored in the clear.
+    public var keyPassphrase: String?
 
     public init(
-        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, verifiesCertificate: Bool = true
+        caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, keyPassphrase: String? = nil,
+        verifiesCertificate: Bool = true
     ) {
         self.caFile = caFile
         self.certificateFile = certificateFile
         self.keyFile = keyFile
+        self.keyPassphrase = keyPassphrase
         self.verifiesCertificate = verifiesCertificate
     }
 
@@ -65,11 +70,7 @@ public struct RedisTLS: Sendable, Hashable {
                 throw BrokerError(
                     .invalidArgument, "redis: \(certificateFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
             }
-            guard let key = try? NIOSSLPrivateKey(file: keyFile, format: .pem) else {
-                throw BrokerError(
-                    .invalidArgument,
-                    "redis: \(keyFile) holds no PEM private key readable without a passphrase (-----BEGIN PRIVATE KEY-----)")
-            }
+            let key = try Self.privateKey(keyFile, passphrase: keyPassphrase)
             configuration.certificateChain = chain.map { .certificate($0) }
             configuration.privateKey = .privateKey(key)
         default:
@@ -86,6 +87,23 @@ public struct RedisTLS: Sendable, Hashable {
             throw BrokerError(.invalidArgument, "redis: \(caFile) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
         return .certificates(certificates)
+    }
+
+    private static func privateKey(_ file: String, passphrase: String?) throws(BrokerError) -> NIOSSLPrivateKey {
+        guard let passphrase else {
+            guard let key = try? NIOSSLPrivateKey(file: file, format: .pem) else {
+                throw BrokerError(
+                    .invalidArgument,
+                    "redis: \(file) holds no PEM private key readable without a passphrase (-----BEGIN PRIVATE KEY-----); "
+                        + "for an encrypted key give its passphrase (ssl_password=, env REDIS_KEY_PASSPHRASE)")
+            }
+            return key
+        }
+        let bytes = Array(passphrase.utf8)
+        guard let key = try? NIOSSLPrivateKey(file: file, format: .pem, passphraseCallback: { $0(bytes) }) else {
+            throw BrokerError(.invalidArgument, "redis: \(file) holds no PEM private key that the passphrase given decrypts")
+        }
+        return key
     }
 
     private static func checkReadable(_ path: String, _ role: String) throws(BrokerError) {

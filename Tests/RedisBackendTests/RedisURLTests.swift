@@ -178,6 +178,7 @@ struct RedisURLTests {
         ("unix:///tmp/redis.sock?db=1&password=hunter2", "unix:///tmp/redis.sock?db=1&password=***"),
         ("redis://host?pass%77ord=hunter2&db=2", "redis://host?password=***&db=2"),
         ("redis://host?db=2&password", "redis://host?db=2&password"),  // nothing to hide
+        ("rediss://host?ssl_keyfile=/k.pem&ssl_password=hunter2", "rediss://host?ssl_keyfile=/k.pem&ssl_password=***"),
     ])
     func aPasswordParameterIsHidden(url: String, shown: String) {
         #expect(RedisConfiguration.redacted(url) == shown)

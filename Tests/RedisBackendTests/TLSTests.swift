@@ -97,9 +97,11 @@ struct TLSTests {
         try await Self.expectRefusal(
             of: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA, by: server,
             saying: "the server asks for a client certificate")
-        // The same through redis-py's URL parameters alone, as a URL written for Python has them.
+        // The same through redis-py's URL parameters alone, as a URL written for Python has
+        // them, with the key encrypted and its passphrase given.
         let url = "rediss://127.0.0.1:\(server.port)/0?ssl_ca_certs=\(TLSFixtures.caFile)"
-            + "&ssl_certfile=\(TLSFixtures.clientCertificateFile)&ssl_keyfile=\(TLSFixtures.clientKeyFile)"
+            + "&ssl_certfile=\(TLSFixtures.clientCertificateFile)&ssl_keyfile=\(TLSFixtures.clientEncryptedKeyFile)"
+            + "&ssl_password=\(TLSFixtures.clientKeyPassphrase)"
         try await withRedisBroker(url: url) { broker in
             #expect(await eventually { (try? await broker.ping()) != nil }, "connected with the URL's files")
             let value = try await broker.get("tls:mutual")
@@ -161,6 +163,10 @@ struct TLSTests {
     @Test func filesAreCheckedWhenAsked() throws {
         try RedisTLS(caFile: TLSFixtures.caFile).check()
         try Self.clientTLS.check()
+        try RedisTLS(
+            certificateFile: TLSFixtures.clientCertificateFile, keyFile: TLSFixtures.clientEncryptedKeyFile,
+            keyPassphrase: TLSFixtures.clientKeyPassphrase
+        ).check()
         let (certificate, key) = (TLSFixtures.clientCertificateFile, TLSFixtures.clientKeyFile)
         let cases: [(RedisTLS, String)] = [
             (RedisTLS(caFile: "/nonexistent/ca.pem"), "cannot read the CA file /nonexistent/ca.pem: No such file"),
@@ -172,6 +178,10 @@ struct TLSTests {
             (RedisTLS(certificateFile: certificate, keyFile: TLSFixtures.caFile), "holds no PEM private key"),
             (RedisTLS(certificateFile: certificate, keyFile: "/nonexistent/key.pem"),
              "cannot read the client key file /nonexistent/key.pem"),
+            (RedisTLS(certificateFile: certificate, keyFile: TLSFixtures.clientEncryptedKeyFile),
+             "readable without a passphrase (-----BEGIN PRIVATE KEY-----); for an encrypted key give its passphrase"),
+            (RedisTLS(certificateFile: certificate, keyFile: TLSFixtures.clientEncryptedKeyFile, keyPassphrase: "wrong"),
+             "holds no PEM private key that the passphrase given decrypts"),
         ]
         for (tls, message) in cases {
             do {
@@ -223,6 +233,9 @@ enum TLSFixtures {
     static let serverKeyFile = directory.appendingPathComponent("server.key").path
     static let clientCertificateFile = directory.appendingPathComponent("client.pem").path
     static let clientKeyFile = directory.appendingPathComponent("client.key").path
+    /// `client.key` encrypted with ``clientKeyPassphrase``.
+    static let clientEncryptedKeyFile = directory.appendingPathComponent("client-encrypted.key").path
+    static let clientKeyPassphrase = "test-passphrase"
 }
 
 extension RedisServerProcess {

@@ -252,6 +252,17 @@ def test_cli_refuses_bad_settings():
          {"JWT_SECRET": SECRET}, "are for TLS: give a rediss:// URL"),
         (["agent", "--redis-cert-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client.pem")], {},
          "--redis-cert-file and --redis-key-file go together"),
+        # An encrypted client key takes its passphrase from the environment, never from a flag.
+        (["agent", "--redis", "rediss://127.0.0.1:1", "--redis-cert-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client.pem"),
+          "--redis-key-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client-encrypted.key")], {},
+         "for an encrypted key give its passphrase"),
+        (["agent", "--redis", "rediss://127.0.0.1:1", "--redis-cert-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client.pem"),
+          "--redis-key-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client-encrypted.key")],
+         {"REDIS_KEY_PASSPHRASE": "hunter2"}, "holds no PEM private key that the passphrase given decrypts"),
+        # The right passphrase passes the key's check: what stops it then is the URL's scheme.
+        (["agent", "--redis", "redis://127.0.0.1:1", "--redis-cert-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client.pem"),
+          "--redis-key-file", os.path.join(ROOT, "Tests", "Fixtures", "TLS", "client-encrypted.key")],
+         {"REDIS_KEY_PASSPHRASE": "test-passphrase"}, "are for TLS: give a rediss:// URL"),
         # URL parameters (redis-py's) are applied or refused, never ignored; files are checked at start.
         (["agent", "--redis", "redis://127.0.0.1:1/2?db=3"], {}, "database 2 in its path and 3 in db="),
         (["agent", "--redis", "rediss://127.0.0.1:1?ssl_ca_certs=/nonexistent/ca.pem"], {},
