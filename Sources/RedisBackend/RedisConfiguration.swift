@@ -240,3 +240,14 @@ public struct RedisConfiguration: Sendable, Hashable {
         return "\(tls == nil ? "redis" : "rediss")://\(host):\(port)/\(database)"
     }
 }
+
+extension RedisConfiguration: CustomStringConvertible {
+    /// Where and how, without the password: safe for logs (`print(configuration)` included).
+    public var description: String {
+        var text = address
+        if let username { text += ", user \(username)" }
+        if password != nil { text += ", password ***" }
+        if let tls { text += ", \(tls)" }
+        return text
+    }
+}

@@ -112,3 +112,19 @@ public struct RedisTLS: Sendable, Hashable {
         }
     }
 }
+
+extension RedisTLS: CustomStringConvertible {
+    /// The settings without the key's passphrase: safe for logs.
+    public var description: String {
+        var parts = ["TLS"]
+        if let caFile { parts.append("CA \(caFile)") }
+        if let certificateFile { parts.append("certificate \(certificateFile)") }
+        if let keyFile { parts.append("key \(keyFile)" + (keyPassphrase == nil ? "" : " (passphrase ***)")) }
+        if !verifiesCertificate {
+            parts.append("certificate not verified")
+        } else if !verifiesHostname {
+            parts.append("host name not verified")
+        }
+        return parts.joined(separator: " ")
+    }
+}

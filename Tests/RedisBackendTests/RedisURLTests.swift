@@ -183,4 +183,13 @@ struct RedisURLTests {
     func aPasswordParameterIsHidden(url: String, shown: String) {
         #expect(RedisConfiguration.redacted(url) == shown)
     }
+
+    /// A configuration printed (a log line, a debugger) shows no secret.
+    @Test func aPrintedConfigurationHidesItsSecrets() throws {
+        let configuration = try RedisConfiguration(
+            url: "rediss://alice:hunter2@host:6380/2?ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_password=hunter3")
+        let printed = "\(configuration)"
+        #expect(printed == "rediss://host:6380/2, user alice, password ***, TLS certificate /c.pem key /k.pem (passphrase ***)")
+        #expect(!String(describing: [configuration]).contains("hunter"))
+    }
 }
