@@ -27,11 +27,8 @@ struct TLSTests {
     func aHostNameIsCheckedAgainstTheCertificate() async throws {
         let server = try RedisServerProcess()
         try server.startTLS()
-        try await withRedisBroker(url: "rediss://localhost:\(server.port)", configure: Self.trustTestCA) { broker in
-            #expect(await eventually { (try? await broker.ping()) != nil }, "localhost is in the certificate")
-            try await broker.set("tls:key", to: "value")
-            #expect(try await broker.get("tls:key") == Array("value".utf8))
-        }
+        try await Self.expectWorkingConnection(
+            to: "rediss://localhost:\(server.port)", configure: Self.trustTestCA, "localhost is in the certificate")
         // The closed broker's TLS connections are closed too: redis-cli's is the only one left.
         #expect(await eventually { (try? server.tlsCLI(["INFO", "clients"]))?.contains("connected_clients:1\r") == true },
                 "no TLS connection left behind")
@@ -53,13 +50,9 @@ struct TLSTests {
     func anUnverifiedConnectionTakesAnyCertificate() async throws {
         let server = try RedisServerProcess()
         try server.startTLS(bind: ["127.0.0.1", "127.0.0.2"])
-        try await withRedisBroker(
-            url: "rediss://127.0.0.2:\(server.port)", configure: { $0.tls = RedisTLS(verifiesCertificate: false) }
-        ) { broker in
-            #expect(await eventually { (try? await broker.ping()) != nil }, "connected without verifying")
-            try await broker.set("tls:unverified", to: "yes")
-            #expect(try await broker.get("tls:unverified") == Array("yes".utf8))
-        }
+        try await Self.expectWorkingConnection(
+            to: "rediss://127.0.0.2:\(server.port)", configure: { $0.tls = RedisTLS(verifiesCertificate: false) },
+            "connected without verifying")
         await server.kill()
     }
 
@@ -88,12 +81,9 @@ struct TLSTests {
     func aServerThatAsksForAClientCertificateGetsOne() async throws {
         let server = try RedisServerProcess()
         try server.startTLS(askingClientsForCertificates: true)
-        try await withRedisBroker(url: "rediss://127.0.0.1:\(server.port)", configure: Self.presentClientCertificate) {
-            broker in
-            #expect(await eventually { (try? await broker.ping()) != nil }, "connected with a client certificate")
-            try await broker.set("tls:mutual", to: "yes")
-            #expect(try await broker.get("tls:mutual") == Array("yes".utf8))
-        }
+        try await Self.expectWorkingConnection(
+            to: "rediss://127.0.0.1:\(server.port)", configure: Self.presentClientCertificate,
+            "connected with a client certificate")
         try await Self.expectRefusal(
             of: "rediss://127.0.0.1:\(server.port)", configure: Self.trustTestCA, by: server,
             saying: "the server asks for a client certificate")
@@ -102,11 +92,7 @@ struct TLSTests {
         let url = "rediss://127.0.0.1:\(server.port)/0?ssl_ca_certs=\(TLSFixtures.caFile)"
             + "&ssl_certfile=\(TLSFixtures.clientCertificateFile)&ssl_keyfile=\(TLSFixtures.clientEncryptedKeyFile)"
             + "&ssl_password=\(TLSFixtures.clientKeyPassphrase)"
-        try await withRedisBroker(url: url) { broker in
-            #expect(await eventually { (try? await broker.ping()) != nil }, "connected with the URL's files")
-            let value = try await broker.get("tls:mutual")
-            #expect(value == Array("yes".utf8))
-        }
+        try await Self.expectWorkingConnection(to: url, "connected with the URL's files")
         await server.kill()
     }
 
@@ -195,6 +181,19 @@ struct TLSTests {
 
     private static let clientTLS = RedisTLS(
         caFile: TLSFixtures.caFile, certificateFile: TLSFixtures.clientCertificateFile, keyFile: TLSFixtures.clientKeyFile)
+
+    /// A broker for `url` connects (`what` says why it should), and a value it writes reads back.
+    private static func expectWorkingConnection(
+        to url: String, configure: (inout RedisConfiguration) -> Void = { _ in }, _ what: Comment
+    ) async throws {
+        try await withRedisBroker(url: url, configure: configure) { broker in
+            #expect(await eventually { (try? await broker.ping()) != nil }, what)
+            let key = "tls:\(UUID().uuidString)"
+            try await broker.set(key, to: "yes")
+            let value = try await broker.get(key)
+            #expect(value == Array("yes".utf8))
+        }
+    }
 
     private static func trustTestCA(_ configuration: inout RedisConfiguration) {
         configuration.tls = RedisTLS(caFile: TLSFixtures.caFile)
