@@ -7,9 +7,10 @@ import RedisBackend
 /// Redis settings that `serve` and `agent` share beside the URL.
 struct RedisOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Seconds a Redis connection may send nothing before it sends a PING; 0 sends none.",
-        discussion: "Keep it below the server's own 'timeout' setting (CONFIG GET timeout; 0 there means none), which closes a client that sent nothing for that long."))
-    var redisKeepAlive = 30.0
+        "Seconds a Redis connection may send nothing before it sends a PING; 0 sends none (default: the URL's health_check_interval, else 30).",
+        discussion: "Keep it below the server's own 'timeout' setting (CONFIG GET timeout; 0 there means none), which closes a client that sent nothing for that long.",
+        valueName: "seconds"))
+    var redisKeepAlive: Double?
 
     @Option(help: ArgumentHelp(
         "PEM file of the CA certificates that sign a rediss:// server's certificate (default: the system's CAs).",
@@ -40,7 +41,7 @@ struct RedisOptions: ParsableArguments {
     private var givesTLS: Bool { redisCAFile != nil || redisCertFile != nil || redisKeyFile != nil || redisTLSInsecure }
 
     func validate() throws {
-        try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING")
+        if let redisKeepAlive { try FlagRange.check(seconds: redisKeepAlive, flag: "--redis-keep-alive", zero: "no PING") }
         if (redisCertFile == nil) != (redisKeyFile == nil) {
             throw ValidationError("--redis-cert-file and --redis-key-file go together")
         }
@@ -58,7 +59,8 @@ struct RedisOptions: ParsableArguments {
     }
 
     /// A Redis broker for `url` with these settings. A flag overrides what the URL's
-    /// parameters say about the same thing (`--redis-ca-file` over `ssl_ca_certs`, …).
+    /// parameters say about the same thing (`--redis-ca-file` over `ssl_ca_certs`,
+    /// `--redis-keep-alive` over `health_check_interval`, …).
     func broker(url: String, logger: Logger) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
         if givesTLS {
@@ -87,7 +89,7 @@ struct RedisOptions: ParsableArguments {
                 logger.warning("the Redis server's certificate chain is verified, but not that it names the host (ssl_check_hostname=false)")
             }
         }
-        configuration.keepAliveInterval = redisKeepAlive == 0 ? nil : DurationText.seconds(redisKeepAlive)
+        if let redisKeepAlive { configuration.keepAliveInterval = redisKeepAlive == 0 ? nil : DurationText.seconds(redisKeepAlive) }
         return RedisBroker(configuration: configuration, logger: logger)
     }
 }

@@ -5,7 +5,8 @@ extension RedisConfiguration {
     /// them, so that a URL written for a Python service works here unchanged.
     public static let urlParameters = [
         "db", "username", "password", "protocol", "socket_connect_timeout", "socket_timeout",
-        "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
+        "health_check_interval", "client_name", "ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile",
+        "ssl_password", "ssl_check_hostname",
     ]
 
     /// Applies a URL's query (the text after `?`) to a configuration parsed from the rest of
@@ -67,6 +68,17 @@ extension RedisConfiguration {
             connectTimeout = try Self.seconds(value, name)
         case "socket_timeout":
             commandTimeout = try Self.seconds(value, name)
+        case "health_check_interval":
+            // redis-py pings a connection idle this long before using it; here the idle
+            // connection pings by itself (0: never, as redis-py's default).
+            keepAliveInterval = Double(value) == 0 ? nil : try Self.seconds(value, name)
+        case "client_name":
+            guard value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                throw BrokerError(
+                    .invalidArgument,
+                    "the Redis URL parameter client_name takes printable ASCII without spaces (Redis refuses others)")
+            }
+            clientName = value
         default:
             try applyTLS(name, value)
         }

@@ -40,6 +40,10 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// does not time out blocked clients). An unanswered `PING` resets the connection after
     /// ``commandTimeout``, which also finds a hung server on an idle connection.
     public var keepAliveInterval: Duration? = .seconds(30)
+    /// The prefix of every connection's name in `CLIENT LIST`: `<clientName>-commands`,
+    /// `-subscriber`, `-dedicated-<n>`, so that an operator can tell this process's connections
+    /// from others'. Printable ASCII without spaces (Redis refuses others at `CLIENT SETNAME`).
+    public var clientName = "switchboard"
 
     public init(host: String = "127.0.0.1", port: Int = 6379, username: String? = nil, password: String? = nil,
                 database: Int = 0, tls: RedisTLS? = nil) {
@@ -76,7 +80,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// private CA), or `unix://[user:password@]/path/to/redis.sock[?parameters]` for a Unix
     /// socket (``socketPath``). The parameters are redis-py's (``urlParameters``): `db`,
     /// `username`, `password`, `protocol=2`, `socket_connect_timeout` and `socket_timeout` in
-    /// seconds, and for `rediss://` `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths),
+    /// seconds, `health_check_interval` (seconds, ``keepAliveInterval``; 0 sends no `PING`),
+    /// `client_name` (``clientName``), and for `rediss://` `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (paths),
     /// `ssl_password` (the key's passphrase),
     /// `ssl_cert_reqs=none` (see ``RedisTLS/verifiesCertificate``) and `ssl_check_hostname=false`
     /// (``RedisTLS/verifiesHostname``); any other is refused.

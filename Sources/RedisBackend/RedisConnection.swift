@@ -290,7 +290,7 @@ final class RedisConnection: Sendable {
             }
         }
         if configuration.database != 0 { _ = try run(["SELECT", String(configuration.database)]) }
-        _ = try run(["CLIENT", "SETNAME", "switchboard-\(setup.name)"])
+        _ = try run(["CLIENT", "SETNAME", "\(configuration.clientName)-\(setup.name)"])
         guard case .integer(let clientID) = try run(["CLIENT", "ID"]) else {
             throw BrokerError(.unexpectedReply, "redis: CLIENT ID did not answer an integer")
         }

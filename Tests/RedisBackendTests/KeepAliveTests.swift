@@ -144,6 +144,21 @@ struct KeepAliveTests {
         // The measure can see pings: idle now, the connection soon sends one.
         #expect(await eventually { ((try? server.pingCalls()) ?? 0) >= 1 })
     }
+
+    /// A URL written for redis-py sets the interval (`health_check_interval`) and the
+    /// connections' names (`client_name`) here too. The broker is not run: one connection.
+    @Test(.timeLimit(.minutes(1)))
+    func theURLsHealthCheckIntervalAndClientNameApply() async throws {
+        let server = try RedisServerProcess()
+        try server.start()
+        let broker = try RedisBroker(url: server.url + "?client_name=billing&health_check_interval=0.3")
+        defer { broker.shutdown() }
+        #expect(await eventually { (try? await broker.ping()) != nil }, "the private redis-server came up")
+        #expect(try server.clients()["billing-commands"] != nil && server.clients()["switchboard-commands"] == nil)
+        // The default interval (30 s) would not ping within the test's minute.
+        #expect(await eventually(timeout: .seconds(10)) { (try? server.clients())?["billing-commands"]?.lastCommand == "ping" })
+        await server.kill()
+    }
 }
 
 extension RedisServerProcess {

@@ -87,6 +87,9 @@ struct RedisURLTests {
         ("redis://host?socket_timeout=0", "socket_timeout is a number of seconds above 0, got '0'"),
         ("redis://host?socket_connect_timeout=soon", "socket_connect_timeout is a number of seconds"),
         ("redis://host?socket_timeout=nan", "socket_timeout is a number of seconds"),
+        ("redis://host?health_check_interval=-5", "health_check_interval is a number of seconds"),
+        ("redis://host?health_check_interval=often", "health_check_interval is a number of seconds"),
+        ("redis://host?client_name=my%20app", "client_name takes printable ASCII without spaces"),
         ("redis://host?ssl_ca_certs=/ca.pem", "ssl_ca_certs is for TLS: use a rediss:// URL"),
         ("rediss://host?ssl_cert_reqs=maybe", "ssl_cert_reqs is required, optional or none (or CERT_REQUIRED, …), got 'maybe'"),
         ("rediss://host?ssl_check_hostname=maybe", "ssl_check_hostname is true or false, got 'maybe'"),
@@ -142,6 +145,18 @@ struct RedisURLTests {
             let tls = try RedisConfiguration(url: "rediss://host?ssl_check_hostname=\(value)").tls
             #expect(tls?.verifiesHostname == verifies && tls?.verifiesCertificate == true, "\(value)")
         }
+    }
+
+    /// redis-py's health checks map to keep-alive PINGs (0: none, as in redis-py), its
+    /// client name to the prefix of the connections' names.
+    @Test func healthCheckAndClientNameParametersAreApplied() throws {
+        let defaults = try RedisConfiguration(url: "redis://host")
+        #expect(defaults.keepAliveInterval == .seconds(30) && defaults.clientName == "switchboard")
+        let given = try RedisConfiguration(url: "redis://host?health_check_interval=15&client_name=billing-gw%3A1")
+        #expect(given.keepAliveInterval == .seconds(15) && given.clientName == "billing-gw:1")
+        #expect(try RedisConfiguration(url: "redis://host?health_check_interval=0.5").keepAliveInterval == .milliseconds(500))
+        #expect(try RedisConfiguration(url: "redis://host?health_check_interval=0").keepAliveInterval == nil)
+        #expect(try RedisConfiguration(url: "redis://host?health_check_interval=0.0").keepAliveInterval == nil)
     }
 
     // MARK: unix:// (redis-py's form)

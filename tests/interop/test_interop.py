@@ -306,8 +306,9 @@ def test_agent_raises_open_file_limit():
 
 def test_redis_keep_alive_outlasts_the_server_timeout():
     """A redis-server that closes clients silent for 2 s (`timeout 2`): with `--redis-keep-alive
-    0.5` a quiet gateway's command connection lives on; with 0 (no PING) it is closed and
-    opened again, so the flag is what keeps it."""
+    0.5`, or a URL's `health_check_interval=0.5` (redis-py's name), a quiet gateway's command
+    connection lives on; with the flag at 0 (no PING), which wins over the URL, it is closed and
+    opened again, so the setting is what keeps it. The URL's `client_name` names the connections."""
     import shutil
     import subprocess
     import tempfile
@@ -318,17 +319,20 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
     server = _redis_server(port, directory, "--timeout", "2")
     try:
         wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
-        for keep_alive, kept in (("0.5", True), ("0", False)):
-            node = Gateway("--redis", url, "--redis-keep-alive", keep_alive, env={"JWT_SECRET": SECRET},
-                           name=f"gateway-keepalive-{keep_alive}")
+        cases = ((["--redis-keep-alive", "0.5"], "", "switchboard", True),
+                 ([], "?health_check_interval=0.5&client_name=gw-from-url", "gw-from-url", True),
+                 (["--redis-keep-alive", "0"], "?health_check_interval=0.5", "switchboard", False))
+        for number, (flags, query, name, kept) in enumerate(cases):
+            node = Gateway("--redis", url + query, *flags, env={"JWT_SECRET": SECRET},
+                           name=f"gateway-keepalive-{number}")
             try:
                 wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
                          "the gateway to subscribe")
                 time.sleep(5)  # no request meanwhile: only the keep-alive can speak
                 ages = [int(c["age"]) for c in redis.Redis.from_url(url).client_list()
-                        if c["name"] == "switchboard-commands"]
+                        if c["name"] == f"{name}-commands"]
                 expect(bool(ages) and (min(ages) >= 4) == kept,
-                       f"--redis-keep-alive {keep_alive}: command connection ages {ages}")
+                       f"{flags} {query}: command connection ages {ages}")
             finally:
                 code = node.stop()
                 expect(code == 0, f"exit code {code}")
