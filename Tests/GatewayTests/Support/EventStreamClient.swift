@@ -16,35 +16,35 @@ struct SSERecord: Sendable, Equatable {
 actor EventStreamClient {
     let status: HTTPResponseStatus
     let headers: HTTPHeaders
-    private let channel: any Channel
-    private var parts: AsyncThrowingStream<HTTPClientResponsePart, any Error>.AsyncIterator
+    private let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+    private var parts: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator
     /// The body read so far and not yet parsed into records.
     private var pending = ""
 
     /// Connects and sends `GET path` with `headers`; returns once the response head arrived.
     static func connect(port: Int, path: String, headers: [(String, String)] = []) async throws -> EventStreamClient {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: HTTPClientResponsePart.self)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
+            .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponsePartsHandler(continuation: continuation))
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
-            .connect(host: "127.0.0.1", port: port).get()
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
         head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
         head.headers.add(name: "Accept", value: "text/event-stream")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
-        var parts = stream.makeAsyncIterator()
+        try await channel.outbound.write(.head(head))
+        try await channel.outbound.write(.end(nil))
+        var parts = channel.inbound.makeAsyncIterator()
         guard case .head(let response) = try await parts.next() else { throw EventStreamError.noHead }
         return EventStreamClient(channel: channel, parts: parts, status: response.status, headers: response.headers)
     }
 
     private init(
-        channel: any Channel, parts: AsyncThrowingStream<HTTPClientResponsePart, any Error>.AsyncIterator,
+        channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>,
+        parts: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator,
         status: HTTPResponseStatus, headers: HTTPHeaders
     ) {
         self.channel = channel
@@ -93,7 +93,7 @@ actor EventStreamClient {
     }
 
     func close() async {
-        try? await channel.close()
+        try? await channel.channel.close()
     }
 
     /// The next complete record in `text`, removed from it. Blocks without data (a `retry:`
@@ -133,28 +133,3 @@ actor EventStreamClient {
 }
 
 enum EventStreamError: Error { case noHead }
-
-/// Hands the response's parts to the client's stream as they arrive; the stream ends when the
-/// connection does.
-private final class ResponsePartsHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = HTTPClientResponsePart
-    let continuation: AsyncThrowingStream<HTTPClientResponsePart, any Error>.Continuation
-
-    init(continuation: AsyncThrowingStream<HTTPClientResponsePart, any Error>.Continuation) {
-        self.continuation = continuation
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        continuation.yield(unwrapInboundIn(data))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        continuation.finish(throwing: error)
-        context.close(promise: nil)
-    }
-}
