@@ -42,8 +42,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "The job type served.")
     var type = "rebalance"
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: env LOG_LEVEL or info).")
+    var logLevel: String?
 
     /// How many jobs may run at once. Each running job is a task with a lease renewed every few
     /// seconds; ten thousand already means over a thousand renewals a second against Redis, and a
@@ -54,15 +54,26 @@ struct AgentCommand: AsyncParsableCommand {
         try FlagRange.check(concurrency, flag: "--concurrency", in: Self.concurrencyRange)
         try FlagRange.check(seconds: visibilityTimeout, flag: "--visibility-timeout")
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        _ = try LogLevelSetting.level(flag: logLevel)
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
+        guard redisURL != nil else {
+            throw ValidationError("switchboard agent needs a Redis: --redis URL, or env REDIS_URL / UPSTASH_REDIS_URL")
+        }
+    }
+
+    /// `--redis`, else env `REDIS_URL`, else `UPSTASH_REDIS_URL`; empty counts as unset, as for
+    /// serve (`REDIS_URL= switchboard agent` names the missing setting).
+    private var redisURL: String? {
+        let environment = ProcessInfo.processInfo.environment
+        func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        return nonEmpty(redis) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
     }
 
     func run() async throws {
         // As serve does: a handler's own connections (up to --concurrency jobs at once) and the
         // agent's Redis connections count against the soft limit, 1024 by default on Linux.
         let openFiles = OpenFileLimit.raise()
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let level = try LogLevelSetting.level(flag: logLevel)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -70,14 +81,13 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "switchboard.agent")
         logger.info("open-file limit", metadata: ["openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
-        let environment = ProcessInfo.processInfo.environment
-        // Empty counts as unset, as for serve (`REDIS_URL= switchboard agent` names the missing setting).
-        func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
-        guard let url = nonEmpty(redis) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
-        else {
-            throw ValidationError("switchboard agent needs a Redis: --redis URL, or env REDIS_URL / UPSTASH_REDIS_URL")
+        guard let url = redisURL else { throw ValidationError("switchboard agent needs a Redis") }  // checked in validate()
+        let broker: RedisBroker
+        do {
+            broker = try redisOptions.broker(url: url, logger: logger)
+        } catch {
+            throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(StartupError.message(of: error))")
         }
-        let broker = try redisOptions.broker(url: url, logger: logger)
         let configuration = AgentConfiguration(
             names: JobNames(prefix: prefix, type: type),
             concurrency: concurrency,
@@ -87,11 +97,11 @@ struct AgentCommand: AsyncParsableCommand {
         let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: configuration, logger: logger)
         // Services shut down in reverse order: the agent drains first, then the connection closes.
         let group = ServiceGroup(
-            services: [broker, agent],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            cancellationSignals: [],
-            logger: logger
-        )
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: broker), RedisStartupCheck(broker: broker, url: url).groupMember, .init(service: agent)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger))
         try await group.run()
     }
 }

@@ -88,7 +88,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: env LOG_LEVEL or info).")
     var logLevel: String?
 
-    static let logLevels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
 
     func validate() throws {
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
@@ -101,9 +100,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard outboundCapacity >= 1 else { throw ValidationError("--outbound-capacity must be at least 1") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         guard statusLanes >= 1 else { throw ValidationError("--status-lanes must be at least 1") }
-        if let logLevel, Logger.Level(rawValue: logLevel.lowercased()) == nil {
-            throw ValidationError("unknown --log-level \(logLevel): expected \(Self.logLevels)")
-        }
+        _ = try LogLevelSetting.level(flag: logLevel)
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
     }
 
@@ -111,10 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         MallocTuning.limitArenas(environment: environment)
         let openFiles = OpenFileLimit.raise()
-        let levelName = (logLevel ?? environment["LOG_LEVEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "info").lowercased()
-        guard let level = Logger.Level(rawValue: levelName) else {
-            throw StartupError("LOG_LEVEL=\(environment["LOG_LEVEL"] ?? ""): expected \(Self.logLevels)")
-        }
+        let level = try LogLevelSetting.level(flag: logLevel)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -136,22 +130,22 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let broker: any Broker
-        var services: [any Service] = []
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var reconnects: (@Sendable () -> Int)?
         if let url = settings.redisURL {
             let redis: RedisBroker
             do {
                 redis = try redisOptions.broker(url: url, logger: Logger(label: "switchboard.redis"))
             } catch {
-                throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(error)")
+                throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(StartupError.message(of: error))")
             }
             broker = redis
             reconnects = { redis.reconnectCount }
-            services.append(redis)
+            services += [.init(service: redis), RedisStartupCheck(broker: redis, url: url).groupMember]
         } else {
             let memory = MemoryBroker()
             broker = memory
-            services.append(memory)
+            services.append(.init(service: memory))
         }
 
         let names = JobNames(prefix: prefix, type: type)
@@ -180,12 +174,14 @@ struct ServeCommand: AsyncParsableCommand {
             gateway: gateway,
             configuration: SocketIOConfiguration(
                 pingInterval: DurationText.seconds(pingInterval), pingTimeout: DurationText.seconds(pingTimeout)))
-        services += [router, gateway.addingSocketIO(socketIO), socketIO]
+        let gatewayServices: [any Service] = [router, gateway.addingSocketIO(socketIO), socketIO]
+        services += gatewayServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         if settings.runsAgent {
             services.append(
-                Agent(
-                    broker: broker, handler: DemoRebalanceHandler(), configuration: AgentConfiguration(names: names),
-                    logger: Logger(label: "switchboard.agent")))
+                .init(
+                    service: Agent(
+                        broker: broker, handler: DemoRebalanceHandler(), configuration: AgentConfiguration(names: names),
+                        logger: Logger(label: "switchboard.agent"))))
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
@@ -200,6 +196,11 @@ struct ServeCommand: AsyncParsableCommand {
 struct StartupError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+
+    /// What `error` says, without a type name in front (a broker error's message alone).
+    static func message(of error: any Error) -> String {
+        (error as? BrokerError)?.message ?? (error as? ValidationError)?.message ?? "\(error)"
+    }
 }
 
 /// The command's options merged with the environment, checked.

@@ -63,6 +63,18 @@ final class ConnectionSlot: Sendable {
         }
     }
 
+    /// Whether a connection was ever opened.
+    var hasConnected: Bool { state.withLock { $0.everConnected } }
+
+    /// Why the server refused this slot's settings, if it did so before any connection was
+    /// opened (``BrokerError/refusesSettings``); `nil` otherwise.
+    var refusal: BrokerError? {
+        state.withLock { state in
+            guard !state.everConnected, case .down(let error, _) = state.phase, error.refusesSettings else { return nil }
+            return error
+        }
+    }
+
     /// The connection, connecting first if needed; fails fast while Redis is known to be down.
     func connection() async throws(BrokerError) -> RedisConnection {
         enum Next { case use(RedisConnection), attempt, wait, fail(BrokerError) }
@@ -86,7 +98,8 @@ final class ConnectionSlot: Sendable {
             // After an outage every failure is `connectionLost`; before the first connection
             // the cause (refused, bad credentials) tells the operator what to fix.
             return try await attempt().mapError { error in
-                everConnected && error.code == .connectionFailed ? BrokerError(.connectionLost, error.message) : error
+                everConnected && (error.code == .connectionFailed || error.refusesSettings)
+                    ? BrokerError(.connectionLost, error.message) : error
             }.get()
         case .wait:
             let result = await withCheckedContinuation { continuation in
@@ -309,4 +322,11 @@ final class ConnectionSlot: Sendable {
         for waiter in waiters { waiter.resume(returning: .failure(error)) }
         signalChange()
     }
+}
+
+extension BrokerError {
+    /// Whether a connection attempt failed because the server refused the settings (the
+    /// password or user, the database number, TLS files) rather than being away: retrying the
+    /// same settings fails the same way.
+    var refusesSettings: Bool { code == .authenticationFailed || code == .invalidArgument }
 }

@@ -282,15 +282,25 @@ final class RedisConnection: Sendable {
             }
             return reply
         }
-        if let password = configuration.password {
-            do {
-                _ = try run(configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
-            } catch {
-                throw BrokerError(.authenticationFailed, "redis: AUTH refused: \(error.message)")
-            }
+        // A refusal of AUTH or SELECT is the server answering: not an outage, and it will not
+        // pass by itself (see `refusesSettings`). A connection lost meanwhile stays an outage.
+        if let password = configuration.password,
+            case .error(let message) = try context.blockingCommand(configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+        {
+            throw BrokerError(.authenticationFailed, "redis: AUTH refused: \(message)")
         }
-        if configuration.database != 0 { _ = try run(["SELECT", String(configuration.database)]) }
-        _ = try run(["CLIENT", "SETNAME", "\(configuration.clientName)-\(setup.name)"])
+        if configuration.database != 0, case .error(let message) = try context.blockingCommand(["SELECT", String(configuration.database)]) {
+            let error = RESPValue.brokerError(fromServerMessage: message)
+            // NOAUTH: a password is needed. Otherwise a database the server does not have (its
+            // `databases` setting).
+            throw error.code == .authenticationFailed
+                ? error : BrokerError(.invalidArgument, "redis: the server has no database \(configuration.database) (\(message))")
+        }
+        if case .error(let message) = try context.blockingCommand(["CLIENT", "SETNAME", "\(configuration.clientName)-\(setup.name)"]) {
+            let error = RESPValue.brokerError(fromServerMessage: message)
+            throw error.code == .authenticationFailed
+                ? error : BrokerError(.invalidArgument, "redis: the client name '\(configuration.clientName)' is refused (\(message))")
+        }
         guard case .integer(let clientID) = try run(["CLIENT", "ID"]) else {
             throw BrokerError(.unexpectedReply, "redis: CLIENT ID did not answer an integer")
         }

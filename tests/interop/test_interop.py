@@ -297,11 +297,45 @@ def test_agent_raises_open_file_limit():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     expected = 1 << 20 if hard == resource.RLIM_INFINITY else hard
     env = {**os.environ, "REDIS_URL": "", "UPSTASH_REDIS_URL": ""}
-    # No Redis: the agent logs the limit, then stops at the missing setting.
-    out = subprocess.run([BINARY, "agent"], capture_output=True, text=True, timeout=30, env=env,
+    # A URL whose CA file is missing: the agent logs the limit, then stops at the file.
+    out = subprocess.run([BINARY, "agent", "--redis", "rediss://127.0.0.1:1?ssl_ca_certs=/nonexistent/ca.pem"],
+                         capture_output=True, text=True, timeout=30, env=env,
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard)))
-    expect(f"openFileLimit={expected} " in out.stderr and "needs a Redis" in out.stderr,
+    expect(f"openFileLimit={expected} " in out.stderr and "/nonexistent/ca.pem" in out.stderr and out.returncode == 1,
            f"hard limit {hard}: exit {out.returncode}, {out.stderr[-500:]!r}")
+
+
+def test_refused_redis_settings_stop_at_start():
+    """A Redis that refuses the settings (wrong password, none given, a database it does not
+    have) will refuse them again: `serve` and `agent` exit 1 at start naming the cause, without
+    echoing the password, instead of retrying for ever behind a 503. A Redis that is down at
+    start is still waited for (test_redis_down_at_start_then_up)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from common import BINARY, free_port
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="switchboard-refused-")
+    server = _redis_server(port, directory, "--requirepass", "right-pw", "--databases", "4")
+    try:
+        wait_for(lambda: _redis_answers(f"redis://:right-pw@127.0.0.1:{port}"), "the private redis-server", timeout=20)
+        env = {**os.environ, "REDIS_URL": "", "UPSTASH_REDIS_URL": "", "JWT_SECRET": SECRET}
+        for command, url, cause in (
+                ("serve", f"redis://:hunter2@127.0.0.1:{port}", "WRONGPASS"),
+                ("agent", f"redis://:hunter2@127.0.0.1:{port}", "WRONGPASS"),
+                ("serve", f"redis://127.0.0.1:{port}", "NOAUTH"),
+                ("agent", f"redis://:right-pw@127.0.0.1:{port}/9", "the server has no database 9")):
+            extra = ["--port", str(free_port())] if command == "serve" else []
+            out = subprocess.run([BINARY, command, "--redis", url, *extra], capture_output=True, text=True,
+                                 timeout=30, env=env)
+            expect(out.returncode == 1 and "refused the settings" in out.stderr and cause in out.stderr,
+                   f"{command} {cause}: exit {out.returncode}, {out.stderr[-600:]!r}")
+            expect("hunter2" not in out.stderr + out.stdout and "right-pw" not in out.stderr + out.stdout,
+                   f"{command}: a password is echoed")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_redis_keep_alive_outlasts_the_server_timeout():
