@@ -12,9 +12,10 @@ release: deps
 	swift build -c release
 
 # Builds and starts the gateway on the embedded memory backend with an in-process demo agent.
+# More flags go in ARGS: make run ARGS="--port 8080 --log-level debug".
 run: deps
 	swift build -c release --product switchboard
-	.build/release/switchboard serve
+	.build/release/switchboard serve $(ARGS)
 
 # Starts a private redis-server on a free loopback port, runs every test (Redis included),
 # then the interop tests with real third-party clients, and stops the server.

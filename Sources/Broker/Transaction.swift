@@ -58,6 +58,7 @@ extension Broker {
     ///
     /// - Parameter expiry: applied with the new value (default: keep the key's TTL).
     /// - Returns: the value written, or `nil` if `transform` chose not to write.
+    @discardableResult
     nonisolated(nonsending) public func update(
         _ key: String,
         expiry: Expiry = .keepExisting,

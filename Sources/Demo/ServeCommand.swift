@@ -279,6 +279,12 @@ struct Announcement: Sendable {
         var lines = ["Switchboard gateway listening on \(url)"]
         if let redisURL = settings.redisURL {
             lines.append("backend: redis (\(RedisConfiguration.redacted(redisURL)))" + (settings.runsAgent ? ", demo agent in process" : ""))
+            // No token is printed with a production secret; say where one comes from, and that
+            // jobs wait in the queue until an agent takes them.
+            lines.append("tokens: switchboard token --user <id> (signed with the same JWT_SECRET)")
+            if !settings.runsAgent {
+                lines.append("no agent in this process: run switchboard agent --redis <url>, or serve with --agent")
+            }
         } else {
             lines.append("backend: memory, demo agent in process")
         }

@@ -26,7 +26,7 @@ struct RedisBench: AsyncParsableCommand {
         abstract: "Benchmark the Redis backend against redis-benchmark on the same server."
     )
 
-    @Option(help: "The Redis server, redis://[user:password@]host:port[/db].")
+    @Option(name: [.customLong("redis"), .customLong("url")], help: "The Redis server, redis://[user:password@]host:port[/db] (--url is the old name).")
     var url = ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 
     @Option(help: "Requests per test (SET and GET each).")
