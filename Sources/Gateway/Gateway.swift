@@ -86,6 +86,11 @@ public struct Gateway: Service {
             return try await authority.authenticate(presented)
         } catch {
             metrics.authFailed()
+            // Rate-limited: a client retrying a stale token (the memory demo's secret changes at
+            // each start) would otherwise flood the log; the metric counts every refusal.
+            logThrottle.log(
+                "auth", .notice, "refused a token", metadata: ["reason": "\((error as? GatewayError)?.message ?? "\(error)")"],
+                to: logger)
             throw error
         }
     }

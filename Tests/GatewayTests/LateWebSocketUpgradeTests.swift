@@ -89,7 +89,7 @@ struct LateWebSocketUpgradeTests {
                 return try await connection.textWhenClosed()
             }
             #expect(text.contains("HTTP/1.1 401"), "\(text)")
-            #expect(text.contains(#"{"error":"invalid token"}"#), "\(text)")
+            #expect(text.contains(#"{"error":"invalid token: not a JWT"}"#), "\(text)")
             #expect(!text.contains("307"), "\(text)")
         }
     }

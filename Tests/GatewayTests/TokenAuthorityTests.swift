@@ -123,21 +123,23 @@ struct TokenAuthorityTests {
     @Test func wrongKeyIsRefused() async throws {
         let forged = try await Self.sign(
             TokenClaims(publicKey: "mallory"), secret: "another-secret-of-at-least-32-bytes!!")
-        await Self.expectUnauthorized(forged, authority, message: "invalid token")
+        await Self.expectUnauthorized(
+            forged, authority, message: "invalid token: its signature does not match this server's secret")
     }
 
     @Test func tamperedPayloadIsRefused() async throws {
         let token = try await authority.issue(userId: "alice", lifetime: nil)
         var parts = token.split(separator: ".").map(String.init)
         parts[1] = Self.base64URL(#"{"publicKey":"mallory","sub":"mallory"}"#)
-        await Self.expectUnauthorized(parts.joined(separator: "."), authority)
+        await Self.expectUnauthorized(
+            parts.joined(separator: "."), authority, message: "invalid token: its signature does not match this server's secret")
     }
 
     @Test func algorithmNoneIsRefused() async throws {
         let header = Self.base64URL(#"{"alg":"none","typ":"JWT"}"#)
         let payload = Self.base64URL(#"{"publicKey":"mallory"}"#)
-        await Self.expectUnauthorized("\(header).\(payload).", authority)
-        await Self.expectUnauthorized("\(header).\(payload)", authority)
+        await Self.expectUnauthorized("\(header).\(payload).", authority, message: "invalid token: not signed with HS256")
+        await Self.expectUnauthorized("\(header).\(payload)", authority, message: "invalid token: not signed with HS256")
     }
 
     /// Signed with the right key and HS256, but the header names another algorithm (or none,
@@ -153,7 +155,8 @@ struct TokenAuthorityTests {
         let signingInput = "\(Self.base64URL(header)).\(payload)"
         let signature = Data(HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: SymmetricKey(data: Data(TestGateway.secret.utf8))))
         let token = signingInput + "." + Self.base64URL(signature)
-        await Self.expectUnauthorized(token, authority, message: "invalid token")
+        await Self.expectUnauthorized(
+            token, authority, message: header == "not json" ? "invalid token: not a JWT" : "invalid token: not signed with HS256")
         // The same, with the header as it should be, is accepted.
         let good = "\(Self.base64URL(#"{"alg":"HS256","typ":"JWT","kid":"any"}"#)).\(payload)"
         let goodSignature = Data(HMAC<SHA256>.authenticationCode(for: Data(good.utf8), using: SymmetricKey(data: Data(TestGateway.secret.utf8))))

@@ -94,7 +94,7 @@ struct WebSocketTests {
     }
 
     @Test(arguments: [
-        ("/ws?token=garbage", 401, "invalid token"), ("/ws", 401, "missing token"),
+        ("/ws?token=garbage", 401, "invalid token: not a JWT"), ("/ws", 401, "missing token"),
     ])
     func refusedUpgradeAnswersWithItsRealStatus(_ path: String, _ status: Int, _ message: String) async throws {
         let test = try await TestGateway(withAgent: false)

@@ -115,6 +115,22 @@ def page_creates_job_and_sees_done(executable, gateway, query, transport, amount
         browser.close()
 
 
+def page_names_a_refused_token(executable, gateway):
+    """A token signed with another secret (a demo gateway restarted since, say): neither
+    transport opens, and the page says why rather than just "disconnected"."""
+    stale = token("demo-user", secret="another-secret-of-at-least-32-bytes!!")
+    browser = Browser(executable, f"{gateway.url}/?token={stale}")
+    try:
+        message = wait_for(lambda: browser.evaluate(
+            "(function() { const e = document.getElementById('log');"
+            " return e && e.textContent.startsWith('Token refused') ? e.textContent : null; })()"),
+            "the page to explain the refusal", timeout=30, interval=0.1)
+        expect("signature does not match" in message, f"page says {message!r}")
+        expect(browser.evaluate("document.body.dataset.transport") == "disconnected", "no transport is open")
+    finally:
+        browser.close()
+
+
 def no_demo_token_with_given_secret():
     gateway = Gateway(name="gateway-demo-secret", env={"JWT_SECRET": SECRET, "REDIS_URL": "", "UPSTASH_REDIS_URL": ""})
     try:
@@ -198,6 +214,8 @@ def main():
                    executable, gateway, "", "websocket", 1500, 300)
         runner.run("live page over SSE fallback: create a job, see done", page_creates_job_and_sees_done,
                    executable, gateway, "?transport=sse", "sse", 250, 0)
+        runner.run("live page with a token of another secret: says why it is refused", page_names_a_refused_token,
+                   executable, gateway)
         runner.run("memory gateway with a secret of the operator's: no demo token for anyone", no_demo_token_with_given_secret)
         typed = Gateway("--type", "swap", name="gateway-demo-swap",
                         env={"JWT_SECRET": "", "REDIS_URL": "", "UPSTASH_REDIS_URL": ""})

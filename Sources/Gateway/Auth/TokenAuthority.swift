@@ -43,29 +43,40 @@ public struct TokenAuthority: Sendable {
     ///   refuses it at the door rather than serving a connection no job event would reach.
     public func authenticate(_ presented: String?) async throws -> String {
         guard let token = Self.normalize(presented) else { throw GatewayError.unauthorized("missing token") }
-        guard Self.headerNamesHS256(token) else { throw GatewayError.unauthorized("invalid token") }
+        // Each refusal says why: a client (or its developer) can tell a token made with another
+        // secret (a restarted memory demo makes a new one) from garbage or an expired token.
+        switch Self.header(of: token) {
+        case .hs256: break
+        case .otherAlgorithm: throw GatewayError.unauthorized("invalid token: not signed with HS256")
+        case .unreadable: throw GatewayError.unauthorized("invalid token: not a JWT")
+        }
         let claims: TokenClaims
         do {
             claims = try await keys.verify(token, as: TokenClaims.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             throw GatewayError.unauthorized(error.failedClaim is NotBeforeClaim ? "token not valid yet" : "token expired")
+        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
+            throw GatewayError.unauthorized("invalid token: its signature does not match this server's secret")
         } catch {
-            throw GatewayError.unauthorized("invalid token")
+            throw GatewayError.unauthorized("invalid token: not a JWT")
         }
         guard let userId = claims.userId else { throw GatewayError.unauthorized("token names no user") }
         guard JobID.isAcceptable(userId) else { throw GatewayError.unauthorized(Self.unusableUserId) }
         return userId
     }
 
+    /// What a token's header says of its signature.
+    enum Header { case hs256, otherAlgorithm, unreadable }
+
     /// Whether the token's header says what it is: `"alg":"HS256"`, and no `crit` (no
     /// extension is implemented here, RFC 7515 §4.1.11). jwt-kit verifies with the one key it
     /// has whatever the header names, so a token signed with HS256 under `"alg":"none"` or
     /// `"HS384"` passed; the original's jsonwebtoken refused those, as a JWS must be.
-    static func headerNamesHS256(_ token: String) -> Bool {
+    static func header(of token: String) -> Header {
         guard let end = token.firstIndex(of: "."), let bytes = Self.base64URLDecoded(token[..<end]),
             case .object(let header)? = try? JSONValue.parse(utf8: bytes)
-        else { return false }
-        return header["alg"] == "HS256" && header["crit"] == nil
+        else { return .unreadable }
+        return header["alg"] == "HS256" && header["crit"] == nil ? .hs256 : .otherAlgorithm
     }
 
     private static func base64URLDecoded(_ text: Substring) -> [UInt8]? {

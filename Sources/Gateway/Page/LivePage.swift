@@ -184,7 +184,23 @@ enum LivePage {
         });
       }
     }
-    source.onerror = () => { if (source.readyState === EventSource.CLOSED) setTransport("disconnected"); };
+    source.onerror = () => {
+      if (source.readyState !== EventSource.CLOSED) return;   // the browser reconnects by itself
+      setTransport("disconnected");
+      explainRefusal();
+    };
+  }
+
+  // Neither transport stayed open: ask an authenticated route why (EventSource hides the
+  // answer's status and body), so a stale or foreign token is named rather than guessed at.
+  async function explainRefusal() {
+    try {
+      const response = await fetch("/api/v1/rebalance/0-probe", { headers: { "Authorization": "Bearer " + token() } });
+      if (response.status === 401) log("Token refused: " + ((await response.json()).error || "unauthorized"));
+      else log("Could not connect (the server answered " + response.status + ").");
+    } catch (err) {
+      log("Could not reach the server: " + err);
+    }
   }
 
   function reconnect() {
@@ -229,7 +245,7 @@ enum LivePage {
       } catch (err) {}
     }
     const forced = new URLSearchParams(location.search).get("transport");
-    if (!token()) log("Paste a token (switchboard token --user KEY) to start.");
+    if (!token()) log("Paste a token (switchboard token --user KEY, with the server's JWT_SECRET) to start.");
     else if (forced === "sse") connectSSE();
     else connectWebSocket();
   }

@@ -61,14 +61,15 @@ struct SocketIOPollingTests {
         try await gateway.run { client in
             let polling = try await PollingClient.open(client)
             #expect(
-                try await polling.connect(auth: #"{"token":"Bearer not-a-token"}"#) == #"44{"message":"invalid token"}"#
+                try await polling.connect(auth: #"{"token":"Bearer not-a-token"}"#) == #"44{"message":"invalid token: not a JWT"}"#
             )
             let missing = try await PollingClient.open(client)
             #expect(try await missing.connect() == #"44{"message":"missing token"}"#)
             // Signed with another secret.
             let forged = good.dropLast(4) + "AAAA"
             let other = try await PollingClient.open(client)
-            #expect(try await other.connect(auth: #"{"token":"\#(forged)"}"#) == #"44{"message":"invalid token"}"#)
+            #expect(try await other.connect(auth: #"{"token":"\#(forged)"}"#)
+                    == #"44{"message":"invalid token: its signature does not match this server's secret"}"#)
             #expect(gateway.router.registry.counts.sessions == 0)
         }
     }

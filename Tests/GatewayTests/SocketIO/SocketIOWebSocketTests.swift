@@ -104,7 +104,7 @@ struct SocketIOWebSocketTests {
                     var packets = PacketReader(inbound)
                     _ = try await packets.next()
                     try await outbound.write(.text("40"))
-                    #expect(try await packets.nextNonPing() == #"44{"message":"invalid token"}"#)
+                    #expect(try await packets.nextNonPing() == #"44{"message":"invalid token: not a JWT"}"#)
                     try await outbound.write(.text("1"))
                 }
             }
