@@ -19,26 +19,30 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Lifetime, e.g. 90s, 15m, 1h, 7d; 0 for a token that never expires.")
     var ttl: String = "1h"
 
+    /// `--secret`, else env `JWT_SECRET` (empty counts as unset).
+    private var signingSecret: String? {
+        (secret ?? ProcessInfo.processInfo.environment["JWT_SECRET"]).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func validate() throws {
         // The gateway refuses a token for any other id (it names the user's keys and room).
         guard JobID.isAcceptable(user) else {
             throw ValidationError("--user must be \(JobID.acceptableShape)")
         }
+        guard let signingSecret else { throw ValidationError("no secret: pass --secret or set JWT_SECRET") }
+        let length = signingSecret.utf8.count
+        guard length >= TokenAuthority.minimumSecretLength else {
+            throw ValidationError(TokenAuthority.WeakSecretError(length: length).description)
+        }
+        guard DurationText.parse(ttl) != nil else {
+            throw ValidationError("--ttl \(ttl): expected a number with an optional unit s, m, h or d")
+        }
     }
 
     func run() async throws {
-        guard let secret = secret ?? ProcessInfo.processInfo.environment["JWT_SECRET"], !secret.isEmpty else {
-            throw ValidationError("no secret: pass --secret or set JWT_SECRET")
-        }
-        guard let lifetime = DurationText.parse(ttl) else {
-            throw ValidationError("--ttl \(ttl): expected a number with an optional unit s, m, h or d")
-        }
-        let authority: TokenAuthority
-        do {
-            authority = try await TokenAuthority(secret: secret)
-        } catch let error as TokenAuthority.WeakSecretError {
-            throw StartupError(error.description)
-        }
+        // Checked in validate().
+        guard let signingSecret, let lifetime = DurationText.parse(ttl) else { throw ValidationError("no secret or --ttl") }
+        let authority = try await TokenAuthority(secret: signingSecret)
         print(try await authority.issue(userId: user, lifetime: lifetime == .zero ? nil : lifetime))
     }
 }

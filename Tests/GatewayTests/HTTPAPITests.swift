@@ -262,6 +262,32 @@ struct HTTPAPITests {
         }
     }
 
+    /// A known path with another method is 405 with `Allow`, and a job type not served is
+    /// named: both read as a mistyped path when answered with a bare 404.
+    @Test func wrongMethodIs405AndAnUnknownJobTypeIsNamed() async throws {
+        let test = try await TestGateway(withAgent: false)
+        let token = try await test.token("alice")
+        try await test.gateway.makeApplication().test(.router) { client in
+            for method in [HTTPRequest.Method.get, .put, .delete] {
+                let create = try await client.execute(uri: "/api/v1/agent/rebalance", method: method, headers: Self.auth(token))
+                #expect(create.status == .methodNotAllowed && create.headers[.allow] == "POST", "\(method)")
+                #expect(create.json?["error"] == "method not allowed: this path takes POST")
+            }
+            let read = try await client.execute(uri: "/api/v1/rebalance/1-abc", method: .post, headers: Self.auth(token))
+            #expect(read.status == .methodNotAllowed && read.headers[.allow] == "GET, HEAD")
+            let other = try await client.execute(
+                uri: "/api/v1/agent/swap", method: .post, headers: Self.auth(token), body: ByteBuffer(string: "{}"))
+            #expect(other.status == .notFound)
+            #expect(other.json?["error"] == "unknown job type 'swap': this gateway serves rebalance")
+            // The routes themselves still answer.
+            let created = try await client.execute(
+                uri: "/api/v1/agent/rebalance", method: .post, headers: Self.auth(token), body: ByteBuffer(string: "{}"))
+            #expect(created.status == .created)
+            let jobId = try #require(created.json?["jobId"]?.stringValue)
+            #expect(try await client.execute(uri: "/api/v1/rebalance/\(jobId)", method: .get, headers: Self.auth(token)).status == .ok)
+        }
+    }
+
     @Test func healthReportsBackendAndConnectionsThen503WhenDown() async throws {
         let outage = OutageBroker(base: MemoryBroker())
         let test = try await TestGateway(withAgent: false, broker: outage)

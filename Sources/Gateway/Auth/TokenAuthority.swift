@@ -15,6 +15,7 @@ public struct TokenAuthority: Sendable {
     /// Why a secret was refused.
     public struct WeakSecretError: Error, CustomStringConvertible {
         public let length: Int
+        public init(length: Int) { self.length = length }
         public var description: String {
             "JWT secret is \(length) bytes; HS256 needs at least \(TokenAuthority.minimumSecretLength) "
                 + "(RFC 7518 §3.2: the key must be at least as long as the hash output)"

@@ -20,6 +20,29 @@ struct APIRoutes: Sendable {
             }
         }
         router.get("/api/v1/demo-token") { _, _ in try await demoToken() }
+        // A job type this gateway does not serve is named, not a bare "not found".
+        let served = gateway.router.stores.values.map(\.names.type).sorted().joined(separator: ", ")
+        router.post("/api/v1/agent/:type") { _, context -> Response in
+            let type = context.parameters.get("type") ?? ""
+            throw GatewayError.notFound("unknown job type '\(type.prefix(64))': this gateway serves \(served)")
+        }
+        for store in gateway.router.stores.values {
+            refuseOtherMethods(on: "/api/v1/agent/\(store.names.type)", allowing: .post, router: router)
+            refuseOtherMethods(on: "/api/v1/\(store.names.type)/:jobId", allowing: .get, router: router)
+        }
+    }
+
+    /// Answers the methods a path does not take with 405 and `Allow`, as HTTP asks (RFC 9110
+    /// §15.5.6): a GET on the create route reads as a mistyped path when answered 404.
+    private func refuseOtherMethods(
+        on path: String, allowing allowed: HTTPRequest.Method, router: Hummingbird.Router<GatewayRequestContext>
+    ) {
+        let allow = allowed == .get ? "GET, HEAD" : allowed.rawValue
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where method != allowed {
+            router.on(RouterPath(path), method: method) { _, _ -> Response in
+                throw HTTPError(.methodNotAllowed, headers: [.allow: allow], message: "method not allowed: this path takes \(allow)")
+            }
+        }
     }
 
     private func createJob(_ request: Request, context: GatewayRequestContext, store: JobStore) async throws -> Response {
