@@ -434,6 +434,10 @@ struct HTTPAPITests {
             #expect(text.contains("switchboard_jobs_created_total 1"))
             #expect(text.contains("# TYPE switchboard_status_messages_total counter"))
             #expect(text.contains("switchboard_sessions_open 0"))
+            // Every family says what it counts.
+            let families = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+            let described = Set(text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+            #expect(families.count >= 10 && families.allSatisfy(described.contains), "\(families.filter { !described.contains($0) })")
         }
     }
 

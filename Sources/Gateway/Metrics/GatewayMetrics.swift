@@ -1,8 +1,8 @@
-import CoreMetrics
 public import Prometheus
 
-/// The gateway's own metrics, created through one factory so that `/metrics` shows them even
-/// when the process-wide `MetricsSystem` was not bootstrapped (tests, embedding apps).
+/// The gateway's own metrics, made on the registry `/metrics` renders (so they show even when
+/// the process-wide `MetricsSystem` was not bootstrapped: tests, embedding apps), each with
+/// its `# HELP` line.
 ///
 /// `switchboard serve` bootstraps `MetricsSystem` with a factory over the same registry, so the
 /// router's and backends' metrics (malformed statuses, jobs by outcome, Redis reconnects)
@@ -10,17 +10,16 @@ public import Prometheus
 public struct GatewayMetrics: Sendable {
     /// The registry `/metrics` renders.
     public let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
 
-    let connectionsOpen: [Transport: CoreMetrics.Meter]
-    let connectionsOpened: [Transport: CoreMetrics.Counter]
-    let eventsDelivered: [Transport: CoreMetrics.Counter]
-    let slowConsumerDisconnects: [Transport: CoreMetrics.Counter]
-    let eventsDropped: [Transport: CoreMetrics.Counter]
-    let authFailures: CoreMetrics.Counter
-    let malformedFrames: CoreMetrics.Counter
-    let jobsCreated: CoreMetrics.Counter
-    let backendDown: CoreMetrics.Counter
+    let connectionsOpen: [Transport: Gauge]
+    let connectionsOpened: [Transport: Counter]
+    let eventsDelivered: [Transport: Counter]
+    let slowConsumerDisconnects: [Transport: Counter]
+    let eventsDropped: [Transport: Counter]
+    let authFailures: Counter
+    let malformedFrames: Counter
+    let jobsCreated: Counter
+    let backendDown: Counter
 
     /// Reads the backend's reconnect count at scrape time (Redis), if it has one.
     let backendReconnects: (@Sendable () -> Int)?
@@ -34,33 +33,40 @@ public struct GatewayMetrics: Sendable {
     ) {
         self.registry = registry
         self.backendReconnects = backendReconnects
-        let factory = PrometheusMetricsFactory(registry: registry)
-        self.factory = factory
-        func byTransport<M>(_ make: (Transport) -> M) -> [Transport: M] {
-            Dictionary(uniqueKeysWithValues: Transport.allCases.map { ($0, make($0)) })
+        func byTransport<M>(_ make: ([(String, String)]) -> M) -> [Transport: M] {
+            Dictionary(uniqueKeysWithValues: Transport.allCases.map { ($0, make([("transport", $0.rawValue)])) })
         }
         connectionsOpen = byTransport {
-            CoreMetrics.Meter(label: "switchboard_connections", dimensions: [("transport", $0.rawValue)], factory: factory)
+            registry.makeGauge(
+                name: "switchboard_connections", labels: $0,
+                help: "Client connections open now, by transport (sessions_open counts the router's view of the same).")
         }
         connectionsOpened = byTransport {
-            CoreMetrics.Counter(label: "switchboard_connections_opened_total", dimensions: [("transport", $0.rawValue)], factory: factory)
+            registry.makeCounter(name: "switchboard_connections_opened_total", labels: $0, help: "Client connections opened, by transport.")
         }
         eventsDelivered = byTransport {
-            CoreMetrics.Counter(label: "switchboard_events_delivered_total", dimensions: [("transport", $0.rawValue)], factory: factory)
+            registry.makeCounter(
+                name: "switchboard_events_delivered_total", labels: $0,
+                help: "Events written to clients, by transport (router_deliveries_total counts those handed to sessions).")
         }
         slowConsumerDisconnects = byTransport {
-            CoreMetrics.Counter(
-                label: "switchboard_slow_consumer_disconnects_total", dimensions: [("transport", $0.rawValue)],
-                factory: factory)
+            registry.makeCounter(
+                name: "switchboard_slow_consumer_disconnects_total", labels: $0,
+                help: "Clients disconnected for falling more than --outbound-capacity events behind.")
         }
         // Events a connection never got because it fell behind (see Session.discardedCount).
         eventsDropped = byTransport {
-            CoreMetrics.Counter(label: "switchboard_events_dropped_total", dimensions: [("transport", $0.rawValue)], factory: factory)
+            registry.makeCounter(
+                name: "switchboard_events_dropped_total", labels: $0,
+                help: "Events discarded with a slow client's connection (its replay can still bring them).")
         }
-        authFailures = CoreMetrics.Counter(label: "switchboard_auth_failures_total", factory: factory)
-        malformedFrames = CoreMetrics.Counter(label: "switchboard_malformed_client_frames_total", factory: factory)
-        jobsCreated = CoreMetrics.Counter(label: "switchboard_jobs_created_total", factory: factory)
-        backendDown = CoreMetrics.Counter(label: "switchboard_health_backend_unreachable_total", factory: factory)
+        authFailures = registry.makeCounter(
+            name: "switchboard_auth_failures_total", help: "Tokens refused (missing, invalid, expired), on every transport.")
+        malformedFrames = registry.makeCounter(
+            name: "switchboard_malformed_client_frames_total", help: "Client frames that were not understood (answered with an error).")
+        jobsCreated = registry.makeCounter(name: "switchboard_jobs_created_total", help: "Jobs created through this gateway's HTTP API.")
+        backendDown = registry.makeCounter(
+            name: "switchboard_health_backend_unreachable_total", help: "Health checks that found the backend unreachable (answered 503).")
     }
 
     func connectionOpened(_ transport: Transport) {
@@ -73,13 +79,13 @@ public struct GatewayMetrics: Sendable {
     }
 
     func delivered(_ transport: Transport, count: Int = 1) {
-        eventsDelivered[transport]?.increment(by: count)
+        eventsDelivered[transport]?.increment(by: Int64(count))
     }
 
     /// A connection closed for falling behind, with the events it never got.
     func slowConsumer(_ transport: Transport, dropped: Int) {
         slowConsumerDisconnects[transport]?.increment()
-        if dropped > 0 { eventsDropped[transport]?.increment(by: dropped) }
+        if dropped > 0 { eventsDropped[transport]?.increment(by: Int64(dropped)) }
     }
 
     func jobCreated() { jobsCreated.increment() }
