@@ -538,4 +538,15 @@ struct ListeningTests {
             }
         }
     }
+
+    @Test func aHostThatDoesNotResolveIsAClearError() async throws {
+        let gateway = try await TestGateway(configuration: GatewayConfiguration(host: "no-such-host.invalid", port: 0), withAgent: false)
+        do {
+            try await withDeadline("the gateway to fail", within: .seconds(30)) { try await gateway.gateway.run() }
+            Issue.record("listened on no-such-host.invalid")
+        } catch let error as ListenError {
+            #expect(error.description.hasPrefix("cannot listen on no-such-host.invalid:0: the host name does not resolve ("))
+            #expect(error.description.hasSuffix("(--host or HOST)"))
+        }
+    }
 }

@@ -22,6 +22,12 @@ struct OperatorRoutes: Sendable {
         router.get("/metrics") { _, _ in metrics() }
     }
 
+    /// What a client is told of a backend failure: a broker error's message, without the type
+    /// and code in front (`BrokerError.connectionLost: …`), which mean nothing to it.
+    private static func describe(_ error: any Error) -> String {
+        (error as? BrokerError)?.message ?? "\(error)"
+    }
+
     private func health(_ context: GatewayRequestContext) async throws -> Response {
         let counts = gateway.router.registry.counts
         let connections: JSONValue = [
@@ -36,7 +42,7 @@ struct OperatorRoutes: Sendable {
                 status: .serviceUnavailable,
                 [
                     "status": "unavailable", "backend": .string(gateway.broker.backendName),
-                    "error": .string("\(error)"), "websocket": connections,
+                    "error": .string(Self.describe(error)), "websocket": connections,
                 ])
         }
         return JSONBody.response(
@@ -53,7 +59,7 @@ struct OperatorRoutes: Sendable {
                     "processing": .integer(Int64(try await gateway.broker.length(of: store.names.processing))),
                 ]
             } catch {
-                queues[store.names.type] = ["error": .string("\(error)")]
+                queues[store.names.type] = ["error": .string(Self.describe(error))]
             }
         }
         let main = queues[gateway.configuration.names.type]
