@@ -12,25 +12,33 @@ struct RedisStartupCheck: Service {
     let broker: RedisBroker
     let url: String
 
-    /// The check as a member of a service group: it ends quietly once connected, and its
-    /// failure shuts the group down (the process exits with its message).
+    /// The check as a member of a service group: its failure shuts the group down (the process
+    /// exits with its message).
     var groupMember: ServiceGroupConfiguration.ServiceConfiguration {
-        .init(service: self, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
+        .init(service: self, failureTerminationBehavior: .gracefullyShutdownGroup)
     }
 
     func run() async throws {
-        // Polled: the broker's own connection attempts (with their backoff) are what is watched.
+        do {
+            try await cancelWhenGracefulShutdown { try await waitUntilConnected() }
+        } catch is CancellationError {
+            return  // shut down before Redis answered
+        }
+        // Done; it stays until its turn in the shutdown order, since a service group takes a
+        // service that ends on its own during shutdown for a failure.
+        try? await gracefulShutdown()
+    }
+
+    /// Returns once connected; throws at a refusal. Polled: the broker's own connection
+    /// attempts (with their backoff) are what is watched.
+    private func waitUntilConnected() async throws {
         while !broker.hasConnected {
             if let refusal = broker.settingsRefusal {
                 throw StartupError(
                     "Redis at \(RedisConfiguration.redacted(url)) refused the settings: \(refusal.message.trimmingCharacters(in: [".", " "])). "
                         + "Check the user, password and database in the URL (or REDIS_URL).")
             }
-            do {
-                try await Task.sleep(for: .milliseconds(100))
-            } catch {
-                return
-            }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }
