@@ -757,6 +757,8 @@ def main():
                    redis_url)
         runner.run("Redis restarted under connected clients: 503, then events flow on the same connections",
                    test_redis_restart_mid_run, redis_url)
+        runner.run("Redis refusing the settings (password, database) stops serve and agent at start, naming why",
+                   test_refused_redis_settings_stop_at_start)
         runner.run("SIGTERM while Redis hangs exits 0 within the command timeout", test_sigterm_while_redis_hangs)
         runner.run("SIGTERM with open WebSocket and SSE connections exits 0", test_sigterm_with_open_connections,
                    db_url)
