@@ -11,9 +11,13 @@ import Synchronization
 /// once (a waiting take is cancelled), finishes the jobs in flight, and `run()` returns.
 /// Cancellation abandons the jobs in flight: they are put back on the queue.
 ///
-/// Per job, on a queue with work waiting: `SET` lease + `GET` record (one pipeline);
-/// `PUBLISH processing`; `PUBLISH done` + `LREM` + `DEL` lease + `LMOVE` of the next job (one
-/// pipeline): seven commands in three round trips. An empty queue adds a `BLMOVE`; leases of
+/// Per job, on a queue with work waiting: `LREM` + `DEL` lease of the job before (see below) +
+/// `SET` lease + `GET` record (one pipeline); `PUBLISH processing`; `PUBLISH done` + `LMOVE` of
+/// the next job (one pipeline): seven commands in three round trips. A finished job leaves the
+/// processing list only once its final status's `PUBLISH` has answered, so a status lost with
+/// its connection (Redis frozen, replies never read, the buffered commands run later when no
+/// gateway listens) cannot leave a job reported nowhere and taken by no one: it stays taken,
+/// its lease lapses, and it runs again. An empty queue adds a `BLMOVE`; leases of
 /// long jobs are renewed together, one pipelined `SET … XX` per job every
 /// ``AgentConfiguration/leaseRenewalInterval``. A status no subscriber heard (`PUBLISH`
 /// answered 0: every gateway was reconnecting) is published again until one does
@@ -95,11 +99,18 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         var blockingTakes = 0  // takes left that wait with BLMOVE at once (see `take`)
         let waitAtOnce = broker.callsAreRoundTrips
         var next = NextTake.notTried
+        // A finished job whose final status was published and answered, still in the
+        // processing list: removed with the next job's start, or now if there is none.
+        var owed: TakenJob?
         while true {
             var taken: [UInt8]?
             if case .found(let id) = next {
                 taken = id
             } else {
+                if let job = owed {
+                    owed = nil
+                    _ = await acknowledge(job, publishing: nil, takingNext: false, logger: JobLogger(base: logger, jobId: job.id))
+                }
                 guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
                 // An acknowledgement that just found the queue empty counts as a take that did.
                 let justFoundEmpty = next == .foundEmpty
@@ -124,7 +135,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             next = .notTried
             guard let taken else { continue }
             counters.withLock { $0.taken += 1 }
-            next = await process(String(decoding: taken, as: UTF8.self), idBytes: taken, worker: worker)
+            (next, owed) = await process(String(decoding: taken, as: UTF8.self), idBytes: taken, worker: worker, settling: owed)
         }
     }
 
@@ -204,32 +215,39 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         case abandoned
     }
 
-    /// Runs job `jobId` (`idBytes` as taken from the queue) on worker number `worker`; returns
-    /// what its acknowledgement found of the next job.
-    private func process(_ jobId: String, idBytes: [UInt8], worker: Int) async -> NextTake {
+    /// Runs job `jobId` (`idBytes` as taken from the queue) on worker number `worker`, first
+    /// removing `owed` (the job before, reported) from the processing list in the same round
+    /// trip; returns what its acknowledgement found of the next job, and this job if it is
+    /// owed such a removal in turn.
+    private func process(
+        _ jobId: String, idBytes: [UInt8], worker: Int, settling owed: TakenJob?
+    ) async -> (next: NextTake, owed: TakenJob?) {
         let logger = JobLogger(base: self.logger, jobId: jobId)
         let job = TakenJob(id: jobId, idBytes: idBytes, leaseKey: keys.lease(jobId))
+        if let owed, !JobID.isAcceptable(jobId) {
+            _ = await acknowledge(owed, publishing: nil, takingNext: false, logger: JobLogger(base: self.logger, jobId: owed.id))
+        }
         guard JobID.isAcceptable(jobId) else {
             // Gateways refuse its statuses: the work would be done for nobody to hear of it.
             logger.warning("job id is not usable (\(JobID.acceptableShape)); dropping the id")
             counters.withLock { $0.skipped += 1 }
-            return await acknowledge(job, publishing: nil, logger: logger).next
+            return (await acknowledge(job, publishing: nil, logger: logger).next, nil)
         }
         leases.hold(jobId, worker: worker)
         defer { leases.release(worker: worker) }
 
         let recordBytes: [UInt8]?
         do {
-            recordBytes = try await start(job)
+            recordBytes = try await start(job, settling: owed)
         } catch {
             logger.error("could not start the job; the reaper will put it back", metadata: ["error": "\(error)"])
             counters.withLock { $0.abandoned += 1 }
-            return .notTried
+            return (.notTried, nil)
         }
         guard let recordBytes else {
             logger.warning("job record is gone (expired or deleted); dropping the id")
             counters.withLock { $0.skipped += 1 }
-            return await acknowledge(job, publishing: nil, logger: logger).next
+            return (await acknowledge(job, publishing: nil, logger: logger).next, nil)
         }
         let record: JobRecord
         do {
@@ -237,7 +255,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         } catch {
             logger.error("job record is not a valid job; dropping the id", metadata: ["error": "\(error)"])
             counters.withLock { $0.skipped += 1 }
-            return await acknowledge(job, publishing: nil, logger: logger).next
+            return (await acknowledge(job, publishing: nil, logger: logger).next, nil)
         }
         let userId = record.user.publicKey
         guard JobID.isAcceptable(userId) else {
@@ -245,7 +263,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
                 "job owner's user id is not usable (\(JobID.acceptableShape)): no gateway would deliver its statuses; dropping the id",
                 metadata: ["userId": "\(JobID.loggable(userId))"])
             counters.withLock { $0.skipped += 1 }
-            return await acknowledge(job, publishing: nil, logger: logger).next
+            return (await acknowledge(job, publishing: nil, logger: logger).next, nil)
         }
 
         do {
@@ -272,27 +290,41 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
         case .abandoned:
             counters.withLock { $0.abandoned += 1 }
             await putBack(job, logger: logger)
-            return .notTried
+            return (.notTried, nil)
         }
         // Stamped now, as it is published: the update's timestamp is written into its bytes.
         let acknowledgement = await acknowledge(job, publishing: update.jsonBytesForAgent(stampedAt: .now()), logger: logger)
-        if acknowledgement.acknowledged {
-            counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
-        }
-        return acknowledgement.next
+        guard acknowledgement.acknowledged else { return (acknowledgement.next, nil) }
+        counters.withLock { update.status == .done ? ($0.done += 1) : ($0.failed += 1) }
+        return (acknowledgement.next, job)
     }
 
     /// Takes the lease of `job` and reads its record (one pipeline), tried again while the
     /// broker is away: the job is this worker's, and leaving it to the reaper after a blip of a
     /// few milliseconds would hold it back for the whole visibility timeout. Taking the lease
     /// again is harmless if the first try had taken it before its reply was lost.
-    private func start(_ job: TakenJob) async throws -> [UInt8]? {
-        try await Self.retryingWhileAway { [broker, leases, keys] in
+    ///
+    /// `owed`, the worker's job before (reported), leaves the processing list in the same round
+    /// trip (``removalCommands(_:)``). If that fails, its lease lapses and it runs again.
+    private func start(_ job: TakenJob, settling owed: TakenJob?) async throws -> [UInt8]? {
+        let removal = owed.map(removalCommands) ?? []
+        return try await Self.retryingWhileAway { [broker, leases, keys, logger] in
             let replies = try await broker.execute(
-                [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(job.id))], atomically: false)
-            _ = try replies[0].isOK()
-            return try replies[1].value()
+                removal + [leases.acquireCommand(key: job.leaseKey), .get(key: keys.record(job.id))], atomically: false)
+            for case .error(let error) in replies.prefix(removal.count) {
+                logger.warning(
+                    "could not remove a finished job from the processing list; it will run again",
+                    metadata: ["jobId": "\(owed?.id ?? "")", "error": "\(error)"])
+            }
+            _ = try replies[removal.count].isOK()
+            return try replies[removal.count + 1].value()
         }
+    }
+
+    /// Takes a finished job off the processing list (from the tail: takes push onto the head,
+    /// so a job taken before those still running sits near the tail) and deletes its lease.
+    private func removalCommands(_ job: TakenJob) -> [BrokerCommand] {
+        [.remove(value: job.idBytes, count: -1, queue: keys.processing), .delete(keys: [job.leaseKey])]
     }
 
     /// Runs `operation`, and again while it fails because the broker is away or out of memory
@@ -338,39 +370,43 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
 
     // MARK: Finishing
 
-    /// Publishes `update` (a status update's bytes, if any), then removes the id from the
-    /// processing list and deletes its lease: one pipelined round trip, in that order. Unless
-    /// shutdown began, the same round trip takes the next job (`LMOVE`, as ``take(tryingWithoutWaiting:)``
-    /// does), which saves a worker on a busy queue one round trip in four.
+    /// With `update` (a status update's bytes): publishes it, after any earlier statuses of the
+    /// job that nobody heard. Without: removes the job from the processing list and deletes its
+    /// lease (``removalCommands(_:)``). Unless shutdown began or `takingNext` is false, the same
+    /// round trip takes the next job (`LMOVE`, as ``take(tryingWithoutWaiting:)`` does), which
+    /// saves a worker on a busy queue one round trip in four.
     ///
-    /// No `MULTI` is needed: the only other writer of these keys is the reaper, whose
-    /// transaction watches both the processing list and the lease, so it sees either the job
-    /// still leased (before the `LREM`) or no longer taken (after). If the pipeline is cut
-    /// short, the order decides what is left: the report without the removal (the job runs
-    /// again: at least once), or the removal without the lease deletion (the lease expires).
-    /// Never a job released without its report. A next job whose `LMOVE` ran but whose reply
-    /// was lost has no lease, and the reaper puts it back, as after any lost take. Retried
-    /// (the take is not) for up to the visibility timeout; if the broker stays unreachable
-    /// that long, the lease lapses and the job runs again.
+    /// A reported job is removed only later, once its `PUBLISH` has answered (with the next
+    /// job's start, or alone; see ``work(_:)``): a status and the job's removal sent together
+    /// could both run after their connection was given up (Redis frozen, the commands still in
+    /// its socket buffer), the status reaching no gateway and the job gone from every list.
+    /// No `MULTI` is needed for the removal: the only other writer of these keys is the
+    /// reaper, whose transaction watches both the processing list and the lease, so it sees
+    /// either the job still leased (before the `LREM`) or no longer taken (after); a removal
+    /// cut short after the `LREM` leaves a lease that expires. A next job whose `LMOVE` ran but
+    /// whose reply was lost has no lease, and the reaper puts it back, as after any lost take.
+    /// Retried (the take is not) for up to the visibility timeout; if the broker stays
+    /// unreachable that long, the lease lapses and the job runs again.
+    /// - Returns: whether the statuses (or the removal) went through, and what the take found.
     private func acknowledge(
-        _ job: TakenJob, publishing update: [UInt8]?, logger: JobLogger
+        _ job: TakenJob, publishing update: [UInt8]?, takingNext: Bool = true, logger: JobLogger
     ) async -> (acknowledged: Bool, next: NextTake) {
         var commands: [BrokerCommand] = []
-        commands.reserveCapacity(4)
+        commands.reserveCapacity(3)
         // Statuses of the job that nobody heard go first, in order, so that its timeline keeps
         // them: a `processing` heard after the `done` would be refused as late.
         let earlier = update == nil ? [] : await unheard.take(jobId: job.id)
         for status in earlier {
             commands.append(.publish(payload: status, channel: keys.statusChannel))
         }
-        if let update { commands.append(.publish(payload: update, channel: keys.statusChannel)) }
+        if let update {
+            commands.append(.publish(payload: update, channel: keys.statusChannel))
+        } else {
+            commands += removalCommands(job)
+        }
         let publishes = earlier.count + (update == nil ? 0 : 1)
-        // From the tail (-1): takes push onto the head, so the job finishing now, taken before
-        // those still running, sits near the tail; a scan from the head would pass them all.
-        commands.append(.remove(value: job.idBytes, count: -1, queue: keys.processing))
-        commands.append(.delete(keys: [job.leaseKey]))
         let acknowledgement = commands.count
-        if !Task.isShuttingDownGracefully && !Task.isCancelled {
+        if takingNext && !Task.isShuttingDownGracefully && !Task.isCancelled {
             commands.append(.move(source: keys.queue, sourceEnd: .tail, destination: keys.processing, destinationEnd: .head))
         }
         var next = NextTake.notTried
