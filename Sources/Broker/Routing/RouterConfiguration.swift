@@ -23,9 +23,12 @@ public struct RouterConfiguration: Sendable {
     /// node counts its own unwritten watermark when it replays to a new connection).
     public var watermarkInterval: Duration
     /// How long a lane keeps trying a batch of status updates while the broker is away (a lost
-    /// connection, no answer in time) before giving it up. Applying is idempotent, so a batch
-    /// whose reply was lost is safely applied again; the lane's later updates wait meanwhile,
-    /// so each user's order is kept.
+    /// connection, no answer in time) or refuses writes for memory, before giving it up.
+    /// Applying is idempotent, so a batch whose reply was lost is safely applied again; the
+    /// lane's later updates wait meanwhile (in the status subscription's buffer), so each
+    /// user's order is kept. By default as long as a job record lives (24 h): a status given
+    /// up is lost for good (its agent heard it delivered), so the lane waits out any outage;
+    /// graceful shutdown still ends the wait.
     public var applyRetryLimit: Duration
 
     public init(
@@ -33,7 +36,7 @@ public struct RouterConfiguration: Sendable {
         statusBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000),
         emitBuffering: SubscriptionBuffering = .dropNewest(capacity: 100_000), statusLanes: Int = 4,
         resubscribeDelay: Duration = .seconds(1), watermarkInterval: Duration = .milliseconds(50),
-        applyRetryLimit: Duration = .seconds(30)
+        applyRetryLimit: Duration = JobNames.recordLifetime
     ) {
         self.jobTypes = jobTypes
         self.eventLog = eventLog
