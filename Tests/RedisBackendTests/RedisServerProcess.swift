@@ -48,8 +48,23 @@ final class RedisServerProcess: @unchecked Sendable {
             "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
         ] + extraArguments
-        try process.run()
+        // Not the test process's own output: a server left running by a crashed test run would
+        // hold `swift test`'s pipe open, and `swift test` would wait for it for ever.
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try Self.spawn(process)
         self.process = process
+    }
+
+    /// Foundation's `Process.run()` is not safe to call from several threads at once on Linux
+    /// (a parallel test run crashed in it, in a `memmove` of the child's arguments): spawns
+    /// take turns.
+    private static let spawning = NSLock()
+
+    private static func spawn(_ process: Process) throws {
+        spawning.lock()
+        defer { spawning.unlock() }
+        try process.run()
     }
 
     /// `CONFIG SET` with redis-cli (the broker speaks only its own commands).
@@ -64,7 +79,7 @@ final class RedisServerProcess: @unchecked Sendable {
         cli.arguments = ["redis-cli", "-p", "\(port)"] + arguments
         let output = Pipe()
         cli.standardOutput = output
-        try cli.run()
+        try Self.spawn(cli)
         let data = output.fileHandleForReading.readDataToEndOfFile()
         cli.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
