@@ -76,7 +76,12 @@ final class LeaseKeeper: Sendable {
         }
         do {
             let replies = try await broker.execute(commands, atomically: false)
+            // A refusal (Redis at maxmemory answers OOM) is not a lapse: the lease is as it was.
+            if let refusal = replies.lazy.compactMap({ if case .error(let error) = $0 { error } else { nil } }).first {
+                logger.warning("could not renew leases", metadata: ["error": "\(refusal)", "leases": "\(ids.count)"])
+            }
             for (id, reply) in zip(ids, replies) where (try? reply.isOK()) != true {
+                if case .error = reply { continue }
                 // Either acknowledged meanwhile (fine) or lapsed: then the reaper may have put
                 // the job back and it can run twice, which at-least-once delivery allows.
                 let stillHeld = held.withLock { $0.contains(id) }
