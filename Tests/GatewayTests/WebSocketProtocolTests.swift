@@ -122,7 +122,7 @@ struct WebSocketProtocolTests {
     @Test func aCloseFrameTheClientNeverTakesStillEndsTheConnection() async throws {
         // Neither the queue nor the stall timeout ends this connection: only the close timeout.
         let configuration = GatewayConfiguration(port: 0, outboundQueueCapacity: 100_000, writeStallTimeout: .seconds(600))
-        let test = try await TestGateway(configuration: configuration, withAgent: false)
+        let test = try await TestGateway(configuration: configuration, withAgent: false, outboundByteCapacity: 1 << 30)
         let token = try await test.token("deaf")
         try await test.live { client in
             let stuck = try await StalledWebSocketClient.connect(port: try #require(client.port), path: "/ws?token=\(token)")

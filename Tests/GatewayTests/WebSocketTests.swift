@@ -368,7 +368,7 @@ struct WebSocketTests {
         let configuration = GatewayConfiguration(
             port: 0, outboundQueueCapacity: 100_000, watchdogInterval: .milliseconds(100),
             writeStallTimeout: .seconds(1))
-        let test = try await TestGateway(configuration: configuration, withAgent: false)
+        let test = try await TestGateway(configuration: configuration, withAgent: false, outboundByteCapacity: 1 << 30)
         let token = try await test.token("stuck")
         try await test.live { client in
             let port = try #require(client.port)

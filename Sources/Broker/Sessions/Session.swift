@@ -13,7 +13,8 @@ public struct SessionID: Sendable, Hashable, Comparable, CustomStringConvertible
 public enum SessionCloseReason: Sendable, Hashable, CustomStringConvertible {
     /// The transport closed it (the client went away, or the server ended the connection).
     case closed
-    /// The client did not take its events fast enough: more than `capacity` waited.
+    /// The client did not take its events fast enough: more than `capacity` events waited,
+    /// or more event data than the session's byte limit.
     case slowConsumer(capacity: Int)
     /// The router is shutting down.
     case shutdown
@@ -21,7 +22,7 @@ public enum SessionCloseReason: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .closed: return "closed"
-        case .slowConsumer(let capacity): return "slow consumer: more than \(capacity) events waiting"
+        case .slowConsumer(let capacity): return "slow consumer: more than \(capacity) events, or its byte limit, waiting"
         case .shutdown: return "server shutting down"
         }
     }
@@ -32,7 +33,8 @@ public enum SessionCloseReason: Sendable, Hashable, CustomStringConvertible {
 ///
 /// The transport iterates the session (`for await event in session`) and writes each event
 /// to its connection; iteration ends when the session closes. Events wait in a bounded
-/// buffer: if more than `capacity` wait, the session is closed as a
+/// buffer: if more than `capacity` wait, or more than `byteCapacity` bytes of event data (a
+/// few large events fill memory long before the count is reached), the session is closed as a
 /// ``SessionCloseReason/slowConsumer(capacity:)`` — the transport sees iteration end, reads
 /// ``closeReason`` and reports it (WebSocket close 1008/1013, Socket.IO disconnect, end of
 /// the SSE stream). Memory per session is bounded whatever the client does.
@@ -58,11 +60,17 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     public let transport: String
     /// The most events that may wait for the transport.
     public let capacity: Int
+    /// The most event data (names and JSON data, in bytes) that may wait; one event larger
+    /// than this still goes out when nothing else waits.
+    public let byteCapacity: Int
     let registry: SessionRegistry
     private let state: Mutex<State>
 
     private struct State: ~Copyable {
         var buffer = Deque<RoutedEvent>()
+        /// The size (``Session/size(of:)``) of what `buffer` and `held` hold.
+        var bufferedBytes = 0
+        var heldBytes = 0
         var waiter: CheckedContinuation<RoutedEvent?, Never>?
         var closeReason: SessionCloseReason?
         var replaying: Bool
@@ -91,11 +99,15 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         var catchUpMarks: UInt64 = 0
     }
 
-    init(id: SessionID, userId: String, transport: String, capacity: Int, replaying: Bool, registry: SessionRegistry) {
+    init(
+        id: SessionID, userId: String, transport: String, capacity: Int, byteCapacity: Int, replaying: Bool,
+        registry: SessionRegistry
+    ) {
         self.id = id
         self.userId = userId
         self.transport = transport
         self.capacity = Swift.max(1, capacity)
+        self.byteCapacity = Swift.max(1, byteCapacity)
         self.registry = registry
         self.state = Mutex(State(replaying: replaying))
     }
@@ -170,11 +182,13 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         let outcome: Delivery = state.withLock { state in
             if state.closeReason != nil { return .closed }
             if state.replaying {
-                guard state.held.count < capacity else {
+                let size = Self.size(of: event)
+                guard state.held.count < capacity, state.held.isEmpty || state.heldBytes + size <= byteCapacity else {
                     overflow(&state, alsoDiscarding: 1)
                     return .overflowed
                 }
                 state.held.append(event)
+                state.heldBytes += size
                 return .held
             }
             let wasEmpty = state.buffer.isEmpty
@@ -251,6 +265,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             if let floor { state.floor = floor }
             let held = state.held
             state.held = []
+            state.heldBytes = 0
             let events = replayed + held
             for (index, event) in events.enumerated() where enqueue(event, into: &state, resume: &resume) == .overflowed {
                 // The rest of the batch goes with what was waiting.
@@ -291,13 +306,26 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             resume = (waiter, event)
             return .queued
         }
-        guard state.buffer.count < capacity else {
+        let size = Self.size(of: event)
+        guard state.buffer.count < capacity, state.buffer.isEmpty || state.bufferedBytes + size <= byteCapacity else {
             overflow(&state, alsoDiscarding: 1)
             return .overflowed
         }
         state.buffer.append(event)
+        state.bufferedBytes += size
         state.delivered += 1
         return .queued
+    }
+
+    /// What an event weighs against ``byteCapacity``: its name and data as they go out
+    /// (UTF-8 counts of native strings, read without a scan).
+    static func size(of event: RoutedEvent) -> Int { event.name.utf8.count + event.dataJSON.utf8.count }
+
+    /// Takes the oldest waiting event off the buffer.
+    private static func popFirst(_ state: inout State) -> RoutedEvent? {
+        guard let event = state.buffer.popFirst() else { return nil }
+        state.bufferedBytes -= size(of: event)
+        return event
     }
 
     /// Ends iteration and leaves the registry after an overflow (outside the lock).
@@ -322,6 +350,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         state.closeReason = .slowConsumer(capacity: capacity)
         state.buffer.removeAll()
         state.held.removeAll()
+        (state.bufferedBytes, state.heldBytes) = (0, 0)
     }
 
     /// Closes with `reason`; returns `false` if it was already closed.
@@ -333,6 +362,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             state.closeReason = reason
             state.buffer.removeAll()
             state.held.removeAll()
+            (state.bufferedBytes, state.heldBytes) = (0, 0)
             defer {
                 state.waiter = nil
                 state.wake = nil
@@ -370,7 +400,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             guard count > 0 else { return [] }
             var events: [RoutedEvent] = []
             events.reserveCapacity(count)
-            for _ in 0..<count { events.append(state.buffer.removeFirst()) }
+            for _ in 0..<count { events.append(Self.popFirst(&state)!) }
             return events
         }
     }
@@ -381,7 +411,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
         enum Immediate { case event(RoutedEvent), end, wait }
         let immediate: Immediate = state.withLock { state in
             if state.closeReason != nil { return .end }
-            if let event = state.buffer.popFirst() { return .event(event) }
+            if let event = Self.popFirst(&state) { return .event(event) }
             return .wait
         }
         switch immediate {
@@ -393,7 +423,7 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
             await withCheckedContinuation { (continuation: CheckedContinuation<RoutedEvent?, Never>) in
                 let now: Immediate = state.withLock { state in
                     if state.closeReason != nil || Task.isCancelled { return .end }
-                    if let event = state.buffer.popFirst() { return .event(event) }
+                    if let event = Self.popFirst(&state) { return .event(event) }
                     precondition(state.waiter == nil, "a Session supports one consumer at a time")
                     state.waiter = continuation
                     return .wait

@@ -17,6 +17,10 @@ public final class SessionRegistry: Sendable {
     public let policy: RoomPolicy
     /// Default outbound buffer of a session (events waiting for the transport).
     public let outboundCapacity: Int
+    /// The most event data, in bytes, that may wait for one session (``Session/byteCapacity``):
+    /// the count alone would let a client that stops reading hold `outboundCapacity` large
+    /// events (1,024 messages of 512 KiB on `ws:emit` are half a gigabyte).
+    public let outboundByteCapacity: Int
     private let state = Mutex(State())
 
     private struct State: ~Copyable {
@@ -27,9 +31,10 @@ public final class SessionRegistry: Sendable {
         var counters = SessionCounters()
     }
 
-    public init(policy: RoomPolicy = .default, outboundCapacity: Int = 1024) {
+    public init(policy: RoomPolicy = .default, outboundCapacity: Int = 1024, outboundByteCapacity: Int = 8 << 20) {
         self.policy = policy
         self.outboundCapacity = max(1, outboundCapacity)
+        self.outboundByteCapacity = max(1, outboundByteCapacity)
     }
 
     /// Opens a session for `userId`, already in room `user:<userId>`.
@@ -50,7 +55,7 @@ public final class SessionRegistry: Sendable {
             state.nextId += 1
             let session = Session(
                 id: id, userId: userId, transport: transport, capacity: capacity ?? outboundCapacity,
-                replaying: replaying, registry: self)
+                byteCapacity: outboundByteCapacity, replaying: replaying, registry: self)
             state.sessions[id] = session
             state.rooms[userRoom, default: [:]][id] = session
             state.membership[id] = [userRoom]

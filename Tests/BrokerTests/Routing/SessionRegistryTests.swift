@@ -105,6 +105,28 @@ struct SessionRegistryTests {
         other.close()
     }
 
+    /// A count limit alone lets a client that stops reading hold that many large events.
+    @Test("event data beyond the byte limit closes a slow consumer; one large event still goes out")
+    func slowConsumerByBytes() async {
+        let registry = SessionRegistry(outboundCapacity: 1_000, outboundByteCapacity: 10_000)
+        let big = String(repeating: "x", count: 4_000)
+        let slow = registry.open(userId: "carol", transport: "test")
+        for id: Int64 in 1...2 { registry.broadcast(RoutedEvent(name: "e", room: "user:carol", data: .string(big), eventId: EventID(id))) }
+        #expect(slow.closeReason == nil && slow.bufferedCount == 2)
+        var iterator = slow.makeAsyncIterator()
+        #expect(await iterator.next()?.eventId == EventID(1))  // taken: its bytes are free again
+        registry.broadcast(RoutedEvent(name: "e", room: "user:carol", data: .string(big), eventId: EventID(3)))
+        #expect(slow.closeReason == nil && slow.bufferedCount == 2)
+        registry.broadcast(RoutedEvent(name: "e", room: "user:carol", data: .string(big), eventId: EventID(4)))
+        #expect(slow.closeReason == .slowConsumer(capacity: 1_000))
+        #expect(slow.discardedCount == 3)
+        // An event larger than the limit alone is not a slow consumer's doing.
+        let reader = registry.open(userId: "dave", transport: "test")
+        registry.broadcast(RoutedEvent(name: "e", room: "user:dave", data: .string(String(repeating: "y", count: 50_000))))
+        #expect(reader.closeReason == nil && reader.bufferedCount == 1)
+        reader.close()
+    }
+
     @Test("a slow consumer whose transport closes it on the overflow wake-up is still counted as slow")
     func slowConsumerClosedByItsTransport() {
         let registry = SessionRegistry(outboundCapacity: 2)

@@ -37,7 +37,8 @@ struct TestGateway: Sendable {
     /// - Parameter broker: another broker (a failing one, say); the memory backend by default.
     init(
         configuration: GatewayConfiguration = GatewayConfiguration(port: 0), withAgent: Bool = true,
-        broker: (any Broker)? = nil, outboundCapacity: Int = 256, demoUser: String? = nil
+        broker: (any Broker)? = nil, outboundCapacity: Int = 256, outboundByteCapacity: Int = 8 << 20,
+        demoUser: String? = nil
     ) async throws {
         let memory = broker == nil ? MemoryBroker() : nil
         let broker = broker ?? memory!
@@ -46,7 +47,9 @@ struct TestGateway: Sendable {
         self.withAgent = withAgent
         authority = try await TokenAuthority(secret: Self.secret)
         router = JobRouter(
-            broker: broker, registry: SessionRegistry(outboundCapacity: outboundCapacity), logger: Self.logger)
+            broker: broker,
+            registry: SessionRegistry(outboundCapacity: outboundCapacity, outboundByteCapacity: outboundByteCapacity),
+            logger: Self.logger)
         gateway = Gateway(
             configuration: configuration, router: router, authority: authority, logger: Self.logger,
             demoUser: demoUser)
