@@ -56,18 +56,11 @@ struct AgentCommand: AsyncParsableCommand {
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         _ = try LogLevelSetting.level(flag: logLevel)
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
-        guard redisURL != nil else {
+        guard RedisOptions.url(given: redis) != nil else {
             throw ValidationError("switchboard agent needs a Redis: --redis URL, or env REDIS_URL / UPSTASH_REDIS_URL")
         }
     }
 
-    /// `--redis`, else env `REDIS_URL`, else `UPSTASH_REDIS_URL`; empty counts as unset, as for
-    /// serve (`REDIS_URL= switchboard agent` names the missing setting).
-    private var redisURL: String? {
-        let environment = ProcessInfo.processInfo.environment
-        func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
-        return nonEmpty(redis) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
-    }
 
     func run() async throws {
         // As serve does: a handler's own connections (up to --concurrency jobs at once) and the
@@ -81,13 +74,8 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "switchboard.agent")
         logger.info("open-file limit", metadata: ["openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
-        guard let url = redisURL else { throw ValidationError("switchboard agent needs a Redis") }  // checked in validate()
-        let broker: RedisBroker
-        do {
-            broker = try redisOptions.broker(url: url, logger: logger)
-        } catch {
-            throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(StartupError.message(of: error))")
-        }
+        guard let url = RedisOptions.url(given: redis) else { throw ValidationError("switchboard agent needs a Redis") }  // checked in validate()
+        let broker = try redisOptions.broker(url: url, logger: logger)
         let configuration = AgentConfiguration(
             names: JobNames(prefix: prefix, type: type),
             concurrency: concurrency,

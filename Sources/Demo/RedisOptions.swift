@@ -58,10 +58,27 @@ struct RedisOptions: ParsableArguments {
         }
     }
 
+    /// The Redis URL `serve` and `agent` use: `--redis`, else env `REDIS_URL`, else
+    /// `UPSTASH_REDIS_URL`; empty counts as unset (`REDIS_URL= switchboard agent` names the
+    /// missing setting).
+    static func url(given flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        return nonEmpty(flag) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
+    }
+
     /// A Redis broker for `url` with these settings. A flag overrides what the URL's
     /// parameters say about the same thing (`--redis-ca-file` over `ssl_ca_certs`,
     /// `--redis-keep-alive` over `health_check_interval`, …).
+    /// - Throws: a ``StartupError`` naming the URL (its password hidden) and what is wrong.
     func broker(url: String, logger: Logger) throws -> RedisBroker {
+        do {
+            return try makeBroker(url: url, logger: logger)
+        } catch {
+            throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(StartupError.message(of: error))")
+        }
+    }
+
+    private func makeBroker(url: String, logger: Logger) throws -> RedisBroker {
         var configuration = try RedisConfiguration(url: url)
         if givesTLS {
             guard var tls = configuration.tls else {

@@ -133,12 +133,7 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         var reconnects: (@Sendable () -> Int)?
         if let url = settings.redisURL {
-            let redis: RedisBroker
-            do {
-                redis = try redisOptions.broker(url: url, logger: Logger(label: "switchboard.redis"))
-            } catch {
-                throw StartupError("--redis \(RedisConfiguration.redacted(url)): \(StartupError.message(of: error))")
-            }
+            let redis = try redisOptions.broker(url: url, logger: Logger(label: "switchboard.redis"))
             broker = redis
             reconnects = { redis.reconnectCount }
             services += [.init(service: redis), RedisStartupCheck(broker: redis, url: url).groupMember]
@@ -222,7 +217,7 @@ struct ServeSettings {
 
     init(command: ServeCommand, environment: [String: String]) throws {
         func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
-        redisURL = nonEmpty(command.redis) ?? nonEmpty(environment["REDIS_URL"]) ?? nonEmpty(environment["UPSTASH_REDIS_URL"])
+        redisURL = RedisOptions.url(given: command.redis, environment: environment)
         host = nonEmpty(command.host) ?? nonEmpty(environment["HOST"]) ?? "127.0.0.1"
         if let port = command.port {
             self.port = port

@@ -282,24 +282,28 @@ final class RedisConnection: Sendable {
             }
             return reply
         }
-        // A refusal of AUTH or SELECT is the server answering: not an outage, and it will not
-        // pass by itself (see `refusesSettings`). A connection lost meanwhile stays an outage.
-        if let password = configuration.password,
-            case .error(let message) = try context.blockingCommand(configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
-        {
-            throw BrokerError(.authenticationFailed, "redis: AUTH refused: \(message)")
-        }
-        if configuration.database != 0, case .error(let message) = try context.blockingCommand(["SELECT", String(configuration.database)]) {
+        // A refusal of the settings (AUTH, SELECT, CLIENT SETNAME) is the server answering: not
+        // an outage, and it will not pass by itself (see `refusesSettings`). NOAUTH on any of
+        // them means a password is needed. A connection lost meanwhile stays an outage.
+        func applySetting(_ arguments: [String], refused: (String) -> BrokerError) throws(BrokerError) {
+            guard case .error(let message) = try context.blockingCommand(arguments) else { return }
+            let refusal = refused(message)
             let error = RESPValue.brokerError(fromServerMessage: message)
-            // NOAUTH: a password is needed. Otherwise a database the server does not have (its
-            // `databases` setting).
-            throw error.code == .authenticationFailed
-                ? error : BrokerError(.invalidArgument, "redis: the server has no database \(configuration.database) (\(message))")
+            throw error.code == .authenticationFailed && refusal.code != .authenticationFailed ? error : refusal
         }
-        if case .error(let message) = try context.blockingCommand(["CLIENT", "SETNAME", "\(configuration.clientName)-\(setup.name)"]) {
-            let error = RESPValue.brokerError(fromServerMessage: message)
-            throw error.code == .authenticationFailed
-                ? error : BrokerError(.invalidArgument, "redis: the client name '\(configuration.clientName)' is refused (\(message))")
+        if let password = configuration.password {
+            try applySetting(configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]) {
+                BrokerError(.authenticationFailed, "redis: AUTH refused: \($0)")
+            }
+        }
+        if configuration.database != 0 {
+            // A database the server does not have (its `databases` setting).
+            try applySetting(["SELECT", String(configuration.database)]) {
+                BrokerError(.invalidArgument, "redis: the server has no database \(configuration.database) (\($0))")
+            }
+        }
+        try applySetting(["CLIENT", "SETNAME", "\(configuration.clientName)-\(setup.name)"]) {
+            BrokerError(.invalidArgument, "redis: the client name '\(configuration.clientName)' is refused (\($0))")
         }
         guard case .integer(let clientID) = try run(["CLIENT", "ID"]) else {
             throw BrokerError(.unexpectedReply, "redis: CLIENT ID did not answer an integer")

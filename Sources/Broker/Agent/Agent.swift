@@ -109,7 +109,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             } else {
                 if let job = owed {
                     owed = nil
-                    _ = await acknowledge(job, publishing: nil, takingNext: false, logger: JobLogger(base: logger, jobId: job.id))
+                    await remove(job)
                 }
                 guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
                 // An acknowledgement that just found the queue empty counts as a take that did.
@@ -224,9 +224,7 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
     ) async -> (next: NextTake, owed: TakenJob?) {
         let logger = JobLogger(base: self.logger, jobId: jobId)
         let job = TakenJob(id: jobId, idBytes: idBytes, leaseKey: keys.lease(jobId))
-        if let owed, !JobID.isAcceptable(jobId) {
-            _ = await acknowledge(owed, publishing: nil, takingNext: false, logger: JobLogger(base: self.logger, jobId: owed.id))
-        }
+        if let owed, !JobID.isAcceptable(jobId) { await remove(owed) }
         guard JobID.isAcceptable(jobId) else {
             // Gateways refuse its statuses: the work would be done for nobody to hear of it.
             logger.warning("job id is not usable (\(JobID.acceptableShape)); dropping the id")
@@ -319,6 +317,12 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             _ = try replies[removal.count].isOK()
             return try replies[removal.count + 1].value()
         }
+    }
+
+    /// Removes a reported job (``removalCommands(_:)``) in a round trip of its own, retried as
+    /// an acknowledgement is: for a worker with no next job to send it with.
+    private func remove(_ job: TakenJob) async {
+        _ = await acknowledge(job, publishing: nil, takingNext: false, logger: JobLogger(base: logger, jobId: job.id))
     }
 
     /// Takes a finished job off the processing list (from the tail: takes push onto the head,
