@@ -1,6 +1,7 @@
 """Interop: third-party clients and a third-party agent against real `switchboard serve --redis`
 processes. Usage: test_interop.py REDIS_URL"""
 
+import contextlib
 import gzip
 import json
 import os
@@ -310,14 +311,12 @@ def test_refused_redis_settings_stop_at_start():
     have) will refuse them again: `serve` and `agent` exit 1 at start naming the cause, without
     echoing the password, instead of retrying for ever behind a 503. A Redis that is down at
     start is still waited for (test_redis_down_at_start_then_up)."""
-    import shutil
     import subprocess
     import tempfile
     from common import BINARY, free_port
     port = free_port()
     directory = tempfile.mkdtemp(prefix="switchboard-refused-")
-    server = _redis_server(port, directory, "--requirepass", "right-pw", "--databases", "4")
-    try:
+    with _private_redis(directory, port, "--requirepass", "right-pw", "--databases", "4"):
         wait_for(lambda: _redis_answers(f"redis://:right-pw@127.0.0.1:{port}"), "the private redis-server", timeout=20)
         env = {**os.environ, "REDIS_URL": "", "UPSTASH_REDIS_URL": "", "JWT_SECRET": SECRET}
         for command, url, cause in (
@@ -332,10 +331,6 @@ def test_refused_redis_settings_stop_at_start():
                    f"{command} {cause}: exit {out.returncode}, {out.stderr[-600:]!r}")
             expect("hunter2" not in out.stderr + out.stdout and "right-pw" not in out.stderr + out.stdout,
                    f"{command}: a password is echoed")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_redis_keep_alive_outlasts_the_server_timeout():
@@ -343,15 +338,12 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
     0.5`, or a URL's `health_check_interval=0.5` (redis-py's name), a quiet gateway's command
     connection lives on; with the flag at 0 (no PING), which wins over the URL, it is closed and
     opened again, so the setting is what keeps it. The URL's `client_name` names the connections."""
-    import shutil
-    import subprocess
     import tempfile
     from common import free_port
     port = free_port()
     url = f"redis://127.0.0.1:{port}"
     directory = tempfile.mkdtemp(prefix="switchboard-keepalive-")
-    server = _redis_server(port, directory, "--timeout", "2")
-    try:
+    with _private_redis(directory, port, "--timeout", "2"):
         wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
         cases = ((["--redis-keep-alive", "0.5"], "", "switchboard", True),
                  ([], "?health_check_interval=0.5&client_name=gw-from-url", "gw-from-url", True),
@@ -370,10 +362,6 @@ def test_redis_keep_alive_outlasts_the_server_timeout():
             finally:
                 code = node.stop()
                 expect(code == 0, f"exit code {code}")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _jobs_through_both_agents(node, url, how):
@@ -415,7 +403,6 @@ def test_rediss_end_to_end():
     --redis-ca-file`, the guide's agent over TLS (redis-py), then `switchboard agent` over TLS
     with the very URL redis-py took (`?ssl_ca_certs=`); a WebSocket client sees each job's
     lifecycle. A gateway without the CA never connects."""
-    import shutil
     import tempfile
     from common import ROOT, free_port
     fixtures = os.path.join(ROOT, "Tests", "Fixtures", "TLS")
@@ -423,56 +410,49 @@ def test_rediss_end_to_end():
     port = free_port()
     url = f"rediss://127.0.0.1:{port}"
     directory = tempfile.mkdtemp(prefix="switchboard-tls-")
-    server = _redis_server(0, directory, "--tls-port", str(port),
-                           "--tls-cert-file", os.path.join(fixtures, "server.pem"),
-                           "--tls-key-file", os.path.join(fixtures, "server.key"),
-                           "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
     node = untrusting = None
-    try:
-        client_url = f"{url}?ssl_ca_certs={ca}"
-        wait_for(lambda: _redis_answers(client_url), "the private TLS redis-server", timeout=20)
-        node = Gateway("--redis", url, "--redis-ca-file", ca, env={"JWT_SECRET": SECRET}, name="gateway-tls")
-        untrusting = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-tls-untrusting")
-        # The URL redis-py is given, CA parameter and all, serves `switchboard agent` too.
-        _jobs_through_both_agents(node, client_url, "over TLS")
-        health = requests.get(f"{untrusting.url}/health", timeout=10)
-        expect(health.status_code == 503, f"a gateway without the CA: {health.status_code} {health.text}")
-    finally:
-        for gateway in (node, untrusting):
-            if gateway:
-                code = gateway.stop()
-                expect(code == 0, f"gateway exit code {code}")
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
+    with _private_redis(directory, 0, "--tls-port", str(port),
+                        "--tls-cert-file", os.path.join(fixtures, "server.pem"),
+                        "--tls-key-file", os.path.join(fixtures, "server.key"),
+                        "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"):
+        try:
+            client_url = f"{url}?ssl_ca_certs={ca}"
+            wait_for(lambda: _redis_answers(client_url), "the private TLS redis-server", timeout=20)
+            node = Gateway("--redis", url, "--redis-ca-file", ca, env={"JWT_SECRET": SECRET}, name="gateway-tls")
+            untrusting = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-tls-untrusting")
+            # The URL redis-py is given, CA parameter and all, serves `switchboard agent` too.
+            _jobs_through_both_agents(node, client_url, "over TLS")
+            health = requests.get(f"{untrusting.url}/health", timeout=10)
+            expect(health.status_code == 503, f"a gateway without the CA: {health.status_code} {health.text}")
+        finally:
+            for gateway in (node, untrusting):
+                if gateway:
+                    code = gateway.stop()
+                    expect(code == 0, f"gateway exit code {code}")
 
 
 def test_unix_socket_end_to_end():
     """A redis-server on a Unix socket with a password: `serve --redis unix://:pw@/path?db=3`,
     the guide's agent given the same URL (redis-py reads it too), then `switchboard agent` on
     it; a WebSocket client sees each job's lifecycle, and the record is in database 3."""
-    import shutil
     import tempfile
     directory = tempfile.mkdtemp(prefix="switchboard-unix-")
     path = os.path.join(directory, "redis.sock")
-    server = _redis_server(0, directory, "--unixsocket", path, "--unixsocketperm", "700", "--requirepass", "s0cket")
     url = f"unix://:s0cket@{path}?db=3"
     node = None
-    try:
-        wait_for(lambda: _redis_answers(url), "the private redis-server on its socket", timeout=20)
-        node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-unix")
-        shown = node.read_banner_line("backend:")
-        expect(path in shown and "s0cket" not in shown, f"the banner names the socket, not the password: {shown}")
-        second = _jobs_through_both_agents(node, url, "over the socket")
-        stored = redis.Redis.from_url(url).get(f"agent:rebalance:job:{second}")
-        expect(stored is not None and json.loads(stored)["status"] == "done", f"the record in database 3: {stored!r}")
-    finally:
-        if node:
-            code = node.stop()
-            expect(code == 0, f"gateway exit code {code}")
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
+    with _private_redis(directory, 0, "--unixsocket", path, "--unixsocketperm", "700", "--requirepass", "s0cket"):
+        try:
+            wait_for(lambda: _redis_answers(url), "the private redis-server on its socket", timeout=20)
+            node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-unix")
+            shown = node.read_banner_line("backend:")
+            expect(path in shown and "s0cket" not in shown, f"the banner names the socket, not the password: {shown}")
+            second = _jobs_through_both_agents(node, url, "over the socket")
+            stored = redis.Redis.from_url(url).get(f"agent:rebalance:job:{second}")
+            expect(stored is not None and json.loads(stored)["status"] == "done", f"the record in database 3: {stored!r}")
+        finally:
+            if node:
+                code = node.stop()
+                expect(code == 0, f"gateway exit code {code}")
 
 
 def test_redis_down_at_start_then_up(redis_url):
@@ -619,35 +599,44 @@ def test_sigterm_while_redis_hangs():
     """SIGTERM while Redis is stopped (SIGSTOP: connections open, nothing answers) with a
     WebSocket client connected: the gateway still exits 0, within its command timeout (5 s)
     and well before the 15 s a supervisor would wait."""
-    import shutil
     import subprocess
     import tempfile
     from common import free_port
     port = free_port()
     url = f"redis://127.0.0.1:{port}"
     directory = tempfile.mkdtemp(prefix="switchboard-hang-")
-    server = _redis_server(port, directory)
     node = None
-    try:
-        wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
-        node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-redis-hang")
-        wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
-                 "the gateway to subscribe")
-        ws = WSClient(f"{node.ws_url}/ws?token={token('hang-user')}")
-        ws.next()
-        server.send_signal(signal.SIGSTOP)
-        started = time.time()
-        node.process.send_signal(signal.SIGTERM)
+    with _private_redis(directory, port) as server:
         try:
-            code = node.process.wait(timeout=12)
-        except subprocess.TimeoutExpired:
-            code = None
-        expect(code == 0, f"exit code {code} after {time.time() - started:.1f}s")
-        ws.close()
+            wait_for(lambda: _redis_answers(url), "the private redis-server", timeout=20)
+            node = Gateway("--redis", url, env={"JWT_SECRET": SECRET}, name="gateway-redis-hang")
+            wait_for(lambda: redis.Redis.from_url(url).pubsub_numsub("agent:rebalance:status")[0][1] >= 1,
+                     "the gateway to subscribe")
+            ws = WSClient(f"{node.ws_url}/ws?token={token('hang-user')}")
+            ws.next()
+            server.send_signal(signal.SIGSTOP)
+            started = time.time()
+            node.process.send_signal(signal.SIGTERM)
+            try:
+                code = node.process.wait(timeout=12)
+            except subprocess.TimeoutExpired:
+                code = None
+            expect(code == 0, f"exit code {code} after {time.time() - started:.1f}s")
+            ws.close()
+        finally:
+            server.send_signal(signal.SIGCONT)
+            if node is not None:
+                node.stop()
+
+
+@contextlib.contextmanager
+def _private_redis(directory, port, *settings):
+    """`_redis_server` as a context: the server is stopped and `directory` removed on exit."""
+    import shutil
+    server = _redis_server(port, directory, *settings)
+    try:
+        yield server
     finally:
-        server.send_signal(signal.SIGCONT)
-        if node is not None:
-            node.stop()
         server.terminate()
         server.wait(timeout=10)
         shutil.rmtree(directory, ignore_errors=True)
