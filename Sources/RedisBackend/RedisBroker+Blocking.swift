@@ -58,18 +58,27 @@ extension RedisBroker {
     ///   handed over in the same instant is returned rather than lost.
     /// - A `nil` answer before the deadline (an `UNBLOCK` that raced with a previous user of
     ///   the connection) is not taken as a timeout: the command is issued again.
+    /// - With a keep-alive interval, the command waits at most that long on the server and is
+    ///   issued again, so a blocked connection sends a command as often as an idle one pings.
+    ///   Redis spares blocked clients its `timeout`, but not once served: a client blocked
+    ///   longer than `timeout` could be closed as idle in the instant between being handed a
+    ///   value and being sent it, and the popped value was lost with the connection. It also
+    ///   bounds the wait for a reply, so a server that hangs is found on a blocked connection too.
     private func runBlocking(timeout: Duration?, _ command: (String) -> [String]) async throws -> RESPValue {
         let clock = ContinuousClock()
         let deadline = timeout.map { clock.now + max($0, .zero) }
         var failures = 0
         while true {
             if Task.isCancelled { return .null }
-            var seconds = "0"  // Redis: 0 waits forever
+            var wait: Duration?  // nil waits forever (Redis: 0)
             if let deadline {
                 let remaining = clock.now.duration(to: deadline)
                 if remaining <= .zero { return .null }
-                seconds = remaining.redisSeconds
+                wait = remaining
             }
+            // Waits no longer than the keep-alive interval at a time (see ``RedisConfiguration/keepAliveInterval``).
+            if let slice = configuration.keepAliveInterval, slice > .zero { wait = min(wait ?? slice, slice) }
+            let seconds = wait?.redisSeconds ?? "0"
             let checkout = await dedicated.checkoutResult()
             guard case .success(let connection) = checkout else {
                 if case .failure(let error) = checkout, error.code != .connectionLost { throw error }
@@ -81,7 +90,7 @@ extension RedisBroker {
             encoder.append(command(seconds).map { Array($0.utf8) })
             let call = BlockedCall()
             let outcome: Result<[RESPValue], BrokerError> = await withTaskCancellationHandler {
-                let replyTimeout = deadline.map { clock.now.duration(to: $0) + configuration.commandTimeout }
+                let replyTimeout = wait.map { $0 + configuration.commandTimeout }
                 return await withCheckedContinuation { continuation in
                     connection.enqueue(.init(bytes: encoder.bytes, replies: 1, timeout: replyTimeout) { result in
                         call.finish()  // before the caller runs again: stop unblocking at once

@@ -36,9 +36,12 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// not close it: a quiet process's command connection, a subscriber without channels, an
     /// idle dedicated connection. Keep it below the server's `timeout` (commonly 60 to 300 s
     /// where set). `nil` (or zero) sends none; TCP keepalive stays on either way, but Redis
-    /// counts only commands. A busy connection never pings, nor one blocked in `BLPOP` (Redis
-    /// does not time out blocked clients). An unanswered `PING` resets the connection after
-    /// ``commandTimeout``, which also finds a hung server on an idle connection.
+    /// counts only commands. A busy connection never pings. A blocking command (`BLPOP`,
+    /// `BLMOVE`) waits on the server at most this long at a time and is then issued again: Redis
+    /// spares a blocked client its `timeout` only while it is blocked, so one blocked for
+    /// longer could be closed, with the value it was just handed, as soon as it was served. An
+    /// unanswered `PING` (or blocking command) resets the connection after
+    /// ``commandTimeout`` (past its wait), which also finds a hung server on a quiet connection.
     public var keepAliveInterval: Duration? = .seconds(30)
     /// The prefix of every connection's name in `CLIENT LIST`: `<clientName>-commands`,
     /// `-subscriber`, `-dedicated-<n>`, so that an operator can tell this process's connections
@@ -57,17 +60,20 @@ public struct RedisConfiguration: Sendable, Hashable {
 
     /// `url` with its credentials (user and password) replaced by `***`, for logs and banners.
     /// The credentials end at the last `@` before the path, as the parser reads them, so a
-    /// password holding an `@` is hidden whole.
+    /// password holding an `@` is hidden whole. Of the query, only parameters this version
+    /// reads are shown, the values of `password` and `ssl_password` hidden; any other
+    /// parameter is shown as `***`, name and value, since a misspelt one (`pasword=…`) may
+    /// hold a secret.
     public static func redacted(_ url: String) -> String {
         let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { return url }
         var rest = parts[1]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
         if let at = rest[..<authorityEnd].lastIndex(of: "@") { rest = "***" + rest[at...] }
-        // A password given as a parameter (`?password=`, `?ssl_password=` for a key) is hidden too.
         if let mark = rest.firstIndex(of: "?") {
             let pairs = rest[rest.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
                 let name = percentDecoded(pair.prefix { $0 != "=" })
+                guard pair.isEmpty || urlParameters.contains(name) else { return Substring("***") }
                 return ["password", "ssl_password"].contains(name) && pair.contains("=") ? Substring(name + "=***") : pair
             }
             rest = rest[...mark] + pairs.joined(separator: "&")

@@ -47,9 +47,9 @@ struct KeepAliveDecisionTests {
 
 /// A redis-server with `timeout N` closes clients that sent no command for N to N + 1 seconds
 /// (it counts whole seconds). With a keep-alive interval of 0.3 s the broker's idle connections
-/// (command, subscriber without channels, idle dedicated, and one blocked in `BLPOP`) outlive
-/// 4.5 s of quiet under `timeout 2`; without it the server closes them, so the first test can
-/// fail. The main test uses 2 s rather than 1: with 1, a PING held up for 0.7 s (the whole
+/// (command, subscriber without channels, idle dedicated, and one blocked in `BLPOP`, whose
+/// wait is issued again every 0.3 s) outlive 4.5 s of quiet under `timeout 2`; without it the
+/// server closes them, so the first test can fail. The main test uses 2 s rather than 1: with 1, a PING held up for 0.7 s (the whole
 /// suite loading two cores) was enough to lose a connection.
 @Suite(
     "Redis keep-alive",
@@ -84,6 +84,11 @@ struct KeepAliveTests {
             #expect(after["switchboard-subscriber"]?.lastCommand == "ping")
             #expect(after.values.map(\.lastCommand).filter { $0 != "ping" } == ["blpop"],
                     "every idle connection pinged, the blocked one did not")
+            // The blocked one issued its BLPOP again every 0.3 s: Redis, which spares it the
+            // timeout only while it is blocked, would otherwise find it idle for 4 s the moment
+            // it is served, and could close it with the popped value.
+            #expect(after.values.filter { $0.lastCommand == "blpop" }.allSatisfy { (0..<2).contains($0.idle) },
+                    "the blocked connection waits in slices of the keep-alive interval")
             try await broker.push("kept", to: .tail, of: "keepalive:queue")
             #expect(try await popped == PoppedValue(queue: "keepalive:queue", value: Array("kept".utf8)))
 
@@ -163,8 +168,9 @@ struct KeepAliveTests {
 
 extension RedisServerProcess {
     /// The server's clients with a name, by name: their id and the last command they sent.
-    func clients() throws -> [String: (id: String, lastCommand: String)] {
-        var clients: [String: (id: String, lastCommand: String)] = [:]
+    /// The named clients, each with its id, last command and seconds since its last command.
+    func clients() throws -> [String: (id: String, lastCommand: String, idle: Int)] {
+        var clients: [String: (id: String, lastCommand: String, idle: Int)] = [:]
         for line in try cli(["CLIENT", "LIST"]).split(separator: "\n") {
             var fields: [Substring: Substring] = [:]
             for field in line.split(separator: " ") {
@@ -172,7 +178,7 @@ extension RedisServerProcess {
                 fields[field[..<equals]] = field[field.index(after: equals)...]
             }
             guard let name = fields["name"], !name.isEmpty, let id = fields["id"] else { continue }
-            clients[String(name)] = (String(id), String(fields["cmd"] ?? ""))
+            clients[String(name)] = (String(id), String(fields["cmd"] ?? ""), fields["idle"].flatMap { Int($0) } ?? -1)
         }
         return clients
     }
