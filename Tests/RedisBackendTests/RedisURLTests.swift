@@ -10,7 +10,7 @@ struct RedisURLTests {
         ("redis://:secret@host:6379/2", "redis://***@host:6379/2"),
         ("redis://user:x@TOPSECRET@host:6379", "redis://***@host:6379"),  // an unencoded @ in the password
         ("redis://user:p%40ss@host", "redis://***@host"),
-        ("redis://host/0?user=a@b", "redis://host/0?user=a@b"),  // an @ after the authority is not a credential
+        ("redis://host/0?client_name=a@b", "redis://host/0?client_name=a@b"),  // an @ after the authority is not a credential
     ])
     func credentialsAreHidden(url: String, shown: String) throws {
         #expect(RedisConfiguration.redacted(url) == shown)
@@ -184,6 +184,9 @@ struct RedisURLTests {
         ("redis://host?pass%77ord=hunter2&db=2", "redis://host?password=***&db=2"),
         ("redis://host?db=2&password", "redis://host?db=2&password"),  // nothing to hide
         ("rediss://host?ssl_keyfile=/k.pem&ssl_password=hunter2", "rediss://host?ssl_keyfile=/k.pem&ssl_password=***"),
+        // A parameter this version does not read may be a misspelt secret: hidden, name and value.
+        ("redis://host?db=2&pasword=hunter2&client_name=api", "redis://host?db=2&***&client_name=api"),
+        ("redis://host?hunter2", "redis://host?***"),
     ])
     func aPasswordParameterIsHidden(url: String, shown: String) {
         #expect(RedisConfiguration.redacted(url) == shown)
