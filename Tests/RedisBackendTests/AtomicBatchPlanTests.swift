@@ -90,12 +90,8 @@ struct AtomicBatchScriptTests {
                 #expect(written == Array("1".utf8))
                 if round == "before" {
                     // The server forgets every script: the broker sends them again.
-                    let flush = Process()
-                    flush.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                    flush.arguments = ["redis-cli", "-p", String(server.port), "SCRIPT", "FLUSH"]
-                    try flush.run()
-                    while flush.isRunning { try await Task.sleep(for: .milliseconds(5)) }
-                    #expect(flush.terminationStatus == 0)
+                    let flush = try ChildProcess(["redis-cli", "-p", String(server.port), "SCRIPT", "FLUSH"])
+                    #expect(await flush.waitForExit() == 0)
                 }
             }
         }

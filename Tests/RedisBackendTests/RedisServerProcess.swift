@@ -10,7 +10,7 @@ import Glibc
 final class RedisServerProcess: @unchecked Sendable {
     // @unchecked: `process` is only touched by the test task that owns this object.
     let port: Int
-    private var process: Process?
+    private var process: ChildProcess?
     private let directory: URL
 
     init() throws {
@@ -20,7 +20,10 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     deinit {
-        if let process, process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        if let process, process.exited() == nil {
+            process.signal(SIGKILL)
+            process.signal(SIGCONT)  // a paused server dies too
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -41,30 +44,15 @@ final class RedisServerProcess: @unchecked Sendable {
         }
     }
 
+    /// Starts the server; its own output goes to /dev/null, not the test process's: a server
+    /// left running by a crashed test run would hold `swift test`'s pipe open, and `swift
+    /// test` would wait for it for ever.
     func start(_ extraArguments: [String] = []) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
-        ] + extraArguments
-        // Not the test process's own output: a server left running by a crashed test run would
-        // hold `swift test`'s pipe open, and `swift test` would wait for it for ever.
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try Self.spawn(process)
-        self.process = process
-    }
-
-    /// Foundation's `Process.run()` is not safe to call from several threads at once on Linux
-    /// (a parallel test run crashed in it, in a `memmove` of the child's arguments): spawns
-    /// take turns.
-    private static let spawning = NSLock()
-
-    private static func spawn(_ process: Process) throws {
-        spawning.lock()
-        defer { spawning.unlock() }
-        try process.run()
+        process = try ChildProcess(
+            [
+                "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
+            ] + extraArguments)
     }
 
     /// `CONFIG SET` with redis-cli (the broker speaks only its own commands).
@@ -74,27 +62,18 @@ final class RedisServerProcess: @unchecked Sendable {
 
     /// Runs a command with redis-cli against this server; returns what it printed.
     func cli(_ arguments: [String]) throws -> String {
-        let cli = Process()
-        cli.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        cli.arguments = ["redis-cli", "-p", "\(port)"] + arguments
-        let output = Pipe()
-        cli.standardOutput = output
-        try Self.spawn(cli)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        cli.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try ChildProcess.output(of: ["redis-cli", "-p", "\(port)"] + arguments).text
     }
 
     /// SIGSTOP / SIGCONT: the server hangs (connections stay open, nothing answers) and resumes.
-    func pause() { process.map { _ = Glibc.kill($0.processIdentifier, SIGSTOP) } }
-    func resume() { process.map { _ = Glibc.kill($0.processIdentifier, SIGCONT) } }
+    func pause() { process?.signal(SIGSTOP) }
+    func resume() { process?.signal(SIGCONT) }
 
     /// SIGKILL: the server dies without closing anything politely, like a crash.
     func kill() async {
         guard let process else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        // Reap it without blocking a pool thread: poll `isRunning` (exit comes within ms).
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
+        process.signal(SIGKILL)
+        await process.waitForExit()  // reaped without blocking a pool thread
         self.process = nil
     }
 
