@@ -1,4 +1,4 @@
-import Broker
+@testable import Broker
 import BrokerTesting
 import Foundation
 import Logging
@@ -79,6 +79,70 @@ struct ReplayTests {
                 try await router.emit("tick", data: [:], toUser: stranger, durable: true)
                 #expect(try await session.nextEvent().name == "tick")
                 session.close()
+            }
+        }
+    }
+
+    /// An event that reaches a session still reading its replay is held for after the
+    /// replayed ones. It counts as delivered (the user's watermark) only once handed over: a
+    /// client that left mid-replay never got it, so the user's next connection must.
+    @Test("an event held by a session that closes before its replay ends reaches the user's next connection",
+        arguments: TestBackend.all)
+    func eventHeldByASessionThatLeavesMidReplay(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let outage = OutageBroker(base: broker)
+            // Replays read the log (a range of it): the first connection's read waits here.
+            let latch = Latch()
+            outage.beforeExecute { commands in
+                if commands.contains(where: \.readsAList) { await latch.wait() }
+            }
+            try await withRouters(on: outage, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                let connecting = Task { try await router.connect(userId: user, transport: "test") }
+                try await eventually("the session to open") { router.stats.counts.sessions == 1 }
+                try await router.emit("held", data: [:], toUser: user, durable: true)
+                try await eventually("the event to reach the session") { router.registry.counters.eventsDelivered == 1 }
+                // The client leaves before its replay ends: the event never went out.
+                router.registry.closeAll(reason: .closed)
+                latch.open()
+                let gone = try await connecting.value
+                #expect(gone.isClosed && gone.deliveredCount == 0)
+                try await router.writeWatermarks()
+                let next = try await router.connect(userId: user, transport: "test")
+                defer { next.close() }
+                #expect(try await next.nextEvent().name == "held", "nobody received it: it is replayed")
+            }
+        }
+    }
+
+    /// Held live events go out after the replayed ones, in id order, each once, when they
+    /// arrive while the log is read.
+    @Test("live events arriving during a replay follow the replayed ones in id order", arguments: TestBackend.all)
+    func eventsHeldDuringReplayKeepIdOrder(backend: TestBackend) async throws {
+        try await backend.withBroker { broker async throws in
+            let names = JobNames(prefix: unique("t"))
+            let user = unique("user")
+            let outage = OutageBroker(base: broker)
+            try await withRouters(on: outage, configuration: RouterConfiguration(jobTypes: [names])) { routers in
+                let router = routers[0]
+                try await router.emit("missed", data: [:], toUser: user, durable: true)
+                let latch = Latch()
+                outage.beforeExecute { commands in
+                    if commands.contains(where: \.readsAList) { await latch.wait() }
+                }
+                let connecting = Task { try await router.connect(userId: user, transport: "test") }
+                try await eventually("the session to open") { router.stats.counts.sessions == 1 }
+                try await router.emit("live", data: [:], toUser: user, durable: true)
+                try await eventually("the live event to reach the session") { router.registry.counters.eventsDelivered == 1 }
+                latch.open()
+                let session = try await connecting.value
+                defer { session.close() }
+                let events = try await session.nextEvents(2)
+                #expect(events.map(\.name) == ["missed", "live"])
+                #expect(events[0].eventId! < events[1].eventId!)
+                #expect(session.bufferedCount == 0)
             }
         }
     }

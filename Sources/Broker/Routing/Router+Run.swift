@@ -138,7 +138,14 @@ extension Router {
                 logs = try replies.map { try $0.values() }
             } catch {
                 complete = false
-                for (_, sessions) in chunk { for (session, _, marks) in sessions { session.finishCatchUp(with: nil, after: marks) } }
+                for (userId, sessions) in chunk {
+                    for (session, _, marks) in sessions {
+                        // The held events go out now; the missed ones with the next try.
+                        let before = session.deliveredCount
+                        session.finishCatchUp(with: nil, after: marks)
+                        if session.deliveredCount > before, let id = session.lastEventId { noteDelivered(userId: userId, eventId: id) }
+                    }
+                }
                 logThrottle.log(
                     "catchUp", .warning, "could not read event logs to catch sessions up; will try again",
                     metadata: ["users": "\(chunk.count)", "error": "\(error)"], to: logger)
@@ -153,7 +160,8 @@ extension Router {
                     let before = session.deliveredCount
                     session.finishCatchUp(with: missed, after: marks)
                     caughtUp += session.deliveredCount - before
-                    if let id = missed.last?.eventId, session.deliveredCount > before { last = EventID.later(last, id) }
+                    // What it handed over: the missed events and those it held meanwhile.
+                    if session.deliveredCount > before { last = EventID.later(last, session.lastEventId) }
                 }
                 if let last { noteDelivered(userId: userId, eventId: last) }
             }
@@ -178,6 +186,9 @@ extension Router {
         }
         countEmit(malformed: false)
         let result = registry.broadcast(event)
+        // Held events count once their session hands them over (``replay(to:lastEventId:)``,
+        // ``catchUpSessions()``): a session that closes mid-replay never sends them, and a
+        // watermark noted now would hide them from the user's next connection.
         if result.delivered > 0, let eventId = event.eventId, let userId = event.userId {
             noteDelivered(userId: userId, eventId: eventId)
         }

@@ -125,14 +125,15 @@ public final class SessionRegistry: Sendable {
         var result = BroadcastResult()
         for session in members {
             switch session.deliver(event) {
-            case .queued, .held: result.delivered += 1
+            case .queued: result.delivered += 1
+            case .held: result.held += 1
             case .duplicate: result.duplicates += 1
             case .overflowed: result.overflowed += 1
             case .closed: break
             }
         }
         state.withLock { state in
-            state.counters.eventsDelivered += result.delivered
+            state.counters.eventsDelivered += result.delivered + result.held
             state.counters.duplicatesSkipped += result.duplicates
         }
         return result
@@ -194,8 +195,11 @@ public final class SessionRegistry: Sendable {
 
 /// What one broadcast did.
 public struct BroadcastResult: Sendable, Hashable {
-    /// Sessions that took the event.
+    /// Sessions that took the event (it waits for their transport).
     public var delivered = 0
+    /// Sessions that hold the event until their replay (or catch-up) ends: it goes out then,
+    /// after the events read from the log, unless the session closes first.
+    public var held = 0
     /// Sessions that already had it (same or later event id).
     public var duplicates = 0
     /// Sessions closed because their buffer was full.
