@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -77,22 +78,33 @@ final class RedisServerProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// Ports given to servers of this run so far.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port nothing listens on and no other server of this run was given, below the kernel's
+    /// ephemeral range (32768–60999 by default). A port found by binding port 0 comes from that
+    /// range, where outgoing connections take their local ports too: one of the many a test run
+    /// opens could hold it when the server starts, or starts again after a kill, and the server
+    /// could not listen.
     private static func freePort() throws -> Int {
+        for _ in 0..<1_000 {
+            let port = Int.random(in: 20_000..<32_768)
+            guard handedOut.withLock({ $0.insert(port).inserted }), canListen(on: port) else { continue }
+            return port
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
+    private static func canListen(on port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+        guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        } == 0
     }
 }
