@@ -272,6 +272,8 @@ def test_cli_refuses_bad_settings():
          "ssl_keyfile is for TLS: use a rediss:// URL"),
         (["serve", "--redis", "redis://:hunter2@127.0.0.1:1?dbx=1"], {"JWT_SECRET": SECRET},
          "not one Switchboard reads"),
+        # A misspelt secret parameter is not echoed either (the URL shows it as ***).
+        (["agent", "--redis", "redis://127.0.0.1:1?pasword=hunter2"], {}, "--redis redis://127.0.0.1:1?***: "),
         # The ends of the ranges pass validation: the agent gets as far as wanting a Redis.
         (["agent", "--visibility-timeout", "0.1", "--concurrency", "10000"], {}, "switchboard agent needs a Redis"),
         (["agent", "--visibility-timeout", "86400", "--concurrency", "1"], {}, "switchboard agent needs a Redis"),
