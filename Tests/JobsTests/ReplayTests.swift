@@ -3,6 +3,7 @@ import BrokerTesting
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @Suite("Replay on each backend")
@@ -89,62 +90,66 @@ struct ReplayTests {
     @Test("an event held by a session that closes before its replay ends reaches the user's next connection",
         arguments: TestBackend.all)
     func eventHeldByASessionThatLeavesMidReplay(backend: TestBackend) async throws {
+        try await withRouterWhoseReplaysWait(on: backend) { router, user, replaysWait in
+            let gone = try await Self.connect(user, to: router, replaysWait: replaysWait, whileEmitting: "held") {
+                router.registry.closeAll(reason: .closed)  // the client leaves before its replay ends
+            }
+            #expect(gone.isClosed && gone.deliveredCount == 0)
+            try await router.writeWatermarks()
+            let next = try await router.connect(userId: user, transport: "test")
+            defer { next.close() }
+            #expect(try await next.nextEvent().name == "held", "nobody received it: it is replayed")
+        }
+    }
+
+    /// Held live events go out after the replayed ones, in id order, each once.
+    @Test("live events arriving during a replay follow the replayed ones in id order", arguments: TestBackend.all)
+    func eventsHeldDuringReplayKeepIdOrder(backend: TestBackend) async throws {
+        try await withRouterWhoseReplaysWait(on: backend) { router, user, replaysWait in
+            try await router.emit("missed", data: [:], toUser: user, durable: true)
+            let session = try await Self.connect(user, to: router, replaysWait: replaysWait, whileEmitting: "live")
+            defer { session.close() }
+            let events = try await session.nextEvents(2)
+            #expect(events.map(\.name) == ["missed", "live"])
+            #expect(events[0].eventId! < events[1].eventId!)
+            #expect(session.bufferedCount == 0)
+        }
+    }
+
+    /// Runs `body` with a router whose replays (reads of a log) wait on the latch it is given,
+    /// once the latch is armed (`arm()`); open stays open.
+    private func withRouterWhoseReplaysWait(
+        on backend: TestBackend, _ body: @escaping @Sendable (Router, String, ReplayLatch) async throws -> Void
+    ) async throws {
         try await backend.withBroker { broker async throws in
             let names = JobNames(prefix: unique("t"))
-            let user = unique("user")
             let outage = OutageBroker(base: broker)
-            // Replays read the log (a range of it): the first connection's read waits here.
-            let latch = Latch()
+            let latch = ReplayLatch()
             outage.beforeExecute { commands in
-                if commands.contains(where: \.readsAList) { await latch.wait() }
+                if latch.isArmed, commands.contains(where: \.readsAList) { await latch.latch.wait() }
             }
             try await withRouters(on: outage, configuration: RouterConfiguration(jobTypes: [names])) { routers in
-                let router = routers[0]
-                let connecting = Task { try await router.connect(userId: user, transport: "test") }
-                try await eventually("the session to open") { router.stats.counts.sessions == 1 }
-                try await router.emit("held", data: [:], toUser: user, durable: true)
-                try await eventually("the event to reach the session") { router.registry.counters.eventsDelivered == 1 }
-                // The client leaves before its replay ends: the event never went out.
-                router.registry.closeAll(reason: .closed)
-                latch.open()
-                let gone = try await connecting.value
-                #expect(gone.isClosed && gone.deliveredCount == 0)
-                try await router.writeWatermarks()
-                let next = try await router.connect(userId: user, transport: "test")
-                defer { next.close() }
-                #expect(try await next.nextEvent().name == "held", "nobody received it: it is replayed")
+                try await body(routers[0], unique("user"), latch)
             }
         }
     }
 
-    /// Held live events go out after the replayed ones, in id order, each once, when they
-    /// arrive while the log is read.
-    @Test("live events arriving during a replay follow the replayed ones in id order", arguments: TestBackend.all)
-    func eventsHeldDuringReplayKeepIdOrder(backend: TestBackend) async throws {
-        try await backend.withBroker { broker async throws in
-            let names = JobNames(prefix: unique("t"))
-            let user = unique("user")
-            let outage = OutageBroker(base: broker)
-            try await withRouters(on: outage, configuration: RouterConfiguration(jobTypes: [names])) { routers in
-                let router = routers[0]
-                try await router.emit("missed", data: [:], toUser: user, durable: true)
-                let latch = Latch()
-                outage.beforeExecute { commands in
-                    if commands.contains(where: \.readsAList) { await latch.wait() }
-                }
-                let connecting = Task { try await router.connect(userId: user, transport: "test") }
-                try await eventually("the session to open") { router.stats.counts.sessions == 1 }
-                try await router.emit("live", data: [:], toUser: user, durable: true)
-                try await eventually("the live event to reach the session") { router.registry.counters.eventsDelivered == 1 }
-                latch.open()
-                let session = try await connecting.value
-                defer { session.close() }
-                let events = try await session.nextEvents(2)
-                #expect(events.map(\.name) == ["missed", "live"])
-                #expect(events[0].eventId! < events[1].eventId!)
-                #expect(session.bufferedCount == 0)
-            }
-        }
+    /// Connects `user` while an event `name` arrives: the replay's read waits until the event has
+    /// reached the opening session; `meanwhile` runs then. Returns the session once its replay
+    /// has ended.
+    private static func connect(
+        _ user: String, to router: Router, replaysWait: ReplayLatch, whileEmitting name: String,
+        meanwhile: @Sendable () -> Void = {}
+    ) async throws -> Session {
+        replaysWait.arm()
+        let connecting = Task { try await router.connect(userId: user, transport: "test") }
+        try await eventually("the session to open") { router.stats.counts.sessions == 1 }
+        let handed = router.registry.counters.eventsDelivered
+        try await router.emit(name, data: [:], toUser: user, durable: true)
+        try await eventually("the event to reach the session") { router.registry.counters.eventsDelivered > handed }
+        meanwhile()
+        replaysWait.latch.open()
+        return try await connecting.value
     }
 
     @Test(
@@ -264,4 +269,12 @@ struct ReplayTests {
             }
         }
     }
+}
+
+/// A ``Latch`` that holds replays only once armed (a test's own reads before it go through).
+final class ReplayLatch: Sendable {
+    let latch = Latch()
+    private let armed = Atomic(false)
+    var isArmed: Bool { armed.load(ordering: .sequentiallyConsistent) }
+    func arm() { armed.store(true, ordering: .sequentiallyConsistent) }
 }
