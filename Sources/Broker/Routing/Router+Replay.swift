@@ -78,10 +78,7 @@ extension Router {
         guard case .events(let events, let floor, let last) = replay else { return }
         // A user without a sequence yet has had no event: everything logged from now on is new.
         session.noteSequence(at: last ?? EventID(0))
-        // The replayed events and the live ones held meanwhile, if the session took any: a
-        // new session has handed nothing over before (a closed one takes nothing).
-        let before = session.deliveredCount
-        if let delivered = session.finishReplay(with: events, after: floor), session.deliveredCount > before {
+        if let delivered = session.finishReplay(with: events, after: floor) {
             noteDelivered(userId: userId, eventId: delivered)
         }
     }
@@ -122,9 +119,8 @@ extension Router {
                         logger.error(
                             "gave up a deferred replay; the session gets live events only",
                             metadata: ["userId": "\(JobID.loggable(deferred.session.userId))", "error": "\(error)"])
-                        let session = deferred.session
-                        if let delivered = session.finishReplay(with: []), session.deliveredCount > 0 {
-                            noteDelivered(userId: session.userId, eventId: delivered)
+                        if let delivered = deferred.session.finishReplay(with: []) {
+                            noteDelivered(userId: deferred.session.userId, eventId: delivered)
                         }
                     }
                 }

@@ -141,9 +141,7 @@ extension Router {
                 for (userId, sessions) in chunk {
                     for (session, _, marks) in sessions {
                         // The held events go out now; the missed ones with the next try.
-                        let before = session.deliveredCount
-                        session.finishCatchUp(with: nil, after: marks)
-                        if session.deliveredCount > before, let id = session.lastEventId { noteDelivered(userId: userId, eventId: id) }
+                        if let id = session.finishCatchUp(with: nil, after: marks) { noteDelivered(userId: userId, eventId: id) }
                     }
                 }
                 logThrottle.log(
@@ -158,10 +156,9 @@ extension Router {
                 for (session, from, marks) in sessions {
                     let missed = events.filter { $0.eventId! > from }
                     let before = session.deliveredCount
-                    session.finishCatchUp(with: missed, after: marks)
-                    caughtUp += session.deliveredCount - before
                     // What it handed over: the missed events and those it held meanwhile.
-                    if session.deliveredCount > before { last = EventID.later(last, session.lastEventId) }
+                    last = EventID.later(last, session.finishCatchUp(with: missed, after: marks))
+                    caughtUp += session.deliveredCount - before
                 }
                 if let last { noteDelivered(userId: userId, eventId: last) }
             }

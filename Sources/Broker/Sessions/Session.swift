@@ -240,46 +240,55 @@ public final class Session: AsyncSequence, Sendable, CustomStringConvertible {
     /// held events go out now, and the next catch-up still starts where this one did (the
     /// missed events then come after newer ones, but come). So does one after another loss
     /// was noted while the log was read (`marks` is no longer the count): the log may have
-    /// been read before that loss's events were written.
-    func finishCatchUp(with missed: [RoutedEvent]?, after marks: UInt64) {
+    /// been read before that loss's events were written. Returns what ``finishReplay(with:after:)``
+    /// returns (`nil` if the session held nothing for a catch-up).
+    @discardableResult
+    func finishCatchUp(with missed: [RoutedEvent]?, after marks: UInt64) -> EventID? {
         let holding = state.withLock { state in
             if missed != nil, state.catchUpMarks == marks { state.catchUpFrom = nil }
             defer { state.holdingForCatchUp = false }
             return state.holdingForCatchUp
         }
-        if holding { finishReplay(with: missed ?? []) }
+        return holding ? finishReplay(with: missed ?? []) : nil
     }
 
     /// Ends replay (or a catch-up's hold): hands over `replayed` (oldest first), then the live
     /// events that arrived meanwhile, skipping any already delivered and any not above `floor`
     /// (the client's `lastEventId`: it has those; `nil` keeps the floor as it was). Returns
-    /// the last event id delivered.
+    /// the highest event id this call handed over, replayed or held (`nil` if none, or if the
+    /// session was closed): what may count as delivered to the user. Held events do not count
+    /// before, since a session that closes mid-replay never sends them.
     @discardableResult
     func finishReplay(with replayed: [RoutedEvent], after floor: EventID? = nil) -> EventID? {
         var resume: (CheckedContinuation<RoutedEvent?, Never>, RoutedEvent)?
         var overflowed = false
         var wake: (@Sendable () -> Void)?
-        let last: EventID? = state.withLock { state in
-            guard state.closeReason == nil, state.replaying else { return state.lastEventId }
+        let handed: EventID? = state.withLock { state in
+            guard state.closeReason == nil, state.replaying else { return nil }
             state.replaying = false
             if let floor { state.floor = floor }
             let held = state.held
             state.held = []
             state.heldBytes = 0
             let events = replayed + held
-            for (index, event) in events.enumerated() where enqueue(event, into: &state, resume: &resume) == .overflowed {
-                // The rest of the batch goes with what was waiting.
-                state.discarded += events.count - index - 1
-                overflowed = true
-                break
+            var handed: EventID?
+            for (index, event) in events.enumerated() {
+                let outcome = enqueue(event, into: &state, resume: &resume)
+                if outcome == .queued { handed = EventID.later(handed, event.eventId) }
+                guard outcome != .overflowed else {
+                    // The rest of the batch goes with what was waiting.
+                    state.discarded += events.count - index - 1
+                    overflowed = true
+                    break
+                }
             }
             if !state.buffer.isEmpty { wake = state.wake }
-            return state.lastEventId
+            return handed
         }
         if let (waiter, event) = resume { waiter.resume(returning: event) }
         wake?()
         if overflowed { endAfterOverflow() }
-        return last
+        return handed
     }
 
     private func enqueue(
