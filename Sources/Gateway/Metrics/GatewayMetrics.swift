@@ -33,40 +33,57 @@ public struct GatewayMetrics: Sendable {
     ) {
         self.registry = registry
         self.backendReconnects = backendReconnects
+        /// A metric named `name` whole (no namespace or unit parts added).
+        func metric(_ name: String, help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        }
         func byTransport<M>(_ make: ([(String, String)]) -> M) -> [Transport: M] {
             Dictionary(uniqueKeysWithValues: Transport.allCases.map { ($0, make([("transport", $0.rawValue)])) })
         }
         connectionsOpen = byTransport {
             registry.makeGauge(
-                name: "switchboard_connections", labels: $0,
-                help: "Client connections open now, by transport (sessions_open counts the router's view of the same).")
+                descriptor: metric(
+                    "switchboard_connections",
+                    help: "Client connections open now, by transport (sessions_open counts the router's view of the same)."),
+                labels: $0)
         }
         connectionsOpened = byTransport {
-            registry.makeCounter(name: "switchboard_connections_opened_total", labels: $0, help: "Client connections opened, by transport.")
+            registry.makeCounter(
+                descriptor: metric("switchboard_connections_opened_total", help: "Client connections opened, by transport."),
+                labels: $0)
         }
         eventsDelivered = byTransport {
             registry.makeCounter(
-                name: "switchboard_events_delivered_total", labels: $0,
-                help: "Events written to clients, by transport (router_deliveries_total counts those handed to sessions).")
+                descriptor: metric(
+                    "switchboard_events_delivered_total",
+                    help: "Events written to clients, by transport (router_deliveries_total counts those handed to sessions)."),
+                labels: $0)
         }
         slowConsumerDisconnects = byTransport {
             registry.makeCounter(
-                name: "switchboard_slow_consumer_disconnects_total", labels: $0,
-                help: "Clients disconnected for falling more than --outbound-capacity events behind.")
+                descriptor: metric(
+                    "switchboard_slow_consumer_disconnects_total",
+                    help: "Clients disconnected for falling behind: more than --outbound-capacity events, or 8 MiB of event data, waiting."),
+                labels: $0)
         }
         // Events a connection never got because it fell behind (see Session.discardedCount).
         eventsDropped = byTransport {
             registry.makeCounter(
-                name: "switchboard_events_dropped_total", labels: $0,
-                help: "Events discarded with a slow client's connection (its replay can still bring them).")
+                descriptor: metric(
+                    "switchboard_events_dropped_total",
+                    help: "Events discarded with a slow client's connection (its replay can still bring them)."),
+                labels: $0)
         }
         authFailures = registry.makeCounter(
-            name: "switchboard_auth_failures_total", help: "Tokens refused (missing, invalid, expired), on every transport.")
+            descriptor: metric("switchboard_auth_failures_total", help: "Tokens refused (missing, invalid, expired), on every transport."))
         malformedFrames = registry.makeCounter(
-            name: "switchboard_malformed_client_frames_total", help: "Client frames that were not understood (answered with an error).")
-        jobsCreated = registry.makeCounter(name: "switchboard_jobs_created_total", help: "Jobs created through this gateway's HTTP API.")
+            descriptor: metric(
+                "switchboard_malformed_client_frames_total", help: "Client frames that were not understood (answered with an error)."))
+        jobsCreated = registry.makeCounter(
+            descriptor: metric("switchboard_jobs_created_total", help: "Jobs created through this gateway's HTTP API."))
         backendDown = registry.makeCounter(
-            name: "switchboard_health_backend_unreachable_total", help: "Health checks that found the backend unreachable (answered 503).")
+            descriptor: metric(
+                "switchboard_health_backend_unreachable_total", help: "Health checks that found the backend unreachable (answered 503)."))
     }
 
     func connectionOpened(_ transport: Transport) {
