@@ -61,7 +61,6 @@ struct AgentCommand: AsyncParsableCommand {
         }
     }
 
-
     func run() async throws {
         // As serve does: a handler's own connections (up to --concurrency jobs at once) and the
         // agent's Redis connections count against the soft limit, 1024 by default on Linux.

@@ -88,7 +88,6 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: env LOG_LEVEL or info).")
     var logLevel: String?
 
-
     func validate() throws {
         if let port, !(0...65_535).contains(port) { throw ValidationError("--port must be 0-65535") }
         for (flag, seconds) in [

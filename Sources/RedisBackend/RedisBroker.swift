@@ -108,8 +108,9 @@ public final class RedisBroker: Broker, Service {
     public var hasConnected: Bool { commands.hasConnected }
 
     /// Why the server refused this configuration before any connection was opened (wrong
-    /// password or user, or a database it does not have), or `nil`. Unlike an outage, which the broker retries for ever, a refusal does not pass by
-    /// itself: a process may stop at start with it rather than retry a setting that cannot work.
+    /// password or user, or a database it does not have), or `nil`. Unlike an outage, which
+    /// the broker retries for ever, a refusal does not pass by itself: a process may stop at
+    /// start with it rather than retry a setting that cannot work.
     public var settingsRefusal: BrokerError? { commands.refusal ?? subscriber.refusal }
 
     /// How many times a connection (command or subscriber) was re-established after a loss.
