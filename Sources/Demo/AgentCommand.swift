@@ -36,6 +36,13 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Attempts per job (first included) before a transient failure becomes an error.")
     var maxAttempts = 3
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Times a job is put back on the queue after its lease lapsed before the next lapse fails it instead, or 'unlimited'.",
+            valueName: "n"))
+    var maxLapses = "5"
+
     @Option(help: "The key prefix.")
     var prefix = "agent"
 
@@ -50,10 +57,20 @@ struct AgentCommand: AsyncParsableCommand {
     /// larger number is more likely a typo than a plan.
     static let concurrencyRange = 1...10_000
 
+    /// `--max-lapses` as ``AgentConfiguration/maxLapses``: a count, or `nil` for `unlimited`.
+    func lapseLimit() throws -> Int? {
+        if maxLapses == "unlimited" { return nil }
+        guard let count = Int(maxLapses), count >= 0 else {
+            throw ValidationError("--max-lapses takes a count (0 or more) or 'unlimited', not '\(maxLapses)'")
+        }
+        return count
+    }
+
     func validate() throws {
         try FlagRange.check(concurrency, flag: "--concurrency", in: Self.concurrencyRange)
         try FlagRange.check(seconds: visibilityTimeout, flag: "--visibility-timeout")
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        _ = try lapseLimit()
         _ = try LogLevelSetting.level(flag: logLevel)
         guard !prefix.isEmpty, !type.isEmpty else { throw ValidationError("--prefix and --type must not be empty") }
         guard RedisOptions.url(given: redis) != nil else {
@@ -75,12 +92,13 @@ struct AgentCommand: AsyncParsableCommand {
         logger.info("open-file limit", metadata: ["openFileLimit": "\(openFiles.map(String.init) ?? "unknown")"])
         guard let url = RedisOptions.url(given: redis) else { throw ValidationError("switchboard agent needs a Redis") }  // checked in validate()
         let broker = try redisOptions.broker(url: url, logger: logger)
-        let configuration = AgentConfiguration(
+        var configuration = AgentConfiguration(
             names: JobNames(prefix: prefix, type: type),
             concurrency: concurrency,
             visibilityTimeout: DurationText.seconds(visibilityTimeout),
             retry: RetryPolicy(maxAttempts: maxAttempts)
         )
+        configuration.maxLapses = try lapseLimit()
         let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: configuration, logger: logger)
         // Services shut down in reverse order: the agent drains first, then the connection closes.
         let group = ServiceGroup(

@@ -17,9 +17,10 @@ struct ReaperTests {
         return id
     }
 
-    func reaper(_ broker: any Broker, _ names: JobNames, grace: Duration = .zero) -> Reaper {
+    func reaper(_ broker: any Broker, _ names: JobNames, grace: Duration = .zero, maxLapses: Int? = 5) -> Reaper {
         var configuration = AgentConfiguration(names: names)
         configuration.takeGrace = grace
+        configuration.maxLapses = maxLapses
         return Reaper(broker: broker, configuration: configuration, logger: Fixture.logger)
     }
 
@@ -128,6 +129,91 @@ struct ReaperTests {
             }
             #expect(statuses.map(\.status) == [.processing, .done])
             #expect(agent.statistics.taken == 1)
+        }
+    }
+
+    @Test("a job that stops every agent running it goes back max-lapses times, then fails with its runs as attempts",
+          arguments: AgentBackend.all)
+    func lapseLimit(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await broker.subscribe(to: names.statusChannel) { subscription in
+                try await Fixture.enqueue(broker, names: names, id: "poison", user: "owner", payload: ["amount": 1])
+                let reaper = reaper(broker, names, maxLapses: 2)
+                for lapse in 1...2 {
+                    _ = try await takeAndDie(broker, names, lease: nil)
+                    #expect(try await reaper.reap("poison") == .putBack(lapses: lapse))
+                    #expect(try await broker.range(of: names.queue) == [Array("poison".utf8)])
+                    #expect(try await broker.get(names.lapses("poison")) == Array("\(lapse)".utf8))
+                    // The count lives as long as a record, not forever.
+                    guard case .expiresIn(let ttl) = try await broker.timeToLive(of: names.lapses("poison")) else {
+                        Issue.record("the lapse count has no TTL")
+                        return
+                    }
+                    #expect(ttl > .seconds(86_000) && ttl <= JobNames.recordLifetime)
+                }
+                _ = try await takeAndDie(broker, names, lease: nil)
+                #expect(try await reaper.reap("poison") == .failed(runs: 3))
+                #expect(try await reaper.reap("poison") == Reaper.Outcome.none)  // once only
+                #expect(try await broker.length(of: names.queue) == 0)
+                #expect(try await broker.length(of: names.processing) == 0)
+                #expect(try await broker.get(names.lapses("poison")) == nil)
+                let statuses = try await subscription.statuses("the poison job's error") { !$0.isEmpty }
+                #expect(statuses.count == 1)
+                let failure = try #require(statuses.first)
+                #expect(failure.jobId == "poison" && failure.userId == "owner" && failure.status == .error)
+                #expect(failure.attempts == 3)
+                #expect(failure.error?.contains("3 times") == true)
+                #expect(failure.timestamp != nil)
+            }
+        }
+    }
+
+    @Test("without a lapse limit a lapsed job always goes back; a limit of 0 fails it at its first lapse",
+          arguments: AgentBackend.all)
+    func unlimitedAndZeroLapses(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await Fixture.enqueue(broker, names: names, id: "stubborn", payload: ["amount": 1])
+            let unlimited = reaper(broker, names, maxLapses: nil)
+            for lapse in 1...8 {
+                _ = try await takeAndDie(broker, names, lease: nil)
+                #expect(try await unlimited.reap("stubborn") == .putBack(lapses: lapse))
+            }
+            _ = try await takeAndDie(broker, names, lease: nil)
+            #expect(try await reaper(broker, names, maxLapses: 0).reap("stubborn") == .failed(runs: 9))
+            #expect(try await broker.length(of: names.queue) == 0)
+            #expect(try await broker.length(of: names.processing) == 0)
+        }
+    }
+
+    @Test("a lapsed job whose record is gone still leaves the processing list at the limit, with no status",
+          arguments: AgentBackend.all)
+    func lapseLimitWithoutRecord(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await broker.push("recordless", to: .head, of: names.queue)
+            _ = try await takeAndDie(broker, names, lease: nil)
+            #expect(try await reaper(broker, names, maxLapses: 0).reap("recordless") == .failed(runs: 1))
+            #expect(try await broker.length(of: names.processing) == 0)
+            #expect(try await broker.length(of: names.queue) == 0)
+        }
+    }
+
+    @Test("the agent's own reaper fails an orphaned job past its lapse limit, and the owner hears the error",
+          arguments: AgentBackend.all)
+    func agentAppliesLapseLimit(backend: AgentBackend) async throws {
+        try await backend.withBroker { broker, names in
+            try await Fixture.enqueue(broker, names: names, id: "orphan", user: "owner", payload: ["amount": 10])
+            _ = try await takeAndDie(broker, names, lease: nil)
+            var configuration = fastConfiguration(names, visibilityTimeout: .milliseconds(200))
+            configuration.maxLapses = 0
+            let agent = Agent(broker: broker, handler: DemoRebalanceHandler(), configuration: configuration, logger: Fixture.logger)
+            let statuses = try await Fixture.withAgent(agent, on: broker) { subscription, _ in
+                try await subscription.statuses("the orphan's error") { $0.contains { $0.status == .error } }
+            }
+            #expect(statuses.map(\.status) == [.error])
+            #expect(statuses.first?.attempts == 1 && statuses.first?.userId == "owner")
+            #expect(agent.statistics.taken == 0)
+            #expect(try await broker.length(of: names.processing) == 0)
+            #expect(try await broker.length(of: names.queue) == 0)
         }
     }
 }

@@ -75,7 +75,8 @@ public final class Agent<Handler: JobHandler>: Service, Sendable {
             background.addTask { await self.leases.run() }
             background.addTask { await self.unheard.run() }
             background.addTask {
-                var reaper = Reaper(broker: self.broker, configuration: self.configuration, logger: self.logger)
+                var reaper = Reaper(
+                    broker: self.broker, configuration: self.configuration, logger: self.logger, unheard: self.unheard)
                 await reaper.run()
             }
             await withTaskGroup(of: Void.self) { workers in

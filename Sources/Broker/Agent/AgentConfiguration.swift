@@ -28,6 +28,11 @@ public struct AgentConfiguration: Sendable {
     public var waitingTakes: Int = 4
     /// Retries of transiently failing jobs.
     public var retry: RetryPolicy
+    /// How many times the reaper puts a job back after its lease lapsed. When the lease of a job
+    /// put back that often lapses again, the job fails instead (`error`, with `attempts`: the
+    /// runs it had): a job that crashes or stalls every agent that runs it would otherwise do
+    /// so forever. `nil`: always put back.
+    public var maxLapses: Int? = 5
     /// Written into each lease so an operator can tell which agent holds a job.
     public var agentId: String
     /// How long a status update that no subscriber heard (no gateway listening when it was
