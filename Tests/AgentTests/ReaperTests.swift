@@ -1,4 +1,5 @@
 import Broker
+import BrokerTesting
 import Foundation
 import MemoryBackend
 import Testing
@@ -154,8 +155,7 @@ struct ReaperTests {
                 _ = try await takeAndDie(broker, names, lease: nil)
                 #expect(try await reaper.reap("poison") == .failed(runs: 3))
                 #expect(try await reaper.reap("poison") == Reaper.Outcome.none)  // once only
-                #expect(try await broker.length(of: names.queue) == 0)
-                #expect(try await broker.length(of: names.processing) == 0)
+                try await expectNothingQueuedOrTaken(broker, names)
                 #expect(try await broker.get(names.lapses("poison")) == nil)
                 let statuses = try await subscription.statuses("the poison job's error") { !$0.isEmpty }
                 #expect(statuses.count == 1)
@@ -180,8 +180,7 @@ struct ReaperTests {
             }
             _ = try await takeAndDie(broker, names, lease: nil)
             #expect(try await reaper(broker, names, maxLapses: 0).reap("stubborn") == .failed(runs: 9))
-            #expect(try await broker.length(of: names.queue) == 0)
-            #expect(try await broker.length(of: names.processing) == 0)
+            try await expectNothingQueuedOrTaken(broker, names)
         }
     }
 
@@ -189,12 +188,25 @@ struct ReaperTests {
           arguments: AgentBackend.all)
     func lapseLimitWithoutRecord(backend: AgentBackend) async throws {
         try await backend.withBroker { broker, names in
-            try await broker.push("recordless", to: .head, of: names.queue)
-            _ = try await takeAndDie(broker, names, lease: nil)
-            #expect(try await reaper(broker, names, maxLapses: 0).reap("recordless") == .failed(runs: 1))
-            #expect(try await broker.length(of: names.processing) == 0)
-            #expect(try await broker.length(of: names.queue) == 0)
+            try await broker.subscribe(to: names.statusChannel) { subscription in
+                try await broker.push("recordless", to: .head, of: names.queue)
+                _ = try await takeAndDie(broker, names, lease: nil)
+                #expect(try await reaper(broker, names, maxLapses: 0).reap("recordless") == .failed(runs: 1))
+                try await expectNothingQueuedOrTaken(broker, names)
+                // Published after the reap committed: it comes first only if the reap published nothing.
+                try await broker.publish(Array(#"{"marker":true}"#.utf8), to: names.statusChannel)
+                let first = try await withDeadline("the marker", within: .seconds(10)) {
+                    var iterator = subscription.makeAsyncIterator()
+                    return try await iterator.next()
+                }
+                #expect(first?.payload == Array(#"{"marker":true}"#.utf8))
+            }
         }
+    }
+
+    func expectNothingQueuedOrTaken(_ broker: any Broker, _ names: JobNames) async throws {
+        #expect(try await broker.length(of: names.queue) == 0)
+        #expect(try await broker.length(of: names.processing) == 0)
     }
 
     @Test("the agent's own reaper fails an orphaned job past its lapse limit, and the owner hears the error",
@@ -212,8 +224,7 @@ struct ReaperTests {
             #expect(statuses.map(\.status) == [.error])
             #expect(statuses.first?.attempts == 1 && statuses.first?.userId == "owner")
             #expect(agent.statistics.taken == 0)
-            #expect(try await broker.length(of: names.processing) == 0)
-            #expect(try await broker.length(of: names.queue) == 0)
+            try await expectNothingQueuedOrTaken(broker, names)
         }
     }
 }
