@@ -94,11 +94,11 @@ struct ReaperTests {
                 try await Fixture.enqueue(broker, names: names, id: id, payload: ["amount": 1])
                 _ = try await takeAndDie(broker, names, lease: nil)
                 let value = Array(id.utf8)
-                async let first = reaper.putBack(id)
+                async let first = reaper.reap(id) != .none
                 async let ack = broker.execute(
                     [.remove(value: value, count: 1, queue: names.processing), .delete(keys: [names.lease(id)])],
                     atomically: false)  // as the agent acknowledges: a pipeline
-                async let second = reaper.putBack(id)
+                async let second = reaper.reap(id) != .none
                 let putBack = [try await first, try await second].filter { $0 }.count
                 let acknowledged = try await ack[0].integer() == 1
                 #expect(putBack <= 1)

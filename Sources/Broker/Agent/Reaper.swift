@@ -112,13 +112,6 @@ public struct Reaper: Sendable {
         case failed(runs: Int)
     }
 
-    /// Puts `id` back on the queue if it is still taken and still has no lease, or fails it if
-    /// it has been put back ``AgentConfiguration/maxLapses`` times already.
-    /// - Returns: whether this call took it off the processing list.
-    public func putBack(_ id: String) async throws -> Bool {
-        try await reap(id) != .none
-    }
-
     /// Takes `id` off the processing list if it is still taken and still has no lease: back onto
     /// the queue, or, past ``AgentConfiguration/maxLapses``, failed with an `error` status.
     public func reap(_ id: String) async throws -> Outcome {
@@ -150,8 +143,13 @@ public struct Reaper: Sendable {
                 value: (Outcome.putBack(lapses: lapses + 1), nil)
             )
         }
-        if case (.failed, let status?) = outcome, case .integer(0)? = replies.last {
+        switch outcome {
+        case (.failed, nil):
+            logger.warning(
+                "failed job has no record with a usable owner; no status published", metadata: ["jobId": "\(JobID.loggable(id))"])
+        case (.failed, let status?) where replies.last == .integer(0):
             unheard?.add([status], jobId: id)  // no gateway listened: published again until one does
+        default: break
         }
         return outcome.0
     }
@@ -162,10 +160,7 @@ public struct Reaper: Sendable {
         guard let bytes = try await broker.get(names.record(id)),
             let record = try? JobRecord.decodeForAgent(bytes, queuedId: id),
             JobID.isAcceptable(record.user.publicKey)
-        else {
-            logger.warning("failed job has no record with a usable owner; no status published", metadata: ["jobId": "\(JobID.loggable(id))"])
-            return nil
-        }
+        else { return nil }
         let update = StatusUpdate(
             jobId: id, status: .error, userId: record.user.publicKey,
             error: "Job abandoned: its agent stopped showing a sign of life while running it, \(runs) times",
